@@ -1,0 +1,190 @@
+"""The `shopstream` command line. It only wires stages together, configures logging and prints."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from infra.exceptions import ShopstreamError
+from infra.settings import Settings
+
+console = Console()
+err_console = Console(stderr=True)
+app = typer.Typer(
+    help="shopstream: shop events from Faker through Kafka and Spark into PostgreSQL, measured end to end.",
+    no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# Flags that override settings; each falls back to its SHOPSTREAM_* variable.
+_OVERRIDES: dict[str, object] = {}
+
+
+def _env(name: str) -> dict:
+    return {"envvar": f"SHOPSTREAM_{name.upper()}", "show_envvar": True}
+
+
+@app.callback()
+def _global(
+    runtime_dir: Annotated[Optional[Path], typer.Option(help="Folder for downloads, data, logs, pids.", **_env("runtime_dir"))] = None,
+    bootstrap_servers: Annotated[Optional[str], typer.Option(help="Use this Kafka cluster instead of the local broker.", **_env("bootstrap_servers"))] = None,
+    schema_registry_url: Annotated[Optional[str], typer.Option(help="Use this Confluent-API registry instead of the local one.", **_env("schema_registry_url"))] = None,
+    topic_prefix: Annotated[Optional[str], typer.Option(help="Prefix of every topic name.", **_env("topic_prefix"))] = None,
+    kafka_port: Annotated[Optional[int], typer.Option(help="Local Kafka broker port (default 9092).", **_env("kafka_port"))] = None,
+    registry_port: Annotated[Optional[int], typer.Option(help="Local registry port (default 8081).", **_env("registry_port"))] = None,
+    postgres_port: Annotated[Optional[int], typer.Option(help="Local PostgreSQL port (default 5432).", **_env("postgres_port"))] = None,
+    prometheus_port: Annotated[Optional[int], typer.Option(help="Local Prometheus port (default 9090).", **_env("prometheus_port"))] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    for key, value in locals().copy().items():
+        if key != "verbose" and value is not None:
+            _OVERRIDES[key] = value
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False, show_time=False)],
+    )
+    for noisy in ("httpx", "httpcore", "py4j"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def settings() -> Settings:
+    try:
+        return Settings(**_OVERRIDES)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        raise ShopstreamError(
+            f"invalid setting {field}: {first['msg']} (from --{field.replace('_', '-')} or SHOPSTREAM_{field.upper()})"
+        ) from None
+
+
+# Runtime ---------------------------------------------------------------------------------
+@app.command()
+def up() -> None:
+    """Start Kafka, the schema registry, PostgreSQL and Prometheus (a no-op when they run)."""
+    from infra.runtime import stack
+
+    cfg = settings()
+    with console.status("starting…") as spinner:
+        def step(name: str, what: str) -> None:
+            spinner.update(f"{name}: {what}…")
+            if what in ("healthy", "external"):
+                console.print(f"[green]✔[/] {name} {what}")
+        stack.up(cfg, step)
+    _print_status(cfg)
+
+
+@app.command()
+def down() -> None:
+    """Stop every local service that `up` started. Succeeds when nothing runs."""
+    from infra.runtime import stack
+
+    stopped = stack.down(settings())
+    console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+@app.command()
+def status() -> None:
+    """Show each service: state, health, version and address. Exits 1 if any is unhealthy."""
+    cfg = settings()
+    if not _print_status(cfg):
+        raise typer.Exit(1)
+
+
+def _print_status(cfg: Settings) -> bool:
+    from infra.runtime import stack
+
+    table = Table(title="shopstream services")
+    for column in ("service", "state", "healthy", "version", "address", "pid"):
+        table.add_column(column, overflow="fold")
+    all_ok = True
+    for st in stack.status(cfg):
+        all_ok &= st.healthy
+        state = "external" if not st.managed else ("running" if st.running else "stopped")
+        table.add_row(st.name, state, "[green]yes[/]" if st.healthy else "[red]no[/]", st.version, st.address,
+                      str(st.pid or "-"))
+    console.print(table)
+    return all_ok
+
+
+@app.command()
+def logs(
+    service: Annotated[str, typer.Argument(help="kafka, registry, postgres or prometheus")],
+    lines: Annotated[int, typer.Option("--lines", "-n", help="How many lines from the end.")] = 50,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
+) -> None:
+    """Print a service's log from .runtime/logs/."""
+    from infra.runtime import stack
+
+    if service not in stack.SERVICE_NAMES:
+        raise ShopstreamError(f"unknown service {service!r}: choose one of {', '.join(stack.SERVICE_NAMES)}")
+    path = settings().runtime_dir / "logs" / f"{service}.log"
+    if not path.exists():
+        raise ShopstreamError(f"no log yet at {path}: start the stack with `shopstream up`")
+    argv = ["tail", "-n", str(lines), *(["-F"] if follow else []), str(path)]
+    os.execvp(argv[0], argv)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []})
+def kafka(
+    ctx: typer.Context,
+    tool: Annotated[str, typer.Argument(help="topics, console-consumer, console-producer, consumer-groups, get-offsets, configs")],
+) -> None:
+    """Run one of Kafka's own command-line tools from the same jars, pointed at our broker.
+
+    Example: shopstream kafka console-consumer --topic shop.orders --from-beginning
+    """
+    from infra.runtime.services.kafka import TOOLS, tool_command
+
+    if tool not in TOOLS:
+        raise ShopstreamError(f"unknown Kafka tool {tool!r}: choose one of {', '.join(TOOLS)}")
+    argv = tool_command(settings(), tool, list(ctx.args))
+    os.execvp(argv[0], argv)
+
+
+@app.command()
+def fetch() -> None:
+    """Download the JVM pieces (Kafka, Apicurio, Spark connectors) into .runtime/ if missing."""
+    from infra.runtime import jvm
+
+    cfg = settings()
+    for artifact in jvm.ARTIFACTS:
+        with console.status(f"fetching {artifact.name} (first run only)…"):
+            folder = jvm.ensure_fetched(artifact, cfg.runtime_dir)
+        console.print(f"[green]✔[/] {artifact.name}: {folder}")
+
+
+@app.command()
+def run() -> None:
+    """Bring the stack up, show that every service is healthy, bring it down."""
+    from infra.runtime import stack
+
+    cfg = settings()
+    started_here = not any(s.running for s in stack.status(cfg) if s.managed)
+    up()
+    healthy = _print_status(cfg)
+    if started_here:
+        stack.down(cfg)
+        console.print("stack stopped")
+    if not healthy:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    try:
+        app()
+    except ShopstreamError as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)

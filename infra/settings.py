@@ -1,0 +1,90 @@
+"""Typed settings: the one place configuration lives.
+
+Every field reads ``SHOPSTREAM_<FIELD>`` from the environment; the CLI passes flags as
+overrides. Library code receives a ``Settings`` instance and never reads the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHOPSTREAM_", extra="forbid", validate_default=True)
+
+    runtime_dir: Path = Field(PROJECT_ROOT / ".runtime", description="downloads, data, logs and pid files")
+    host: str = Field("127.0.0.1", description="address every local service binds to")
+
+    # Kafka. When bootstrap_servers is set, the platform uses that cluster and starts none.
+    kafka_port: int = Field(9092, ge=1, le=65535)
+    kafka_controller_port: int = Field(9093, ge=1, le=65535)
+    kafka_heap: str = "512m"
+    bootstrap_servers: str | None = Field(None, description="an existing Kafka cluster; the local broker is not started")
+    topic_prefix: str = Field("shop", pattern=r"^[A-Za-z0-9._-]+$")
+
+    # Schema registry (Apicurio, Confluent-compatible API).
+    registry_port: int = Field(8081, ge=1, le=65535)
+    registry_heap: str = "384m"
+    schema_registry_url: str | None = Field(None, description="an existing Confluent-API registry; the local one is not started")
+
+    # PostgreSQL.
+    postgres_port: int = Field(5432, ge=1, le=65535)
+    postgres_db: str = "shopstream"
+    postgres_superuser_password: SecretStr = SecretStr("shopstream-admin")
+    writer_user: str = "shopstream_writer"
+    writer_password: SecretStr = SecretStr("shopstream-writer")
+    reader_user: str = "shopstream_reader"
+    reader_password: SecretStr = SecretStr("shopstream-reader")
+
+    # Prometheus.
+    prometheus_port: int = Field(9090, ge=1, le=65535)
+    producer_metrics_port: int = Field(9464, ge=1, le=65535, description="the producer's /metrics")
+    stream_metrics_port: int = Field(9465, ge=1, le=65535, description="the streaming job's /metrics")
+    exporter_metrics_port: int = Field(9466, ge=1, le=65535, description="the lag/DB exporter's /metrics")
+
+    # How long `up` waits for each service before giving up.
+    start_timeout_s: float = Field(90.0, gt=0)
+
+    @field_validator("runtime_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    # Derived addresses -------------------------------------------------------------
+    @property
+    def kafka_bootstrap(self) -> str:
+        return self.bootstrap_servers or f"{self.host}:{self.kafka_port}"
+
+    @property
+    def registry_url(self) -> str:
+        return self.schema_registry_url or f"http://{self.host}:{self.registry_port}/apis/ccompat/v7"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://{self.host}:{self.prometheus_port}"
+
+    def postgres_dsn(self, role: str = "writer", dbname: str | None = None) -> str:
+        """libpq DSN for ``role`` in ("writer", "reader", "admin")."""
+        users = {
+            "writer": (self.writer_user, self.writer_password),
+            "reader": (self.reader_user, self.reader_password),
+            "admin": ("postgres", self.postgres_superuser_password),
+        }
+        user, password = users[role]
+        db = dbname or self.postgres_db
+        return (
+            f"host={self.host} port={self.postgres_port} dbname={db} "
+            f"user={user} password={password.get_secret_value()} connect_timeout=5"
+        )
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}.{name}"
+
+    def kafka_client_config(self) -> dict[str, str]:
+        """The dotted librdkafka keys shared by every client."""
+        return {"bootstrap.servers": self.kafka_bootstrap}
