@@ -29,6 +29,7 @@ class Settings(BaseSettings):
 
     # Schema registry (Apicurio, Confluent-compatible API).
     registry_port: int = Field(8081, ge=1, le=65535)
+    registry_management_port: int = Field(8091, ge=1, le=65535, description="Apicurio's health/metrics port")
     registry_heap: str = "384m"
     schema_registry_url: str | None = Field(None, description="an existing Confluent-API registry; the local one is not started")
 

@@ -70,10 +70,15 @@ class ManagedProcess:
         return True
 
     def last_log_line(self) -> str:
+        """The most telling line of the log: the root cause of a Java stack, else an error, else the last."""
         try:
-            lines = [ln for ln in self.log_file.read_text(errors="replace").splitlines() if ln.strip()]
+            lines = [ln.strip() for ln in self.log_file.read_text(errors="replace").splitlines() if ln.strip()]
         except FileNotFoundError:
             return ""
+        for marker in ("Caused by:", "ERROR", "FATAL", "Error", "Exception"):
+            hits = [ln for ln in lines if marker in ln]
+            if hits:
+                return hits[-1][:300]
         return lines[-1][:300] if lines else ""
 
 

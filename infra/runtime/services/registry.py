@@ -19,7 +19,7 @@ REGISTRY_MIN_JAVA = 21  # Apicurio 3.2 and later
 
 class Registry(Service):
     name = "registry"
-    ports = (("registry_port", "registry_port"),)
+    ports = (("registry_port", "registry_port"), ("registry_management_port", "registry_management_port"))
 
     @property
     def managed(self) -> bool:
@@ -42,6 +42,10 @@ class Registry(Service):
             "apicurio.datasource.jdbc.initial-size": 2,
             "apicurio.datasource.jdbc.min-size": 2,
             "apicurio.datasource.jdbc.max-size": 10,
+            # Quarkus's management interface (health, metrics) is fixed on at build time;
+            # left alone it binds 0.0.0.0:9000.
+            "quarkus.management.host": s.host,
+            "quarkus.management.port": s.registry_management_port,
             "quarkus.log.level": "WARN",
             "quarkus.log.category.\"io.apicurio\".level": "INFO",
         }

@@ -1,0 +1,168 @@
+"""The local runtime against the real services."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psycopg2
+import pytest
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+
+from infra.exceptions import PortInUse
+from infra.runtime import stack
+from infra.runtime.process import port_is_free
+from infra.runtime.services.registry import Registry
+from infra.settings import Settings
+from infra.topics import load_topic_specs
+
+
+def test_a_message_round_trips_through_kafka(running_stack, unique_name):
+    s = running_stack
+    topic = f"{unique_name}.roundtrip"
+    admin = AdminClient({"bootstrap.servers": s.kafka_bootstrap})
+    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])[topic].result(timeout=30)
+    producer = Producer({"bootstrap.servers": s.kafka_bootstrap, "acks": "all", "enable.idempotence": True})
+    producer.produce(topic, key=b"k", value=b"hello shop")
+    assert producer.flush(30) == 0
+    consumer = Consumer({"bootstrap.servers": s.kafka_bootstrap, "group.id": unique_name,
+                         "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    try:
+        deadline = time.monotonic() + 30
+        message = None
+        while message is None and time.monotonic() < deadline:
+            message = consumer.poll(1)
+        assert message is not None and message.error() is None
+        assert message.value() == b"hello shop"
+    finally:
+        consumer.close()
+
+
+AVRO = json.dumps({"type": "record", "name": "Ping", "namespace": "test",
+                   "fields": [{"name": "id", "type": "string"}]})
+
+
+def test_a_schema_id_survives_a_registry_restart(running_stack, unique_name):
+    s = running_stack
+    if s.schema_registry_url:
+        pytest.skip("an external registry is not ours to restart")
+    client = SchemaRegistryClient({"url": s.registry_url})
+    schema_id = client.register_schema(f"{unique_name}-value", Schema(AVRO, "AVRO"))
+    assert json.loads(client.get_schema(schema_id).schema_str)["name"] == "Ping"
+
+    registry = Registry(s)
+    assert registry.stop()
+    assert not registry.healthy()
+    assert registry.start()
+
+    fresh = SchemaRegistryClient({"url": s.registry_url})
+    assert json.loads(fresh.get_schema(schema_id).schema_str)["name"] == "Ping"
+    assert fresh.get_latest_version(f"{unique_name}-value").schema_id == schema_id
+
+
+def test_the_writer_writes_and_the_reader_only_reads(running_stack, unique_name):
+    s = running_stack
+    with psycopg2.connect(s.postgres_dsn("writer")) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE {unique_name} (id int PRIMARY KEY, note text)")
+        cur.execute(f"INSERT INTO {unique_name} VALUES (1, 'written')")
+    with psycopg2.connect(s.postgres_dsn("reader")) as conn, conn.cursor() as cur:
+        cur.execute(f"SELECT note FROM {unique_name} WHERE id = 1")
+        assert cur.fetchone() == ("written",)
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            cur.execute(f"INSERT INTO {unique_name} VALUES (2, 'forbidden')")
+    with psycopg2.connect(s.postgres_dsn("writer")) as conn, conn.cursor() as cur:
+        cur.execute(f"DROP TABLE {unique_name}")
+
+
+def test_prometheus_scrapes_itself(running_stack):
+    s = running_stack
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        targets = httpx.get(f"{s.prometheus_url}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
+        mine = [t for t in targets if t["labels"]["job"] == "prometheus"]
+        if mine and mine[0]["health"] == "up":
+            return
+        time.sleep(1)
+    pytest.fail(f"the prometheus target never came up: {mine}")
+
+
+def test_kafka_topics_tool_lists_the_spec_topics(running_stack):
+    s = running_stack
+    out = subprocess.run([sys.executable, "-m", "infra", "kafka", "topics", "--list"], capture_output=True,
+                         text=True, timeout=120, check=True).stdout.split()
+    for spec in load_topic_specs():
+        assert s.topic(spec.name) in out
+
+
+def test_status_reports_every_service_healthy(running_stack):
+    names = {st.name: st for st in stack.status(running_stack)}
+    assert set(names) == {"postgres", "kafka", "registry", "prometheus"}
+    assert all(st.healthy for st in names.values()), names
+
+
+# A second, private stack on other ports: for start/stop behaviour that must not
+# disturb the shared one.
+def _private_settings(tmp_path: Path, shared: Settings, offset: int) -> Settings:
+    runtime = tmp_path / "rt"
+    runtime.mkdir()
+    (runtime / "jvm").symlink_to(shared.runtime_dir / "jvm")  # reuse the fetched jars
+    return Settings(runtime_dir=runtime, kafka_port=shared.kafka_port + offset,
+                    kafka_controller_port=shared.kafka_controller_port + offset,
+                    registry_port=shared.registry_port + offset,
+                    registry_management_port=shared.registry_management_port + offset, postgres_port=shared.postgres_port + offset,
+                    prometheus_port=shared.prometheus_port + offset, start_timeout_s=120)
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if text in cmdline and proc.name != str(os.getpid()):
+                found.append(cmdline[:120])
+    return found
+
+
+@pytest.fixture
+def private_tmp():
+    # Under /tmp with a world-traversable path, so the unprivileged postgres can use it.
+    import tempfile
+    path = Path(tempfile.mkdtemp(prefix="shopstream-it-"))
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_up_twice_is_a_no_op_and_down_leaves_nothing(running_stack, private_tmp):
+    private = _private_settings(private_tmp, running_stack, offset=200)
+    assert stack.up(private) == ["postgres", "kafka", "registry", "prometheus"]
+    assert stack.up(private) == []
+    assert len(_processes_mentioning(str(private.runtime_dir))) >= 4
+    assert set(stack.down(private)) == {"postgres", "kafka", "registry", "prometheus"}
+    assert _processes_mentioning(str(private.runtime_dir)) == []
+    assert stack.down(private) == []
+
+
+def test_a_taken_port_fails_clearly_and_leaves_nothing_started(running_stack, private_tmp):
+    private = _private_settings(private_tmp, running_stack, offset=300)
+    with socket.socket() as squatter:
+        squatter.bind((private.host, private.kafka_port))
+        squatter.listen()
+        with pytest.raises(PortInUse, match=f"port {private.kafka_port}.*SHOPSTREAM_KAFKA_PORT"):
+            stack.up(private)
+    assert _processes_mentioning(str(private.runtime_dir)) == []
+    assert port_is_free(private.host, private.postgres_port)
