@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -89,3 +89,63 @@ class Settings(BaseSettings):
     def kafka_client_config(self) -> dict[str, str]:
         """The dotted librdkafka keys shared by every client."""
         return {"bootstrap.servers": self.kafka_bootstrap}
+
+
+class FaultRatios(BaseModel):
+    """Share of events the generator breaks on purpose, per data-quality category."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_: float = Field(0.0, ge=0, le=1, alias="schema")
+    data_type: float = Field(0.0, ge=0, le=1)
+    completeness: float = Field(0.0, ge=0, le=1)
+    business_rules: float = Field(0.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _at_most_one(self) -> "FaultRatios":
+        if self.total() > 1:
+            raise ValueError("the bad-data ratios add up to more than 1")
+        return self
+
+    def total(self) -> float:
+        return self.schema_ + self.data_type + self.completeness + self.business_rules
+
+    def as_dict(self) -> dict[str, float]:
+        return {"schema": self.schema_, "data_type": self.data_type, "completeness": self.completeness,
+                "business_rules": self.business_rules}
+
+
+#: The mix `shopstream run` uses: roughly the seed report's error profile, scaled up so
+#: that every rule fires in a short run.
+DEFAULT_FAULTS = {"schema": 0.002, "data_type": 0.002, "completeness": 0.003, "business_rules": 0.008}
+
+
+class ProduceOptions(BaseModel):
+    """One run of the generator and producer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rate: float = Field(5000.0, ge=0, description="events/s; 0 = as fast as possible")
+    duration_s: float | None = Field(None, gt=0)
+    count: int | None = Field(None, gt=0)
+    seed: int = 42
+    run_id: str | None = Field(None, description="mixed into event ids; same seed + run id = same events")
+    faults: FaultRatios = FaultRatios()
+    duplicate_ratio: float = Field(0.0, ge=0, le=0.5, description="share of events re-sent with the same event_id")
+    late_ratio: float = Field(0.02, ge=0, le=1, description="share of events whose event_time lags")
+    late_max_s: float = Field(120.0, ge=0, description="how far a late event's event_time lags, at most")
+    v2_ratio: float = Field(0.5, ge=0, le=1, description="share of clickstream events written with schema v2")
+    burst: bool = Field(False, description="alternate 2 s at 3x the rate with quiet spells")
+    sessions: int = Field(500, ge=1, description="concurrent shopping sessions")
+    customers: int = Field(5000, ge=1)
+    products: int = Field(1000, ge=1)
+    cart_rate: float = Field(0.35, ge=0, le=1, description="sessions that add to cart")
+    checkout_rate: float = Field(0.6, ge=0, le=1, description="carts that start checkout")
+    purchase_rate: float = Field(0.8, ge=0, le=1, description="checkouts that end in an order")
+    manifest_path: Path | None = None
+
+    @model_validator(mode="after")
+    def _bounded(self) -> "ProduceOptions":
+        if self.duration_s is None and self.count is None:
+            raise ValueError("give --duration or --count")
+        return self
