@@ -82,7 +82,8 @@ class EventGenerator:
         for _ in range(min(int(rng.expovariate(1 / 3)) + 1, 12)):
             steps.append(("search", None) if rng.random() < 0.25 else ("product_view", rng.choice(pools.products)))
         if rng.random() < o.cart_rate:
-            viewed = [p for kind, p in steps if kind == "product_view"] or [rng.choice(pools.products)]
+            viewed = list(dict.fromkeys(p for kind, p in steps if kind == "product_view")) \
+                or [rng.choice(pools.products)]
             added = rng.sample(viewed, min(len(viewed), rng.randint(1, 3)))
             for product in added:
                 steps.append(("add_to_cart", product))

@@ -61,7 +61,7 @@ class ShopProducer:
         self.serializers = serializers
         self.metrics = metrics
         self.producer = Producer({"bootstrap.servers": bootstrap, **PRODUCER_CONFIG, **(extra_config or {}),
-                                  "error_cb": self._on_client_error})
+                                  "error_cb": self._on_client_error}, logger=logging.getLogger("librdkafka"))
         self.bootstrap = bootstrap
         self._client_errors: list[str] = []
         self.stop_requested = False
@@ -71,7 +71,7 @@ class ShopProducer:
             self._client_errors.append(err.str())
         log.debug("producer client: %s", err.str())
 
-    def check_connection(self, timeout: float = 10.0) -> None:
+    def check_connection(self, timeout: float = 5.0) -> None:
         """Fail within seconds, with the fix, when the broker or a topic is missing."""
         try:
             meta = self.producer.list_topics(timeout=timeout)

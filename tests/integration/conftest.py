@@ -38,3 +38,44 @@ def running_stack(settings):
 def unique_name() -> str:
     """A fresh name for topics, tables and subjects, so tests never share state."""
     return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def isolated(running_stack, unique_name):
+    """Settings whose topics (created from the spec) are this test's alone."""
+    from infra.topics import ensure_topics, load_topic_specs
+
+    isolated = running_stack.model_copy(update={"topic_prefix": unique_name})
+    ensure_topics(isolated.kafka_bootstrap, isolated.topic_prefix, load_topic_specs())
+    return isolated
+
+
+def consume_all(settings, topics: list[str], timeout: float = 60.0) -> list:
+    """Every message on ``topics`` from the beginning to the current end offsets."""
+    import time
+
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"reader-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    try:
+        meta = consumer.list_topics(timeout=10)
+        ends = {}
+        for topic in topics:
+            for p in meta.topics[topic].partitions:
+                ends[(topic, p)] = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+        consumer.assign([TopicPartition(t, p, 0) for (t, p) in ends])
+        remaining = {tp for tp, end in ends.items() if end > 0}
+        messages = []
+        deadline = time.monotonic() + timeout
+        while remaining and time.monotonic() < deadline:
+            for msg in consumer.consume(1000, timeout=1):
+                if msg.error():
+                    continue
+                messages.append(msg)
+                if msg.offset() >= ends[(msg.topic(), msg.partition())] - 1:
+                    remaining.discard((msg.topic(), msg.partition()))
+        assert not remaining, f"did not reach the end of {remaining}"
+        return messages
+    finally:
+        consumer.close()

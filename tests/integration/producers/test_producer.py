@@ -1,0 +1,106 @@
+"""The producer against the real broker and registry."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+from confluent_kafka.schema_registry import topic_subject_name_strategy
+
+import producers
+import schemas
+from infra.runtime.services.kafka import Kafka
+from infra.settings import FaultRatios, ProduceOptions
+from producers.app import build_serializers
+from producers.exceptions import ProducerError
+from producers.generator import EventGenerator
+from tests.integration.conftest import consume_all
+
+
+def test_our_bytes_equal_confluents_avro_serializer(isolated):
+    registry = SchemaRegistryClient({"url": isolated.registry_url})
+    ours = build_serializers(isolated)
+    gen = EventGenerator(ProduceOptions(count=1, run_id="bytes", v2_ratio=0.5, sessions=20))
+    seen = set()
+    for event in (next(gen) for _ in range(600)):
+        schema = schemas.versions(event.family)[event.version - 1]
+        ctx = SerializationContext(isolated.topic(schema.topic_name), MessageField.VALUE)
+        theirs = AvroSerializer(registry, schema.text, conf={
+            "auto.register.schemas": False, "subject.name.strategy": topic_subject_name_strategy})
+        fields = {f["name"]: event.record[f["name"]] for f in schema.definition["fields"]}
+        assert ours[(event.family, event.version)](event.record) == theirs(fields, ctx)
+        seen.add((event.family, event.version))
+    assert seen == {("clickstream", 1), ("clickstream", 2), ("orders", 1)}
+
+
+def test_n_events_arrive_and_all_decode_through_the_registry(isolated):
+    n = 3000
+    result = producers.run(isolated, ProduceOptions(rate=0, count=n, late_ratio=0.1, v2_ratio=0.5))
+    assert result.manifest.produced == n and not result.manifest.failed
+    topics = [isolated.topic("clickstream"), isolated.topic("orders")]
+    messages = consume_all(isolated, topics)
+    assert len(messages) == n
+    deserializer = AvroDeserializer(SchemaRegistryClient({"url": isolated.registry_url}))
+    ids = set()
+    for msg in messages:
+        record = deserializer(msg.value(), SerializationContext(msg.topic(), MessageField.VALUE))
+        ids.add(record["event_id"])
+        assert msg.key().decode() == record["session_id"]
+        assert dict(msg.headers())["produced_at"].isdigit()
+    assert len(ids) == n
+
+
+def test_the_manifest_counts_exactly_what_was_acknowledged(isolated, tmp_path):
+    options = ProduceOptions(rate=0, count=4000, duplicate_ratio=0.05, manifest_path=tmp_path / "m.json",
+                             faults=FaultRatios(schema=0.02, data_type=0.02, completeness=0.02, business_rules=0.02))
+    manifest = producers.run(isolated, options).manifest
+    messages = consume_all(isolated, [isolated.topic("clickstream"), isolated.topic("orders")])
+    assert len(messages) == manifest.produced == 4000
+    assert manifest.duplicates > 0
+    framed_ok = sum(1 for m in messages if m.value()[0] == 0)
+    assert len(messages) - framed_ok == manifest.quarantine_expected()["schema"].get("not_confluent_framing", 0)
+    assert (tmp_path / "m.json").exists()
+
+
+@pytest.mark.slow
+def test_a_broker_restart_while_producing_loses_no_acknowledged_event(isolated):
+    if isolated.bootstrap_servers:
+        pytest.skip("an external broker is not ours to restart")
+    kafka = Kafka(isolated)
+    result: dict = {}
+
+    def produce():
+        result["r"] = producers.run(isolated, ProduceOptions(rate=2000, duration_s=14, run_id="restart"))
+
+    thread = threading.Thread(target=produce)
+    thread.start()
+    time.sleep(4)
+    assert kafka.stop()
+    time.sleep(1)
+    assert kafka.start()
+    thread.join(120)
+    manifest = result["r"].manifest
+    assert manifest.produced > 5000
+    messages = consume_all(isolated, [isolated.topic("clickstream"), isolated.topic("orders")])
+    on_topic = [m.value() for m in messages]
+    # idempotent producer: nothing acknowledged is lost, nothing is written twice
+    assert len(on_topic) == manifest.produced == manifest.generated - sum(manifest.failed.values())
+    assert len(set(on_topic)) == len(on_topic)
+
+
+def test_an_unknown_topic_is_a_clear_error(running_stack):
+    missing = running_stack.model_copy(update={"topic_prefix": "no-such-prefix"})
+    with pytest.raises(ProducerError, match="do not exist"):
+        producers.run(missing, ProduceOptions(count=10))
+
+
+def test_a_registry_that_is_down_is_a_clear_error(running_stack):
+    down = running_stack.model_copy(update={"schema_registry_url": "http://127.0.0.1:9/apis/ccompat/v7"})
+    started = time.monotonic()
+    with pytest.raises(ProducerError, match="registry .* is unreachable"):
+        producers.run(down, ProduceOptions(count=10))
+    assert time.monotonic() - started < 30

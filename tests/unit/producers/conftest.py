@@ -1,0 +1,31 @@
+import itertools
+
+import pytest
+
+from infra.settings import FaultRatios, ProduceOptions
+from producers.generator import EventGenerator
+
+
+class TickingClock:
+    """A deterministic clock: 1 ms per call from a fixed instant."""
+
+    def __init__(self, start: float = 1_790_000_000.0):
+        self._ticks = itertools.count()
+        self.start = start
+
+    def __call__(self) -> float:
+        return self.start + next(self._ticks) / 1000
+
+
+def make_generator(**overrides) -> EventGenerator:
+    fields = {"count": 1, "seed": 7, "run_id": "unit", "customers": 300, "products": 120, "sessions": 50}
+    fields.update(overrides)
+    return EventGenerator(ProduceOptions(**fields), clock=TickingClock())
+
+
+@pytest.fixture
+def generator_factory():
+    return make_generator
+
+
+ALL_FAULTS = FaultRatios(schema=0.02, data_type=0.03, completeness=0.04, business_rules=0.05)
