@@ -149,3 +149,24 @@ class ProduceOptions(BaseModel):
         if self.duration_s is None and self.count is None:
             raise ValueError("give --duration or --count")
         return self
+
+
+class StreamOptions(BaseModel):
+    """One run of the Spark Structured Streaming job."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    master: str = Field("local[*]", description="local[*], local[N] or spark://host:port")
+    pipeline: str = Field("shopstream", pattern=r"^[a-z0-9_-]+$", description="name in the ledger and consumer group")
+    checkpoint_dir: Path | None = Field(None, description="default: .runtime/checkpoints/<pipeline>")
+    trigger_s: float = Field(1.0, ge=0, description="micro-batch interval; 0 = next batch as soon as one ends")
+    max_offsets_per_trigger: int = Field(200_000, ge=1, description="backpressure: records per micro-batch at most")
+    driver_memory: str = "2g"
+    shuffle_partitions: int = Field(2, ge=1)
+    late_threshold_s: float = Field(60.0, ge=0, description="an event reaching Kafka later than this is counted late")
+    dead_letter: bool = True
+    stop_when_idle_s: float | None = Field(None, gt=0, description="stop once caught up and idle this long")
+    ui: bool = False
+
+    def checkpoint(self, settings: "Settings") -> Path:
+        return self.checkpoint_dir or settings.runtime_dir / "checkpoints" / self.pipeline

@@ -29,6 +29,9 @@ class Metrics:
     stage_events: Counter
     delivery_failures: Counter
     quality_records: Counter
+    duplicates: Counter
+    late_events: Counter
+    batches: Counter
 
     def observe_stage(self, stage: str, seconds: float) -> None:
         self.stage_latency.labels(stage=stage).observe(seconds)
@@ -51,8 +54,37 @@ def build_metrics(registry: CollectorRegistry | None = None, prefix: str = PREFI
         quality_records=Counter(
             f"{prefix}_quality_records_total", "Records by data-quality outcome: category 'valid' or a quarantine "
             "category, with the rule that fired.", ["source", "category", "rule"], registry=registry),
+        duplicates=Counter(
+            f"{prefix}_sink_duplicates_total", "Valid events the sink did not store again (same event_id and "
+            "event_time already stored).", registry=registry),
+        late_events=Counter(
+            f"{prefix}_sink_late_events_total", "Stored events that reached Kafka more than the lateness threshold "
+            "after their event_time.", registry=registry),
+        batches=Counter(
+            f"{prefix}_sink_batches_total", "Micro-batches by outcome: committed, or skipped because the ledger "
+            "already held them.", ["outcome"], registry=registry),
     )
     for stage in stages:
         metrics.stage_latency.labels(stage=stage)
         metrics.stage_events.labels(stage=stage)
     return metrics
+
+
+def observe_many(histogram_child, values) -> None:
+    """Add many observations at once (a numpy array of seconds) to one labelled histogram.
+
+    Equivalent to calling ``observe`` per value, at numpy speed: a micro-batch has tens of
+    thousands of latencies. Uses the client's bucket counters directly (stable since
+    prometheus-client 0.4); a unit test checks it against ``observe``.
+    """
+    import numpy as np
+
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        return
+    bounds = np.asarray(histogram_child._upper_bounds, dtype=float)
+    counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
+    for bucket, count in zip(histogram_child._buckets, counts):
+        if count:
+            bucket.inc(int(count))
+    histogram_child._sum.inc(float(values.sum()))
