@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 run: setup
-	$(BIN)/shopstream run
+	$(BIN)/shopstream run --summary-json .runtime/summary.json
 
 test: setup
 	$(BIN)/pytest $(PYTEST_ARGS)

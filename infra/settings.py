@@ -163,10 +163,24 @@ class StreamOptions(BaseModel):
     max_offsets_per_trigger: int = Field(200_000, ge=1, description="backpressure: records per micro-batch at most")
     driver_memory: str = "2g"
     shuffle_partitions: int = Field(2, ge=1)
-    late_threshold_s: float = Field(60.0, ge=0, description="an event reaching Kafka later than this is counted late")
+    late_threshold_s: float = Field(5.0, ge=0, description="an event reaching Kafka later than this is counted late")
     dead_letter: bool = True
     stop_when_idle_s: float | None = Field(None, gt=0, description="stop once caught up and idle this long")
     ui: bool = False
+    ready_file: Path | None = Field(None, description="touched once the query runs (for orchestration)")
 
     def checkpoint(self, settings: "Settings") -> Path:
         return self.checkpoint_dir or settings.runtime_dir / "checkpoints" / self.pipeline
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The SHOPSTREAM_* environment that reproduces ``settings`` in a child process."""
+    env = {}
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        env[f"SHOPSTREAM_{name.upper()}"] = str(value)
+    return env

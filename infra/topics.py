@@ -15,7 +15,8 @@ from infra.exceptions import ConfigError, ServiceUnhealthy
 log = logging.getLogger(__name__)
 
 SPEC_PATH = Path(__file__).with_name("topics.yaml")
-_FIELDS = {"name", "partitions", "retention_ms", "cleanup_policy", "min_insync_replicas", "replication_factor"}
+_FIELDS = {"name", "partitions", "retention_ms", "cleanup_policy", "min_insync_replicas", "replication_factor",
+           "timestamp_type"}
 
 
 @dataclass(frozen=True)
@@ -26,12 +27,14 @@ class TopicSpec:
     cleanup_policy: str = "delete"
     min_insync_replicas: int = 1
     replication_factor: int = 1
+    timestamp_type: str = "CreateTime"
 
     def config(self) -> dict[str, str]:
         return {
             "retention.ms": str(self.retention_ms),
             "cleanup.policy": self.cleanup_policy,
             "min.insync.replicas": str(self.min_insync_replicas),
+            "message.timestamp.type": self.timestamp_type,
         }
 
 
@@ -60,6 +63,8 @@ def load_topic_specs(path: Path = SPEC_PATH) -> list[TopicSpec]:
             raise ConfigError(f"topic spec {path}: topic {spec.name!r} needs retention_ms > 0 or -1")
         if spec.cleanup_policy not in ("delete", "compact", "compact,delete", "delete,compact"):
             raise ConfigError(f"topic spec {path}: topic {spec.name!r} has cleanup_policy {spec.cleanup_policy!r}")
+        if spec.timestamp_type not in ("CreateTime", "LogAppendTime"):
+            raise ConfigError(f"topic spec {path}: topic {spec.name!r} has timestamp_type {spec.timestamp_type!r}")
         if spec.min_insync_replicas > spec.replication_factor:
             raise ConfigError(f"topic spec {path}: topic {spec.name!r} has min_insync_replicas above its replication")
         specs.append(spec)

@@ -15,7 +15,6 @@ from streaming.dead_letter import DeadLetterPublisher, parse_quarantine
 from streaming.decode import WriterSchemas
 from streaming.offsets import GroupOffsetMirror, batch_end_offsets, checkpoint_query_id
 from streaming.sink import KINDS, BatchOutcome, PostgresSink
-from streaming.transform import sink_rows
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +48,7 @@ class BatchWriter:
             self.metrics.batches.labels(outcome="skipped").inc()
             self._after_commit(end_offsets)
             return
-        table = sink_rows(df, self.schemas, batch_id).toArrow()
+        table = df.toArrow()  # already in sink form: see streaming.transform.sink_rows
         kind = table.column("kind")
         lines = {}
         for k in KINDS:
@@ -67,7 +66,8 @@ class BatchWriter:
             if self.dead_letter and quarantined:
                 self.dead_letter.publish(quarantined)
 
-        outcome = self.sink.write(batch_id, lines, end_offsets, late, before_commit=publish_dead_letters)
+        outcome = self.sink.write(batch_id, lines, end_offsets, late, picked_up_at=started,
+                                  before_commit=publish_dead_letters)
         self.last_outcome = outcome
         self._count(outcome)
         self._observe(outcome, started, kafka_us, event_us, quarantined)

@@ -38,7 +38,7 @@ class DeadLetterPublisher:
             if err is not None:
                 failures.append(err.str())
 
-        for topic, partition, offset, _kafka_time, category, rule, message, event_id, raw, _batch in rows:
+        for topic, partition, offset, _kafka_time, category, rule, message, event_id, raw in rows:
             headers = [("source_topic", topic.encode()), ("source_partition", partition.encode()),
                        ("source_offset", offset.encode()), ("category", category.encode()),
                        ("rule", rule.encode()), ("message", message.encode()[:1000])]

@@ -26,6 +26,7 @@ from streaming.batch import BatchWriter
 from streaming.decode import load_writer_schemas
 from streaming.exceptions import StreamingError
 from streaming.sink import PostgresSink
+from streaming.transform import sink_rows
 
 log = logging.getLogger(__name__)
 STREAM_STAGES = ("queue", "process", "db_write", "end_to_end")
@@ -121,7 +122,7 @@ def run(settings: Settings, options: StreamOptions, metrics_port: int | None = N
               .option("failOnDataLoss", "true")
               .option("includeHeaders", "true")
               .load())
-    stream = source.writeStream.foreachBatch(writer).option("checkpointLocation", str(checkpoint))
+    stream = sink_rows(source, schemas).writeStream.foreachBatch(writer).option("checkpointLocation", str(checkpoint))
     stream = stream.trigger(processingTime=f"{options.trigger_s} seconds") if options.trigger_s else stream
     previous = {}
     if threading.current_thread() is threading.main_thread():
@@ -131,6 +132,8 @@ def run(settings: Settings, options: StreamOptions, metrics_port: int | None = N
         previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     started = time.monotonic()
     query = stream.start()
+    if options.ready_file:
+        options.ready_file.touch()
     idle_since = None
     try:
         while query.isActive:

@@ -55,7 +55,7 @@ class PostgresSink:
             return cur.fetchone() is not None
 
     def write(self, batch_id: int, lines: dict[str, bytes], end_offsets: dict, late: int = 0,
-              before_commit=None) -> BatchOutcome:
+              picked_up_at: float | None = None, before_commit=None) -> BatchOutcome:
         """Write one batch. ``lines`` maps a kind to its CSV rows (newline-terminated).
 
         ``before_commit`` runs inside the transaction, after every insert succeeded and
@@ -71,18 +71,20 @@ class PostgresSink:
                 for kind in KINDS:
                     if lines.get(kind):
                         cur.copy_expert(sql.COPY[kind], io.BytesIO(lines[kind]))
-                cur.execute(sql.INSERT_CLICKS)
+                batch = {"batch_id": batch_id}
+                cur.execute(sql.INSERT_CLICKS, batch)
                 clicks_new, clicks_staged = cur.fetchone()
-                cur.execute(sql.INSERT_ORDERS)
+                cur.execute(sql.INSERT_ORDERS, batch)
                 orders_new, orders_staged = cur.fetchone()
-                cur.execute(sql.INSERT_QUARANTINE)
+                cur.execute(sql.INSERT_QUARANTINE, batch)
                 (quarantined,) = cur.fetchone()
                 quarantine_staged = lines.get("quarantine", b"").count(b"\n")
                 records_in = clicks_staged + orders_staged + quarantine_staged
                 stored = clicks_new + orders_new
                 duplicates = clicks_staged + orders_staged - stored
                 cur.execute(sql.INSERT_LEDGER, (self.pipeline, batch_id, json.dumps(end_offsets), records_in, stored,
-                                                duplicates, quarantined, late, _ts(begun)))
+                                                duplicates, quarantined, late, _ts(picked_up_at or begun),
+                                                _ts(begun)))
                 (committed_at,) = cur.fetchone()
                 if before_commit is not None:
                     before_commit()

@@ -2,12 +2,17 @@
 
 LEDGER_HAS_BATCH = "SELECT 1 FROM sink_ledger WHERE pipeline = %s AND batch_id = %s"
 
-# Staging tables live for the connection and are emptied at each commit.
+# Staging tables live for the connection and are emptied at each commit. They are the
+# target tables less batch_id, which the insert adds (Spark's plan stays the same for
+# every batch that way, so it is built once).
 CREATE_STAGING = """
-CREATE TEMP TABLE IF NOT EXISTS stage_click (LIKE clickstream_events) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_order (LIKE orders) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_line (LIKE order_lines) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_quarantine (LIKE quarantine INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE stage_click (LIKE clickstream_events) ON COMMIT DELETE ROWS;
+ALTER TABLE stage_click DROP COLUMN batch_id;
+CREATE TEMP TABLE stage_order (LIKE orders) ON COMMIT DELETE ROWS;
+ALTER TABLE stage_order DROP COLUMN batch_id;
+CREATE TEMP TABLE stage_line (LIKE order_lines) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE stage_quarantine (LIKE quarantine INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
+ALTER TABLE stage_quarantine DROP COLUMN batch_id;
 """
 
 COPY = {
@@ -15,14 +20,14 @@ COPY = {
     "order": "COPY stage_order FROM STDIN WITH (FORMAT csv)",
     "line": "COPY stage_line FROM STDIN WITH (FORMAT csv)",
     "quarantine": ("COPY stage_quarantine (source_topic, source_partition, source_offset, kafka_time, category, "
-                   "rule, message, event_id, raw, batch_id) FROM STDIN WITH (FORMAT csv)"),
+                   "rule, message, event_id, raw) FROM STDIN WITH (FORMAT csv)"),
 }
 
 # Facts first; KPIs from exactly the rows this statement inserted (a duplicate, which
 # conflicts, adds nothing). Data-modifying CTEs always run to completion.
 INSERT_CLICKS = """
 WITH inserted AS (
-    INSERT INTO clickstream_events SELECT * FROM stage_click ON CONFLICT DO NOTHING
+    INSERT INTO clickstream_events SELECT s.*, %(batch_id)s FROM stage_click s ON CONFLICT DO NOTHING
     RETURNING event_time, event_type, session_id
 ), funnel AS (
     INSERT INTO kpi_funnel_minute AS k (window_start, page_views, product_views, searches, add_to_carts,
@@ -52,7 +57,7 @@ SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM stage_click)
 
 INSERT_ORDERS = """
 WITH inserted AS (
-    INSERT INTO orders SELECT * FROM stage_order ON CONFLICT DO NOTHING
+    INSERT INTO orders SELECT s.*, %(batch_id)s FROM stage_order s ON CONFLICT DO NOTHING
     RETURNING event_time, event_id, currency
 ), lines AS (
     INSERT INTO order_lines
@@ -77,15 +82,19 @@ SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM stage_order)
 
 INSERT_QUARANTINE = """
 WITH inserted AS (
-    INSERT INTO quarantine SELECT * FROM stage_quarantine ON CONFLICT DO NOTHING RETURNING 1
+    INSERT INTO quarantine (source_topic, source_partition, source_offset, kafka_time, category, rule, message,
+                            event_id, raw, batch_id)
+    SELECT source_topic, source_partition, source_offset, kafka_time, category, rule, message, event_id, raw,
+           %(batch_id)s
+    FROM stage_quarantine ON CONFLICT DO NOTHING RETURNING 1
 )
 SELECT count(*) FROM inserted
 """
 
 INSERT_LEDGER = """
 INSERT INTO sink_ledger (pipeline, batch_id, end_offsets, records_in, stored, duplicates, quarantined, late,
-                         started_at, committed_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, clock_timestamp())
+                         picked_up_at, started_at, committed_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, clock_timestamp())
 RETURNING committed_at
 """
 

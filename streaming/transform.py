@@ -24,15 +24,15 @@ CLICK_FIELDS = ("event_time", "event_id", "event_type", "customer_id", "session_
 ORDER_FIELDS = ("event_time", "event_id", "order_id", "customer_id", "session_id", "currency", "subtotal",
                 "shipping", "tax", "total")
 QUARANTINE_COLUMNS = ("source_topic", "source_partition", "source_offset", "kafka_time", "category", "rule",
-                      "message", "event_id", "raw", "batch_id")
+                      "message", "event_id", "raw")
 
 
 def _csv(*cols: Column) -> Column:
     return F.to_csv(F.struct(*[c.alias(f"c{i}") for i, c in enumerate(cols)]), CSV_OPTIONS)
 
 
-def _source(batch_id: int) -> list[Column]:
-    return [F.col("partition"), F.col("offset"), F.col("kafka_time"), F.col("produced_at"), F.lit(batch_id)]
+def _source() -> list[Column]:
+    return [F.col("topic"), F.col("partition"), F.col("offset"), F.col("kafka_time"), F.col("produced_at")]
 
 
 def _out(kind: str, line: Column, event_time: Column | None) -> Column:
@@ -41,7 +41,8 @@ def _out(kind: str, line: Column, event_time: Column | None) -> Column:
                     F.unix_micros(F.col("kafka_time")).alias("kafka_time_us"))
 
 
-def sink_rows(kafka_rows: DataFrame, ws: WriterSchemas, batch_id: int) -> DataFrame:
+def sink_rows(kafka_rows: DataFrame, ws: WriterSchemas) -> DataFrame:
+    """Works on a streaming DataFrame (built once, at start) or on a batch one (tests)."""
     decoded = decode(kafka_rows, ws)
     failure = (F.when(F.col("family") == "clickstream",
                       F.coalesce(schema_failure("click"), failure_column("clickstream", "click")))
@@ -49,9 +50,9 @@ def sink_rows(kafka_rows: DataFrame, ws: WriterSchemas, batch_id: int) -> DataFr
                       F.coalesce(schema_failure("order"), failure_column("orders", "order"))))
     click = [F.col(f"click.{f}") for f in CLICK_FIELDS]
     order = [F.col(f"order.{f}") for f in ORDER_FIELDS]
-    click_line = _csv(*click, F.col("schema_version"), *_source(batch_id))
+    click_line = _csv(*click, F.col("schema_version"), *_source())
     order_line = _csv(*order, F.size("order.line_items"), F.col("order.payment_method"), F.col("order.country"),
-                      F.col("order.device"), *_source(batch_id))
+                      F.col("order.device"), *_source())
     line_items = F.transform(
         "order.line_items",
         lambda li, i: _out("line", _csv(F.col("order.event_time"), F.col("order.event_id"), i + 1,
@@ -60,7 +61,7 @@ def sink_rows(kafka_rows: DataFrame, ws: WriterSchemas, batch_id: int) -> DataFr
     event_id = F.coalesce(F.col("click.event_id"), F.col("order.event_id"))
     quarantine_line = _csv(F.col("topic"), F.col("partition"), F.col("offset"), F.col("kafka_time"),
                            F.col("failure.category"), F.col("failure.rule"), F.col("failure.message"), event_id,
-                           F.concat(F.lit("\\x"), F.lower(F.hex("value"))), F.lit(batch_id))
+                           F.concat(F.lit("\\x"), F.lower(F.hex("value"))))
     outputs = (F.when(F.col("failure").isNotNull(), F.array(_out("quarantine", quarantine_line, None)))
                 .when(F.col("family") == "clickstream", F.array(_out("click", click_line, F.col("click.event_time"))))
                 .otherwise(F.concat(F.array(_out("order", order_line, F.col("order.event_time"))), line_items)))

@@ -26,7 +26,8 @@ CREATE TABLE sink_ledger (
     duplicates      integer     NOT NULL,
     quarantined     integer     NOT NULL,
     late            integer     NOT NULL,
-    started_at      timestamptz NOT NULL,
+    picked_up_at    timestamptz NOT NULL,   -- the batch reached foreachBatch
+    started_at      timestamptz NOT NULL,   -- the sink transaction began
     committed_at    timestamptz NOT NULL,
     PRIMARY KEY (pipeline, batch_id)
 );

@@ -106,19 +106,3 @@ def fetch() -> None:
         with console.status(f"fetching {artifact.name} (first run only)…"):
             folder = jvm.ensure_fetched(artifact, cfg.runtime_dir)
         console.print(f"[green]✔[/] {artifact.name}: {folder}")
-
-
-@app.command()
-def run() -> None:
-    """Bring the stack up, show that every service is healthy, bring it down."""
-    from infra.runtime import stack
-
-    cfg = settings()
-    started_here = not any(s.running for s in stack.status(cfg) if s.managed)
-    up()
-    healthy = _print_status(cfg)
-    if started_here:
-        stack.down(cfg)
-        console.print("stack stopped")
-    if not healthy:
-        raise typer.Exit(1)
