@@ -79,3 +79,20 @@ def consume_all(settings, topics: list[str], timeout: float = 60.0) -> list:
         return messages
     finally:
         consumer.close()
+
+
+@pytest.fixture
+def pipeline_env(isolated, tmp_path):
+    """Settings with their own topics AND their own migrated database; plus stream options
+    with their own pipeline name and checkpoint."""
+    from db.migrate import migrate
+    from infra.runtime.services.postgres import create_database, drop_database
+    from infra.settings import StreamOptions
+
+    settings = isolated.model_copy(update={"postgres_db": f"test_{isolated.topic_prefix}"})
+    create_database(settings, settings.postgres_db)
+    migrate(settings)
+    options = StreamOptions(master="local[2]", pipeline=isolated.topic_prefix, trigger_s=0.5,
+                            checkpoint_dir=tmp_path / "checkpoint", driver_memory="1g")
+    yield settings, options
+    drop_database(settings, settings.postgres_db)

@@ -146,22 +146,9 @@ class Postgres(Service):
                 verb = "ALTER" if cur.fetchone() else "CREATE"
                 cur.execute(sql.SQL(verb + " ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(role)),
                             (password.get_secret_value(),))
-            for db, owner in ((s.postgres_db, s.writer_user), (REGISTRY_DB, REGISTRY_USER)):
-                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,))
-                if not cur.fetchone():
-                    cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(db), sql.Identifier(owner)))
         conn.close()
-        conn = psycopg2.connect(s.postgres_dsn("admin"))
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            reader, writer = sql.Identifier(s.reader_user), sql.Identifier(s.writer_user)
-            cur.execute(sql.SQL("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
-            cur.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(s.postgres_db), reader))
-            cur.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(reader))
-            cur.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(reader))
-            cur.execute(sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public GRANT SELECT ON TABLES TO {}")
-                        .format(writer, reader))
-        conn.close()
+        create_database(s, REGISTRY_DB, owner=REGISTRY_USER)
+        create_database(s, s.postgres_db)
 
     def version(self) -> str:
         out = subprocess.run([str(postgres_bindir() / "postgres"), "--version"], capture_output=True, text=True)
@@ -170,3 +157,37 @@ class Postgres(Service):
 
     def address(self) -> str:
         return f"{self.settings.host}:{self.settings.postgres_port}/{self.settings.postgres_db}"
+
+
+def create_database(settings, dbname: str, owner: str | None = None) -> None:
+    """Create ``dbname`` (owned by the writer unless told) if missing; the reader may read all of it."""
+    s = settings
+    conn = psycopg2.connect(s.postgres_dsn("admin", "postgres"))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,))
+        if not cur.fetchone():
+            cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(dbname),
+                                                                     sql.Identifier(owner or s.writer_user)))
+    conn.close()
+    if owner:
+        return
+    conn = psycopg2.connect(s.postgres_dsn("admin", dbname))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        reader, writer = sql.Identifier(s.reader_user), sql.Identifier(s.writer_user)
+        cur.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        cur.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(dbname), reader))
+        cur.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(reader))
+        cur.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(reader))
+        cur.execute(sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public GRANT SELECT ON TABLES TO {}")
+                    .format(writer, reader))
+    conn.close()
+
+
+def drop_database(settings, dbname: str) -> None:
+    conn = psycopg2.connect(settings.postgres_dsn("admin", "postgres"))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+    conn.close()

@@ -1,0 +1,116 @@
+"""The one-transaction sink and its ledger, against the real PostgreSQL."""
+
+from __future__ import annotations
+
+import psycopg2
+import pytest
+
+from streaming.sink import PostgresSink
+
+T0 = "2026-11-26 10:00:00.000001Z"
+
+
+def click(event_id: str, session: str = "s1", event_type: str = "page_view", offset: int = 0,
+          event_time: str = T0) -> str:
+    return (f"{event_time},{event_id},{event_type},C1,{session},/,,,,,,,,desktop,ua,DE,,1,"
+            f"t.clickstream,0,{offset},{event_time},{event_time}")
+
+
+def order_rows(event_id: str, offset: int = 0) -> tuple[str, list[str]]:
+    order = f"{T0},{event_id},O1,C1,s1,EUR,30.0,0.0,5.7,35.7,2,card,DE,mobile,t.orders,0,{offset},{T0},{T0}"
+    lines = [f"{T0},{event_id},1,O1,P1,books,1,10.0,10.0", f"{T0},{event_id},2,O1,P2,toys,2,10.0,20.0"]
+    return order, lines
+
+
+def csv(rows) -> bytes:
+    return ("\n".join(rows) + "\n").encode() if rows else b""
+
+
+def count(settings, query: str):
+    with psycopg2.connect(settings.postgres_dsn("reader")) as conn, conn.cursor() as cur:
+        cur.execute(query)
+        return cur.fetchone()[0]
+
+
+IDS = [f"00000000-0000-4000-8000-{i:012d}" for i in range(10)]
+
+
+@pytest.fixture
+def sink(pipeline_env):
+    settings, _ = pipeline_env
+    sink = PostgresSink(settings, "unit:q1")
+    yield settings, sink
+    sink.close()
+
+
+def test_a_batch_commits_facts_kpis_quarantine_and_ledger_together(sink):
+    settings, s = sink
+    order, lines = order_rows(IDS[3])
+    quarantine = "t.clickstream,0,9,2026-11-26 10:00:00Z,schema,not_confluent_framing,bad,,\\x0102"
+    out = s.write(1, {"click": csv([click(IDS[0]), click(IDS[1], event_type="add_to_cart", offset=1)]),
+                      "order": csv([order]), "line": csv(lines), "quarantine": csv([quarantine])},
+                  {"t.clickstream": {"0": 10}})
+    assert (out.skipped, out.records_in, out.stored, out.quarantined, out.duplicates) == (False, 4, 3, 1, 0)
+    assert count(settings, "SELECT count(*) FROM clickstream_events") == 2
+    assert count(settings, "SELECT count(*) FROM order_lines") == 2
+    assert count(settings, "SELECT revenue FROM kpi_revenue_minute WHERE category = 'toys'") == 20
+    assert count(settings, "SELECT page_views + add_to_carts + purchases FROM kpi_funnel_minute") == 3
+    assert count(settings, "SELECT active_sessions FROM kpi_active_sessions_minute") == 1
+    assert count(settings, "SELECT raw FROM quarantine").tobytes() == b"\x01\x02"
+    assert count(settings, "SELECT end_offsets FROM sink_ledger WHERE batch_id = 1") == {"t.clickstream": {"0": 10}}
+
+
+def test_a_replayed_batch_is_skipped_by_the_ledger(sink):
+    settings, s = sink
+    batch = {"click": csv([click(IDS[0])])}
+    assert not s.write(7, batch, {}).skipped
+    assert s.write(7, batch, {}).skipped
+    assert s.already_written(7)
+    assert count(settings, "SELECT count(*) FROM clickstream_events") == 1
+    assert count(settings, "SELECT page_views FROM kpi_funnel_minute") == 1
+
+
+def test_a_resent_event_in_a_later_batch_is_stored_once_and_counted_once(sink):
+    settings, s = sink
+    s.write(1, {"click": csv([click(IDS[0], offset=0)])}, {})
+    out = s.write(2, {"click": csv([click(IDS[0], offset=5), click(IDS[0], offset=6), click(IDS[1], offset=7)])}, {})
+    assert (out.stored, out.duplicates) == (1, 2)
+    assert count(settings, "SELECT count(*) FROM clickstream_events") == 2
+    assert count(settings, "SELECT page_views FROM kpi_funnel_minute") == 2
+    assert count(settings, "SELECT active_sessions FROM kpi_active_sessions_minute") == 1
+
+
+def test_a_failure_inside_the_transaction_leaves_nothing(sink):
+    settings, s = sink
+
+    def explode():
+        raise RuntimeError("dead-letter topic down")
+
+    with pytest.raises(RuntimeError):
+        s.write(3, {"click": csv([click(IDS[0])])}, {}, before_commit=explode)
+    assert count(settings, "SELECT count(*) FROM clickstream_events") == 0
+    assert count(settings, "SELECT count(*) FROM sink_ledger") == 0
+    assert not s.write(3, {"click": csv([click(IDS[0])])}, {}).skipped
+
+
+def test_rows_land_in_their_day_and_strays_in_the_default_partition(sink):
+    settings, s = sink
+    s.write(1, {"click": csv([click(IDS[0]), click(IDS[1], offset=1, event_time="2019-03-01 08:00:00Z")])}, {})
+    with psycopg2.connect(settings.postgres_dsn("reader")) as conn, conn.cursor() as cur:
+        cur.execute("SELECT tableoid::regclass::text, event_time::date FROM clickstream_events ORDER BY event_time")
+        (stray, _), (today_part, day) = cur.fetchall()
+    assert stray == "clickstream_events_default"
+    assert today_part == f"clickstream_events_{day:%Y%m%d}"
+
+
+def test_creating_a_partition_moves_its_rows_out_of_the_default(sink):
+    import datetime as dt
+
+    settings, s = sink
+    ahead = dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=9)  # partitions exist 7 days ahead
+    s.write(1, {"click": csv([click(IDS[0], event_time=f"{ahead} 08:00:00Z")])}, {})
+    assert count(settings, "SELECT tableoid::regclass::text FROM clickstream_events") == "clickstream_events_default"
+    with psycopg2.connect(settings.postgres_dsn("writer")) as conn, conn.cursor() as cur:
+        cur.execute("SELECT ensure_daily_partitions(10)")
+    assert count(settings, "SELECT tableoid::regclass::text FROM clickstream_events") == \
+        f"clickstream_events_{ahead:%Y%m%d}"
