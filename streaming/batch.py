@@ -58,15 +58,13 @@ class BatchWriter:
         event_us = facts.column("event_time_us").to_numpy()
         records = table.filter(pc.not_equal(kind, "line"))
         kafka_us = records.column("kafka_time_us").to_numpy()
-        fact_kafka_us = facts.column("kafka_time_us").to_numpy()
-        late = int(np.count_nonzero(fact_kafka_us - event_us > self.options.late_threshold_s * 1e6))
         quarantined = parse_quarantine(lines["quarantine"]) if lines["quarantine"] else []
 
         def publish_dead_letters() -> None:
             if self.dead_letter and quarantined:
                 self.dead_letter.publish(quarantined)
 
-        outcome = self.sink.write(batch_id, lines, end_offsets, late, picked_up_at=started,
+        outcome = self.sink.write(batch_id, lines, end_offsets, self.options.late_threshold_s, picked_up_at=started,
                                   before_commit=publish_dead_letters)
         self.last_outcome = outcome
         self._count(outcome)

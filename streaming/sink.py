@@ -8,6 +8,7 @@ writes nothing twice; fact inserts also use ON CONFLICT DO NOTHING on
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import logging
@@ -32,7 +33,7 @@ class BatchOutcome:
     stored: int = 0
     duplicates: int = 0
     quarantined: int = 0
-    late: int = 0
+    late: int = 0               # stored events that reached Kafka late
     begun_at: float = 0.0       # epoch seconds: transaction began
     committed_at: float = 0.0   # epoch seconds: committed (the database's clock)
 
@@ -54,7 +55,7 @@ class PostgresSink:
             cur.execute(sql.LEDGER_HAS_BATCH, (self.pipeline, batch_id))
             return cur.fetchone() is not None
 
-    def write(self, batch_id: int, lines: dict[str, bytes], end_offsets: dict, late: int = 0,
+    def write(self, batch_id: int, lines: dict[str, bytes], end_offsets: dict, late_after_s: float = 5.0,
               picked_up_at: float | None = None, before_commit=None) -> BatchOutcome:
         """Write one batch. ``lines`` maps a kind to its CSV rows (newline-terminated).
 
@@ -71,11 +72,12 @@ class PostgresSink:
                 for kind in KINDS:
                     if lines.get(kind):
                         cur.copy_expert(sql.COPY[kind], io.BytesIO(lines[kind]))
-                batch = {"batch_id": batch_id}
+                batch = {"batch_id": batch_id, "late_after": dt.timedelta(seconds=late_after_s)}
                 cur.execute(sql.INSERT_CLICKS, batch)
-                clicks_new, clicks_staged = cur.fetchone()
+                clicks_new, clicks_staged, clicks_late = cur.fetchone()
                 cur.execute(sql.INSERT_ORDERS, batch)
-                orders_new, orders_staged = cur.fetchone()
+                orders_new, orders_staged, orders_late = cur.fetchone()
+                late = clicks_late + orders_late
                 cur.execute(sql.INSERT_QUARANTINE, batch)
                 (quarantined,) = cur.fetchone()
                 quarantine_staged = lines.get("quarantine", b"").count(b"\n")
@@ -107,6 +109,5 @@ class PostgresSink:
             return row[0] if row else None
 
 
-def _ts(epoch: float):
-    import datetime as dt
+def _ts(epoch: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(epoch, dt.timezone.utc)

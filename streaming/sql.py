@@ -28,7 +28,7 @@ COPY = {
 INSERT_CLICKS = """
 WITH inserted AS (
     INSERT INTO clickstream_events SELECT s.*, %(batch_id)s FROM stage_click s ON CONFLICT DO NOTHING
-    RETURNING event_time, event_type, session_id
+    RETURNING event_time, event_type, session_id, kafka_time
 ), funnel AS (
     INSERT INTO kpi_funnel_minute AS k (window_start, page_views, product_views, searches, add_to_carts,
                                         remove_from_carts, checkouts)
@@ -52,13 +52,14 @@ WITH inserted AS (
     SELECT window_start, count(*) FROM new_pairs GROUP BY 1
     ON CONFLICT (window_start) DO UPDATE SET active_sessions = a.active_sessions + EXCLUDED.active_sessions
 )
-SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM stage_click)
+SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM stage_click),
+       (SELECT count(*) FROM inserted WHERE kafka_time - event_time > %(late_after)s)
 """
 
 INSERT_ORDERS = """
 WITH inserted AS (
     INSERT INTO orders SELECT s.*, %(batch_id)s FROM stage_order s ON CONFLICT DO NOTHING
-    RETURNING event_time, event_id, currency
+    RETURNING event_time, event_id, currency, kafka_time
 ), lines AS (
     INSERT INTO order_lines
     SELECT DISTINCT ON (l.event_time, l.event_id, l.line_no) l.*
@@ -77,7 +78,8 @@ WITH inserted AS (
     SELECT date_trunc('minute', event_time), count(*) FROM inserted GROUP BY 1
     ON CONFLICT (window_start) DO UPDATE SET purchases = k.purchases + EXCLUDED.purchases
 )
-SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM stage_order)
+SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM stage_order),
+       (SELECT count(*) FROM inserted WHERE kafka_time - event_time > %(late_after)s)
 """
 
 INSERT_QUARANTINE = """
