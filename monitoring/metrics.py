@@ -70,6 +70,22 @@ def build_metrics(registry: CollectorRegistry | None = None, prefix: str = PREFI
     return metrics
 
 
+def serve_metrics(port: int | None, stages: tuple[str, ...], port_setting: str) -> Metrics:
+    """Fresh metrics for one process, served on ``port`` at /metrics (none when port is falsy)."""
+    from prometheus_client import start_http_server
+
+    from infra.exceptions import PortInUse
+
+    metrics = build_metrics(CollectorRegistry(), stages=stages)
+    if port:
+        try:
+            start_http_server(port, registry=metrics.registry)
+        except OSError as exc:
+            raise PortInUse(f"metrics port {port} is taken ({exc.strerror}): set SHOPSTREAM_{port_setting.upper()} "
+                            f"to a free port, or 0 to serve no metrics") from None
+    return metrics
+
+
 def observe_many(histogram_child, values) -> None:
     """Add many observations at once (a numpy array of seconds) to one labelled histogram.
 

@@ -7,12 +7,9 @@ import signal
 import threading
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, start_http_server
-
 import schemas
-from infra.exceptions import PortInUse
 from infra.settings import ProduceOptions, Settings
-from monitoring.metrics import Metrics, build_metrics
+from monitoring.metrics import serve_metrics
 from producers.generator import EventGenerator
 from producers.manifest import Manifest
 from producers.producer import ProduceResult, ShopProducer
@@ -34,23 +31,12 @@ def build_serializers(settings: Settings) -> dict[tuple[str, int], ConfluentAvro
     return serializers
 
 
-def serve_metrics(port: int | None, stages: tuple[str, ...]) -> Metrics:
-    metrics = build_metrics(CollectorRegistry(), stages=stages)
-    if port:
-        try:
-            start_http_server(port, registry=metrics.registry)
-        except OSError as exc:
-            raise PortInUse(f"metrics port {port} is taken ({exc.strerror}): set SHOPSTREAM_PRODUCER_METRICS_PORT "
-                            f"to a free port, or 0 to serve no metrics") from None
-    return metrics
-
-
 def run(settings: Settings, options: ProduceOptions,
         progress: Callable[[Manifest, float], None] | None = None, metrics_port: int | None = None) -> ProduceResult:
     generator = EventGenerator(options)
     manifest = Manifest(run_id=options.run_id or "", seed=options.seed)
     topics = {family: settings.topic(schemas.latest(family).topic_name) for family in schemas.FAMILIES}
-    metrics = serve_metrics(metrics_port, ("generate", "produce"))
+    metrics = serve_metrics(metrics_port, ("generate", "produce"), "producer_metrics_port")
     producer = ShopProducer(settings.kafka_bootstrap, topics, {}, metrics)
     producer.check_connection()
     producer.serializers = build_serializers(settings)

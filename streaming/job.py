@@ -16,12 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, TopicPartition
-from prometheus_client import CollectorRegistry, start_http_server
 
-from infra.exceptions import PortInUse
 from infra.runtime import jvm
 from infra.settings import Settings, StreamOptions
-from monitoring.metrics import build_metrics
+from monitoring.metrics import serve_metrics
 from streaming.batch import BatchWriter
 from streaming.decode import load_writer_schemas
 from streaming.exceptions import StreamingError
@@ -101,13 +99,7 @@ def caught_up(committed: dict, ends: dict) -> bool:
 def run(settings: Settings, options: StreamOptions, metrics_port: int | None = None,
         stop: threading.Event | None = None, progress: Callable[[dict], None] | None = None) -> StreamResult:
     stop = stop or threading.Event()
-    metrics = build_metrics(CollectorRegistry(), stages=STREAM_STAGES)
-    if metrics_port:
-        try:
-            start_http_server(metrics_port, registry=metrics.registry)
-        except OSError as exc:
-            raise PortInUse(f"metrics port {metrics_port} is taken ({exc.strerror}): set "
-                            f"SHOPSTREAM_STREAM_METRICS_PORT to a free port") from None
+    metrics = serve_metrics(metrics_port, STREAM_STAGES, "stream_metrics_port")
     schemas = load_writer_schemas(settings)
     topics = list(schemas.topics.values())
     checkpoint = options.checkpoint(settings)
