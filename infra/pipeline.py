@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,7 @@ from db.migrate import migrate
 from infra.exceptions import ServiceUnhealthy
 from infra.runtime import stack
 from infra.settings import ProduceOptions, Settings, StreamOptions, settings_env
+from monitoring import exporter
 from monitoring.summary import RunScope, summarize
 from producers.dimensions import load_dimensions
 from streaming.job import caught_up, log_end_offsets
@@ -133,6 +135,9 @@ def run_pipeline(settings: Settings, produce_options: ProduceOptions, stream_opt
     stream = StreamProcess(settings, stream_options)
     on_step("starting the streaming job (Spark)")
     stream.start()
+    exporter_stop = threading.Event()
+    threading.Thread(target=exporter.run, args=(settings, stream_options.pipeline, 5.0, exporter_stop),
+                     name="exporter", daemon=True).start()
     try:
         start = log_end_offsets(settings, topics)
         on_step("producing")
@@ -145,6 +150,7 @@ def run_pipeline(settings: Settings, produce_options: ProduceOptions, stream_opt
                         on_wait=on_drain)
     finally:
         stream.stop()
+        exporter_stop.set()
     on_step("summarising from Kafka, the ledger and the stored rows")
     summary = summarize(settings, RunScope(start, end, key), result.manifest.unique_events,
                         stream_options.late_threshold_s)

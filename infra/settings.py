@@ -167,6 +167,7 @@ class StreamOptions(BaseModel):
     dead_letter: bool = True
     stop_when_idle_s: float | None = Field(None, gt=0, description="stop once caught up and idle this long")
     ui: bool = False
+    rollup_refresh_s: float = Field(30.0, gt=0, description="how often the hourly/daily rollups are refreshed")
     ready_file: Path | None = Field(None, description="touched once the query runs (for orchestration)")
 
     def checkpoint(self, settings: "Settings") -> Path:

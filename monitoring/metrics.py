@@ -32,6 +32,10 @@ class Metrics:
     duplicates: Counter
     late_events: Counter
     batches: Counter
+    batch_phase: Histogram
+    consumer_lag: Gauge
+    view_age: Gauge
+    partitions: Gauge
 
     def observe_stage(self, stage: str, seconds: float) -> None:
         self.stage_latency.labels(stage=stage).observe(seconds)
@@ -63,6 +67,18 @@ def build_metrics(registry: CollectorRegistry | None = None, prefix: str = PREFI
         batches=Counter(
             f"{prefix}_sink_batches_total", "Micro-batches by outcome: committed, or skipped because the ledger "
             "already held them.", ["outcome"], registry=registry),
+        batch_phase=Histogram(
+            f"{prefix}_stream_batch_phase_seconds", "Micro-batch phase durations reported by Spark's "
+            "StreamingQueryListener (durationMs).", ["phase"], buckets=LATENCY_BUCKETS, registry=registry),
+        consumer_lag=Gauge(
+            f"{prefix}_consumer_lag_records", "Log-end offset minus the sink ledger's committed offset.",
+            ["topic", "partition"], registry=registry),
+        view_age=Gauge(
+            f"{prefix}_db_materialized_view_age_seconds", "Seconds since each rollup was last refreshed.",
+            ["view"], registry=registry),
+        partitions=Gauge(
+            f"{prefix}_db_partitions", "Partitions of each fact table (daily ones plus the default).",
+            ["table"], registry=registry),
     )
     for stage in stages:
         metrics.stage_latency.labels(stage=stage)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, TopicPartition
 
+from db.maintenance import Maintenance
 from infra.runtime import jvm
 from infra.settings import Settings, StreamOptions
 from monitoring.metrics import serve_metrics
@@ -49,6 +50,27 @@ def build_spark(settings: Settings, options: StreamOptions):
              .getOrCreate())
     spark.sparkContext.setLogLevel("WARN")
     return spark
+
+
+def phase_listener(metrics):
+    """A StreamingQueryListener that exports each micro-batch's phase durations."""
+    from pyspark.sql.streaming import StreamingQueryListener
+
+    class PhaseListener(StreamingQueryListener):
+        def onQueryStarted(self, event):
+            pass
+
+        def onQueryProgress(self, event):
+            for phase, ms in (event.progress.durationMs or {}).items():
+                metrics.batch_phase.labels(phase=phase).observe(ms / 1000)
+
+        def onQueryIdle(self, event):
+            pass
+
+        def onQueryTerminated(self, event):
+            pass
+
+    return PhaseListener()
 
 
 @dataclass
@@ -105,6 +127,9 @@ def run(settings: Settings, options: StreamOptions, metrics_port: int | None = N
     checkpoint = options.checkpoint(settings)
     starting = "earliest" if (checkpoint / "metadata").exists() else _starting_offsets(settings, options, topics)
     spark = build_spark(settings, options)
+    spark.streams.addListener(phase_listener(metrics))
+    maintenance = Maintenance(settings, options.rollup_refresh_s)
+    maintenance.start()
     writer = BatchWriter(settings, options, schemas, metrics, checkpoint)
     source = (spark.readStream.format("kafka")
               .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
@@ -148,6 +173,7 @@ def run(settings: Settings, options: StreamOptions, metrics_port: int | None = N
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        maintenance.stop()
         writer.close()
     t = writer.totals
     return StreamResult(t["batches"], t["records_in"], t["stored"], t["duplicates"], t["quarantined"], t["late"],

@@ -125,3 +125,17 @@ def print_summary(s: dict) -> None:
         rules = ", ".join(f"{r} {c}" for r, c in s["quality_by_rule"][category].items())
         quality.add_row(category, f"{n:,}", f"{s.get('manifest_quality', {}).get(category, 0):,}", rules)
     console.print(quality)
+
+
+@app.command()
+def exporter(
+    pipeline: Annotated[str, typer.Option(help="Pipeline whose ledger the lag is measured against.", **env("stream_pipeline"))] = "shopstream",
+    interval: Annotated[float, typer.Option(help="Seconds between measurements.")] = 5.0,
+    port: Annotated[Optional[int], typer.Option(help="Serve /metrics here (default: SHOPSTREAM_EXPORTER_METRICS_PORT).")] = None,
+) -> None:
+    """Serve consumer lag (log end minus ledger), rollup age and partition counts on /metrics."""
+    from monitoring.exporter import run as run_exporter
+
+    cfg = settings()
+    console.print(f"exporting on :{port or cfg.exporter_metrics_port}/metrics every {interval:g} s (Ctrl-C stops)")
+    run_exporter(cfg, pipeline, interval, port=port)
