@@ -31,3 +31,6 @@ CREATE TABLE rollup_refreshes (
     view_name    text PRIMARY KEY,
     refreshed_at timestamptz NOT NULL
 );
+
+-- The views were populated just now.
+INSERT INTO rollup_refreshes VALUES ('revenue_hourly', now()), ('funnel_daily', now());
