@@ -95,6 +95,15 @@ def run(
 
         summary = run_pipeline(cfg, produce, options, on_step=step, on_produce=produced, on_drain=draining)
     print_summary(summary)
+    from infra.cli.report import print_report
+    from monitoring import report as rep
+
+    with console.status("timing database queries and drawing charts…"):
+        measured = rep.build(cfg, minutes=max(5.0, duration / 60 + 5), query_runs=10)
+        live = rep.live_metrics(cfg)
+        png = rep.write_png(measured, cfg.runtime_dir / "report.png")
+    print_report(measured, live)
+    console.print(f"charts: {png}")
     if summary_json:
         summary_json.parent.mkdir(parents=True, exist_ok=True)
         summary_json.write_text(json.dumps(summary, indent=2) + "\n")

@@ -109,3 +109,30 @@ def test_quality_counters_moved_by_exactly_what_was_injected(live_run):
     assert {c: int(by_category.get(c, 0)) for c in expected} == expected
     assert int(by_category["valid"]) == manifest.valid
     assert summary["lost"] == 0
+
+
+def test_report_measures_the_live_run(live_run, tmp_path):
+    from monitoring import report
+
+    settings, manifest, summary, _ = live_run
+    r = report.build(settings, minutes=30, query_runs=2)
+    assert r.totals["records"] == summary["produced"]
+    assert r.totals["stored"] == summary["stored"]
+    assert sum(q["failed"] for q in r.quality.values()) == summary["quarantined"]
+    assert set(r.stages) == {"generate", "produce", "queue", "process", "db_write", "end_to_end"}
+    assert set(r.queries) == {"Simple Select", "Aggregation", "Join Operations", "Materialized View Refresh"}
+    png = report.write_png(r, tmp_path / "report.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert report.live_metrics(settings)["p95"]
+
+
+def test_report_against_a_stopped_stack_is_a_clear_message():
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "infra", "report"], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "SHOPSTREAM_POSTGRES_PORT": "1"})
+    assert out.returncode == 2
+    assert "PostgreSQL at 127.0.0.1:1 is not running" in out.stderr
+    assert "Traceback" not in out.stderr
