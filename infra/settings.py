@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     schema_registry_url: str | None = Field(None, description="an existing Confluent-API registry; the local one is not started")
 
     # PostgreSQL.
+    postgres_host: str | None = Field(None, description="default: host")
     postgres_port: int = Field(5432, ge=1, le=65535)
     postgres_db: str = "shopstream"
     postgres_superuser_password: SecretStr = SecretStr("shopstream-admin")
@@ -79,7 +80,7 @@ class Settings(BaseSettings):
         user, password = users[role]
         db = dbname or self.postgres_db
         return (
-            f"host={self.host} port={self.postgres_port} dbname={db} "
+            f"host={self.postgres_host or self.host} port={self.postgres_port} dbname={db} "
             f"user={user} password={password.get_secret_value()} connect_timeout=5"
         )
 

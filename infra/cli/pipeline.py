@@ -25,12 +25,28 @@ def stream_options(**values) -> StreamOptions:
 
 
 @app.command()
-def migrate() -> None:
+def migrate(
+    bootstrap: Annotated[bool, typer.Option("--bootstrap", help="First create the roles and databases (needs the superuser password; `up` does this for the embedded PostgreSQL).")] = False,
+) -> None:
     """Apply the pending SQL migrations in db/migrations (each once, in order)."""
     from db.migrate import migrate as apply
 
-    applied = apply(settings())
+    cfg = settings()
+    if bootstrap:
+        from infra.runtime.services.postgres import bootstrap_roles_and_databases
+        bootstrap_roles_and_databases(cfg)
+    applied = apply(cfg)
     console.print(f"applied: {', '.join(applied)}" if applied else "database is up to date")
+
+
+@app.command()
+def topics() -> None:
+    """Create the topics declared in infra/topics.yaml that do not exist yet (`up` does this too)."""
+    from infra.topics import ensure_topics, load_topic_specs
+
+    cfg = settings()
+    created = ensure_topics(cfg.kafka_bootstrap, cfg.topic_prefix, load_topic_specs())
+    console.print(f"created: {', '.join(created)}" if created else "all topics exist")
 
 
 @app.command()

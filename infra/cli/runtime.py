@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
@@ -97,12 +97,17 @@ def kafka(
 
 
 @app.command()
-def fetch() -> None:
+def fetch(
+    only: Annotated[Optional[list[str]], typer.Option(help="Fetch only these: kafka, spark, registry.")] = None,
+) -> None:
     """Download the JVM pieces (Kafka, Apicurio, Spark connectors) into .runtime/ if missing."""
     from infra.runtime import jvm
 
     cfg = settings()
-    for artifact in jvm.ARTIFACTS:
+    names = {a.name for a in jvm.ARTIFACTS}
+    if only and not set(only) <= names:
+        raise ShopstreamError(f"unknown artifact(s) {sorted(set(only) - names)}: choose from {sorted(names)}")
+    for artifact in (a for a in jvm.ARTIFACTS if not only or a.name in only):
         with console.status(f"fetching {artifact.name} (first run only)…"):
             folder = jvm.ensure_fetched(artifact, cfg.runtime_dir)
         console.print(f"[green]✔[/] {artifact.name}: {folder}")

@@ -134,21 +134,7 @@ class Postgres(Service):
             return False
 
     def after_start(self) -> None:
-        """Roles and databases: a writer that owns the schema, a read-only reader, the registry's own."""
-        s = self.settings
-        roles = [(s.writer_user, s.writer_password), (s.reader_user, s.reader_password),
-                 (REGISTRY_USER, s.postgres_superuser_password)]
-        conn = psycopg2.connect(s.postgres_dsn("admin", "postgres"))
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            for role, password in roles:
-                cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
-                verb = "ALTER" if cur.fetchone() else "CREATE"
-                cur.execute(sql.SQL(verb + " ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(role)),
-                            (password.get_secret_value(),))
-        conn.close()
-        create_database(s, REGISTRY_DB, owner=REGISTRY_USER)
-        create_database(s, s.postgres_db)
+        bootstrap_roles_and_databases(self.settings)
 
     def version(self) -> str:
         out = subprocess.run([str(postgres_bindir() / "postgres"), "--version"], capture_output=True, text=True)
@@ -157,6 +143,25 @@ class Postgres(Service):
 
     def address(self) -> str:
         return f"{self.settings.host}:{self.settings.postgres_port}/{self.settings.postgres_db}"
+
+
+def bootstrap_roles_and_databases(s) -> None:
+    """Roles and databases: a writer that owns the schema, a read-only reader, the registry's own.
+
+    Idempotent; needs the superuser ("admin") credentials."""
+    roles = [(s.writer_user, s.writer_password), (s.reader_user, s.reader_password),
+             (REGISTRY_USER, s.postgres_superuser_password)]
+    conn = psycopg2.connect(s.postgres_dsn("admin", "postgres"))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        for role, password in roles:
+            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+            verb = "ALTER" if cur.fetchone() else "CREATE"
+            cur.execute(sql.SQL(verb + " ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(role)),
+                        (password.get_secret_value(),))
+    conn.close()
+    create_database(s, REGISTRY_DB, owner=REGISTRY_USER)
+    create_database(s, s.postgres_db)
 
 
 def create_database(settings, dbname: str, owner: str | None = None) -> None:

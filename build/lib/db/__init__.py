@@ -1,0 +1,1 @@
+"""PostgreSQL model: ordered SQL migrations in db/migrations, applied by `shopstream migrate`."""

@@ -1,0 +1,1 @@
+"""Runtime and command line: starts the local services and wires the pipeline stages together."""

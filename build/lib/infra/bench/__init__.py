@@ -1,0 +1,1 @@
+"""Benchmarks behind `shopstream bench`: measured live, never asserted in unit tests."""

@@ -1,0 +1,85 @@
+"""The Typer app, global flags, settings and error handling shared by every command.
+
+Only the CLI configures logging and prints; it wires the stages together and does no work of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.logging import RichHandler
+
+from infra.exceptions import ShopstreamError
+from infra.settings import Settings
+
+console = Console()
+err_console = Console(stderr=True)
+app = typer.Typer(
+    help="shopstream: shop events from Faker through Kafka and Spark into PostgreSQL, measured end to end.",
+    no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# Flags that override settings; each falls back to its SHOPSTREAM_* variable.
+_OVERRIDES: dict[str, object] = {}
+
+
+def env(name: str) -> dict:
+    """Typer option kwargs: fall back to SHOPSTREAM_<NAME> and show it in --help."""
+    return {"envvar": f"SHOPSTREAM_{name.upper()}", "show_envvar": True}
+
+
+@app.callback()
+def _global(
+    runtime_dir: Annotated[Optional[Path], typer.Option(help="Folder for downloads, data, logs, pids.", **env("runtime_dir"))] = None,
+    bootstrap_servers: Annotated[Optional[str], typer.Option(help="Use this Kafka cluster instead of the local broker.", **env("bootstrap_servers"))] = None,
+    schema_registry_url: Annotated[Optional[str], typer.Option(help="Use this Confluent-API registry instead of the local one.", **env("schema_registry_url"))] = None,
+    topic_prefix: Annotated[Optional[str], typer.Option(help="Prefix of every topic name.", **env("topic_prefix"))] = None,
+    kafka_port: Annotated[Optional[int], typer.Option(help="Local Kafka broker port (default 9092).", **env("kafka_port"))] = None,
+    registry_port: Annotated[Optional[int], typer.Option(help="Local registry port (default 8081).", **env("registry_port"))] = None,
+    postgres_port: Annotated[Optional[int], typer.Option(help="Local PostgreSQL port (default 5432).", **env("postgres_port"))] = None,
+    prometheus_port: Annotated[Optional[int], typer.Option(help="Local Prometheus port (default 9090).", **env("prometheus_port"))] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    for key, value in locals().copy().items():
+        if key != "verbose" and value is not None:
+            _OVERRIDES[key] = value
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False, show_time=False)],
+    )
+    for noisy in ("httpx", "httpx2", "httpcore", "py4j"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # librdkafka logs every refused connection; our errors say what matters, once.
+    logging.getLogger("librdkafka").setLevel(logging.DEBUG if verbose else logging.CRITICAL)
+
+
+def settings() -> Settings:
+    try:
+        return Settings(**_OVERRIDES)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        raise ShopstreamError(
+            f"invalid setting {field}: {first['msg']} (from --{field.replace('_', '-')} or SHOPSTREAM_{field.upper()})"
+        ) from None
+
+
+
+
+
+def main() -> None:
+    try:
+        app()
+    except ShopstreamError as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)

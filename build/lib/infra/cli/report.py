@@ -1,0 +1,68 @@
+"""`shopstream report`: the seed report's tables with live, measured numbers, and a PNG."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from infra.cli.app import app, console, settings
+
+
+@app.command()
+def report(
+    minutes: Annotated[float, typer.Option(help="Report on what the sink committed in the last N minutes.")] = 60.0,
+    png: Annotated[Optional[Path], typer.Option(help="Where to write the charts (default .runtime/report.png).")] = None,
+    query_runs: Annotated[int, typer.Option(help="Repetitions of each timed database query.")] = 20,
+) -> None:
+    """Key indicators, latency breakdown, throughput, data quality and query performance."""
+    from monitoring import report as rep
+
+    cfg = settings()
+    with console.status("measuring…"):
+        r = rep.build(cfg, minutes=minutes, query_runs=query_runs)
+        live = rep.live_metrics(cfg)
+        path = rep.write_png(r, png or cfg.runtime_dir / "report.png")
+    print_report(r, live)
+    console.print(f"charts: {path}")
+
+
+def print_report(r, live) -> None:
+    t = r.totals
+    key = Table(title=f"Key indicators (last {r.minutes:g} min, from the database)")
+    for column in ("records", "stored", "quarantined", "duplicates dropped", "late", "batches", "events/s",
+                   "e2e p95"):
+        key.add_column(column, justify="right")
+    e2e = r.stages.get("end_to_end", {})
+    key.add_row(f"{t['records']:,}", f"{t['stored']:,}", f"{t['quarantined']:,}", f"{t['duplicates']:,}",
+                f"{t['late']:,}", f"{t['batches']:,}", f"{t['events_per_second']:,.0f}",
+                f"{e2e.get('p95', math.nan) / 1000:.2f} s")
+    console.print(key)
+    lat = Table(title="End-to-end latency breakdown (on-time events)")
+    for column in ("stage", "average", "95th percentile", "maximum", "live p95 (Prometheus)"):
+        lat.add_column(column, justify="right")
+    for stage, v in r.stages.items():
+        live_p95 = live["p95"].get(stage) if live else None
+        lat.add_row(stage, f"{v['avg'] / 1000:.3f} s", f"{v['p95'] / 1000:.3f} s", f"{v['max'] / 1000:.3f} s",
+                    "-" if live_p95 is None or math.isnan(live_p95) else f"{live_p95:.3f} s")
+    console.print(lat)
+    if live is None:
+        console.print("[yellow]Prometheus is not reachable: live columns are empty (run `shopstream up`).[/]")
+    quality = Table(title="Validation performance")
+    for column in ("validation type", "records checked", "failed", "success rate"):
+        quality.add_column(column, justify="right")
+    for category, q in r.quality.items():
+        quality.add_row(category, f"{q['checked']:,}", f"{q['failed']:,}", f"{q['success_rate']:.2%}")
+    failed = sum(q["failed"] for q in r.quality.values())
+    records = t["records"] or 1
+    quality.add_row("overall", f"{t['records']:,}", f"{failed:,}", f"{1 - failed / records:.2%}")
+    console.print(quality)
+    queries = Table(title="Query performance (timed now, against the stored data)")
+    for column in ("query type", "average", "95th percentile", "runs"):
+        queries.add_column(column, justify="right")
+    for name, q in r.queries.items():
+        queries.add_row(name, f"{q['avg']:.1f} ms", f"{q['p95']:.1f} ms", str(q["runs"]))
+    console.print(queries)

@@ -1,0 +1,113 @@
+"""Runtime commands: up, down, status, logs, fetch, kafka <tool>."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from infra.cli.app import app, console, settings
+from infra.exceptions import ShopstreamError
+from infra.settings import Settings
+
+
+@app.command()
+def up() -> None:
+    """Start Kafka, the schema registry, PostgreSQL and Prometheus (a no-op when they run)."""
+    from infra.runtime import stack
+
+    cfg = settings()
+    with console.status("starting…") as spinner:
+        def step(name: str, what: str) -> None:
+            spinner.update(f"{name}: {what}…")
+            if what in ("healthy", "external"):
+                console.print(f"[green]✔[/] {name} {what}")
+        stack.up(cfg, step)
+    _print_status(cfg)
+
+
+@app.command()
+def down() -> None:
+    """Stop every local service that `up` started. Succeeds when nothing runs."""
+    from infra.runtime import stack
+
+    stopped = stack.down(settings())
+    console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+@app.command()
+def status() -> None:
+    """Show each service: state, health, version and address. Exits 1 if any is unhealthy."""
+    cfg = settings()
+    if not _print_status(cfg):
+        raise typer.Exit(1)
+
+
+def _print_status(cfg: Settings) -> bool:
+    from infra.runtime import stack
+
+    table = Table(title="shopstream services")
+    for column in ("service", "state", "healthy", "version", "address", "pid"):
+        table.add_column(column, overflow="fold")
+    all_ok = True
+    for st in stack.status(cfg):
+        all_ok &= st.healthy
+        state = "external" if not st.managed else ("running" if st.running else "stopped")
+        table.add_row(st.name, state, "[green]yes[/]" if st.healthy else "[red]no[/]", st.version, st.address,
+                      str(st.pid or "-"))
+    console.print(table)
+    return all_ok
+
+
+@app.command()
+def logs(
+    service: Annotated[str, typer.Argument(help="kafka, registry, postgres or prometheus")],
+    lines: Annotated[int, typer.Option("--lines", "-n", help="How many lines from the end.")] = 50,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
+) -> None:
+    """Print a service's log from .runtime/logs/."""
+    from infra.runtime import stack
+
+    if service not in stack.SERVICE_NAMES:
+        raise ShopstreamError(f"unknown service {service!r}: choose one of {', '.join(stack.SERVICE_NAMES)}")
+    path = settings().runtime_dir / "logs" / f"{service}.log"
+    if not path.exists():
+        raise ShopstreamError(f"no log yet at {path}: start the stack with `shopstream up`")
+    argv = ["tail", "-n", str(lines), *(["-F"] if follow else []), str(path)]
+    os.execvp(argv[0], argv)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []})
+def kafka(
+    ctx: typer.Context,
+    tool: Annotated[str, typer.Argument(help="topics, console-consumer, console-producer, consumer-groups, get-offsets, configs")],
+) -> None:
+    """Run one of Kafka's own command-line tools from the same jars, pointed at our broker.
+
+    Example: shopstream kafka console-consumer --topic shop.orders --from-beginning
+    """
+    from infra.runtime.services.kafka import TOOLS, tool_command
+
+    if tool not in TOOLS:
+        raise ShopstreamError(f"unknown Kafka tool {tool!r}: choose one of {', '.join(TOOLS)}")
+    argv = tool_command(settings(), tool, list(ctx.args))
+    os.execvp(argv[0], argv)
+
+
+@app.command()
+def fetch(
+    only: Annotated[Optional[list[str]], typer.Option(help="Fetch only these: kafka, spark, registry.")] = None,
+) -> None:
+    """Download the JVM pieces (Kafka, Apicurio, Spark connectors) into .runtime/ if missing."""
+    from infra.runtime import jvm
+
+    cfg = settings()
+    names = {a.name for a in jvm.ARTIFACTS}
+    if only and not set(only) <= names:
+        raise ShopstreamError(f"unknown artifact(s) {sorted(set(only) - names)}: choose from {sorted(names)}")
+    for artifact in (a for a in jvm.ARTIFACTS if not only or a.name in only):
+        with console.status(f"fetching {artifact.name} (first run only)…"):
+            folder = jvm.ensure_fetched(artifact, cfg.runtime_dir)
+        console.print(f"[green]✔[/] {artifact.name}: {folder}")

@@ -1,0 +1,30 @@
+"""One exception hierarchy for the whole platform.
+
+A bad *record* is data and goes to quarantine; these are for broken *dependencies*
+and wrong *configuration*. Every message names the cause and the fix, because the CLI
+prints it as the single line a user sees.
+"""
+
+
+class ShopstreamError(Exception):
+    """Base of every error the platform raises on purpose."""
+
+
+class ConfigError(ShopstreamError):
+    """A setting, flag or spec file is invalid."""
+
+
+class DependencyMissing(ShopstreamError):
+    """A tool the runtime needs (Java, Maven, PostgreSQL, Prometheus) is not installed."""
+
+
+class FetchError(ShopstreamError):
+    """Downloading JVM artifacts failed."""
+
+
+class PortInUse(ShopstreamError):
+    """A port a service wants is taken by another process."""
+
+
+class ServiceUnhealthy(ShopstreamError):
+    """A service did not become healthy, or is down when it is needed."""

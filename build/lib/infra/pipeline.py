@@ -1,0 +1,160 @@
+"""`shopstream run`: the whole pipeline once, end to end, then its measured summary.
+
+1. `up` and `migrate`; load the dimension tables from the generator's pools.
+2. Start the streaming job (a child process, so Spark's driver and the producer do not
+   share one interpreter) and wait until its query runs.
+3. Produce at the given rate and duration, with the default bad-data mix.
+4. Wait until the ledger has committed every offset that was produced.
+5. Summarise from Kafka offsets, the ledger and SQL over the stored rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg2
+
+import producers
+import schemas
+from db.migrate import migrate
+from infra.exceptions import ServiceUnhealthy
+from infra.runtime import stack
+from infra.settings import ProduceOptions, Settings, StreamOptions, settings_env
+from monitoring import exporter
+from monitoring.summary import RunScope, summarize
+from producers.dimensions import load_dimensions
+from streaming.job import caught_up, log_end_offsets
+from streaming.offsets import checkpoint_query_id
+
+log = logging.getLogger(__name__)
+
+LEDGER_END_OFFSETS = "SELECT end_offsets FROM sink_ledger WHERE pipeline = %s ORDER BY batch_id DESC LIMIT 1"
+
+
+class StreamProcess:
+    """The streaming job as a child process, with its log in .runtime/logs/stream.log."""
+
+    def __init__(self, settings: Settings, options: StreamOptions, extra_args: list[str] | None = None):
+        self.settings, self.options = settings, options
+        self.ready_file = settings.runtime_dir / "run" / f"{options.pipeline}.ready"
+        self.log_file = settings.runtime_dir / "logs" / "stream.log"
+        self.extra_args = extra_args or []
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 180.0) -> None:
+        self.ready_file.unlink(missing_ok=True)
+        self.ready_file.parent.mkdir(parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        o = self.options
+        argv = [sys.executable, "-m", "infra", "stream", "--pipeline", o.pipeline, "--master", o.master,
+                "--trigger", str(o.trigger_s), "--max-offsets-per-trigger", str(o.max_offsets_per_trigger),
+                "--checkpoint-dir", str(o.checkpoint(self.settings)), "--ready-file", str(self.ready_file),
+                *self.extra_args]
+        with open(self.log_file, "ab") as log_out:
+            self.proc = subprocess.Popen(argv, stdout=log_out, stderr=subprocess.STDOUT,
+                                         env={**os.environ, **settings_env(self.settings)})
+        deadline = time.monotonic() + timeout
+        while not self.ready_file.exists():
+            if self.proc.poll() is not None:
+                raise ServiceUnhealthy(f"the streaming job exited during start-up (code {self.proc.returncode}): "
+                                       f"see {self.log_file}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise ServiceUnhealthy(f"the streaming job did not start within {timeout:.0f}s: see {self.log_file}")
+            time.sleep(0.2)
+
+    def pipeline_key(self) -> str:
+        return f"{self.options.pipeline}:{checkpoint_query_id(self.options.checkpoint(self.settings))}"
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 60.0) -> int | None:
+        if not self.alive():
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def kill(self) -> None:
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait()
+
+
+def event_topics(settings: Settings) -> list[str]:
+    return [settings.topic(schemas.latest(f).topic_name) for f in schemas.FAMILIES]
+
+
+def wait_for_ledger(settings: Settings, pipeline_key: str, end: dict, stream: StreamProcess,
+                    timeout: float, on_wait: Callable[[dict], None] | None = None) -> None:
+    """Block until the ledger's newest end offsets reach ``end``."""
+    deadline = time.monotonic() + timeout
+    conn = psycopg2.connect(settings.postgres_dsn("reader"))
+    conn.autocommit = True
+    try:
+        while True:
+            with conn.cursor() as cur:
+                cur.execute(LEDGER_END_OFFSETS, (pipeline_key,))
+                row = cur.fetchone()
+            committed = row[0] if row else {}
+            if on_wait:
+                on_wait(committed)
+            if caught_up(committed, end):
+                return
+            if not stream.alive():
+                raise ServiceUnhealthy(f"the streaming job stopped before catching up: see {stream.log_file}")
+            if time.monotonic() > deadline:
+                raise ServiceUnhealthy(f"the ledger did not catch up with the log end within {timeout:.0f}s: "
+                                       f"see {stream.log_file}")
+            time.sleep(0.5)
+    finally:
+        conn.close()
+
+
+def run_pipeline(settings: Settings, produce_options: ProduceOptions, stream_options: StreamOptions,
+                 on_step: Callable[[str], None] = lambda s: None,
+                 on_produce: Callable | None = None, on_drain: Callable[[dict], None] | None = None) -> dict:
+    on_step("starting the stack")
+    stack.up(settings)
+    on_step("migrating the database")
+    migrate(settings)
+    load_dimensions(settings, produce_options)
+    topics = event_topics(settings)
+    stream = StreamProcess(settings, stream_options)
+    on_step("starting the streaming job (Spark)")
+    stream.start()
+    exporter_stop = threading.Event()
+    threading.Thread(target=exporter.run, args=(settings, stream_options.pipeline, 5.0, exporter_stop),
+                     name="exporter", daemon=True).start()
+    try:
+        start = log_end_offsets(settings, topics)
+        on_step("producing")
+        result = producers.run(settings, produce_options, progress=on_produce,
+                               metrics_port=settings.producer_metrics_port)
+        end = log_end_offsets(settings, topics)
+        on_step("waiting for the ledger to catch up with the log end")
+        key = stream.pipeline_key()
+        wait_for_ledger(settings, key, end, stream, timeout=max(180.0, result.manifest.produced / 500),
+                        on_wait=on_drain)
+    finally:
+        stream.stop()
+        exporter_stop.set()
+    on_step("summarising from Kafka, the ledger and the stored rows")
+    summary = summarize(settings, RunScope(start, end, key), result.manifest.unique_events,
+                        stream_options.late_threshold_s)
+    summary["producer"] = {"events_per_second": round(result.events_per_second), "seconds": round(result.seconds, 1),
+                           "acknowledged": result.manifest.produced, "failed": sum(result.manifest.failed.values())}
+    summary["manifest_quality"] = result.manifest.to_dict()["quality"]
+    return summary

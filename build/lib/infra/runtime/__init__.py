@@ -1,0 +1,1 @@
+"""The embedded runtime: real Kafka, Apicurio, PostgreSQL and Prometheus as local processes."""

@@ -1,0 +1,91 @@
+"""What every local service has in common: ports, a process, a health check, a version."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+from infra.runtime.process import ManagedProcess, ensure_port_free, wait_until_healthy
+from infra.settings import Settings
+
+
+@dataclass
+class ServiceStatus:
+    name: str
+    running: bool
+    healthy: bool
+    version: str
+    address: str
+    pid: int | None
+    managed: bool = True
+
+
+class Service(ABC):
+    """A local background service. Subclasses say how to prepare, start and probe it."""
+
+    name: str = ""
+    #: (port, settings field) pairs checked before start.
+    ports: tuple[tuple[str, str], ...] = ()
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.process = ManagedProcess(self.name, settings.runtime_dir)
+
+    @property
+    def home(self) -> Path:
+        """This service's data folder under .runtime/."""
+        return self.settings.runtime_dir / self.name
+
+    @property
+    def managed(self) -> bool:
+        """False when settings point at an external instance, which we must not start."""
+        return True
+
+    # To implement --------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Fetch and initialise whatever the first start needs; idempotent."""
+
+    @abstractmethod
+    def command(self) -> list[str]: ...
+
+    @abstractmethod
+    def healthy(self) -> bool: ...
+
+    @abstractmethod
+    def version(self) -> str: ...
+
+    @abstractmethod
+    def address(self) -> str: ...
+
+    def after_start(self) -> None:
+        """Idempotent set-up that needs the service running (roles, topics…)."""
+
+    def run_as(self) -> tuple[int, int] | None:
+        return None
+
+    # Shared behaviour ----------------------------------------------------------------
+    def start(self) -> bool:
+        """Start unless already running. Returns whether this call started it."""
+        if not self.managed or self.process.pid() is not None:
+            return False
+        for field, setting in self.ports:
+            ensure_port_free(self.settings.host, getattr(self.settings, field), self.name, setting)
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.prepare()
+        self.process.start(self.command(), user=self.run_as(), cwd=self.home)
+        wait_until_healthy(self.process, self.healthy, self.settings.start_timeout_s)
+        return True
+
+    def stop(self) -> bool:
+        return self.process.stop()
+
+    def status(self) -> ServiceStatus:
+        pid = self.process.pid()
+        running = pid is not None or not self.managed
+        healthy = self.healthy() if running else False
+        try:
+            version = self.version()
+        except (OSError, ValueError, LookupError):
+            version = "?"
+        return ServiceStatus(self.name, running, healthy, version, self.address(), pid, self.managed)

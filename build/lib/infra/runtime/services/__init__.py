@@ -1,0 +1,1 @@
+"""One module per local service, in start order."""

@@ -1,0 +1,198 @@
+"""PostgreSQL from Debian's server binaries, with its cluster under .runtime/postgres.
+
+The server refuses to run as root, so when we are root it runs as the unprivileged
+``postgres`` user (created by Debian's package; we create it if it is missing).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import psycopg2
+from psycopg2 import sql
+
+from infra.exceptions import DependencyMissing, ServiceUnhealthy
+from infra.runtime.base import Service
+
+REGISTRY_DB = "shopstream_registry"
+REGISTRY_USER = "shopstream_registry"
+
+# Sized for a 2-core, 24 GB machine that also runs Kafka and Spark.
+SERVER_SETTINGS = {
+    "shared_buffers": "512MB",
+    "max_connections": "200",
+    "wal_buffers": "16MB",
+    "max_wal_size": "2GB",
+    "checkpoint_timeout": "10min",
+    "work_mem": "16MB",
+    "maintenance_work_mem": "128MB",
+    "log_min_messages": "warning",
+    "log_line_prefix": "%m [%p] %u@%d ",
+}
+
+
+def postgres_bindir() -> Path:
+    pg_config = shutil.which("pg_config")
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name))
+    if candidates:
+        return Path(candidates[-1])
+    if pg_config:
+        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True).stdout.strip()
+        if (Path(out) / "postgres").exists():
+            return Path(out)
+    raise DependencyMissing("PostgreSQL server binaries are missing: run `apt-get install postgresql` "
+                            "(or `make setup`)")
+
+
+class Postgres(Service):
+    name = "postgres"
+    ports = (("postgres_port", "postgres_port"),)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.home / "socket"
+
+    def run_as(self) -> tuple[int, int] | None:
+        if os.geteuid() != 0:
+            return None
+        try:
+            entry = pwd.getpwnam("postgres")
+        except KeyError:
+            subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "postgres"],
+                           check=True)
+            entry = pwd.getpwnam("postgres")
+        return entry.pw_uid, entry.pw_gid
+
+    def _chown(self, path: Path) -> None:
+        user = self.run_as()
+        if user:
+            os.chown(path, *user)
+
+    def prepare(self) -> None:
+        bindir = postgres_bindir()
+        for folder in (self.home, self.socket_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+            self._chown(folder)
+        # The unprivileged server must be able to reach its folder.
+        for parent in self.home.parents:
+            if parent == Path("/"):
+                break
+            mode = parent.stat().st_mode
+            if not mode & 0o001:
+                os.chmod(parent, mode | 0o001)
+        if (self.data_dir / "PG_VERSION").exists():
+            return
+        pwfile = self.home / ".pwfile"
+        pwfile.write_text(self.settings.postgres_superuser_password.get_secret_value() + "\n")
+        self._chown(pwfile)
+        os.chmod(pwfile, 0o600)
+        try:
+            result = subprocess.run(
+                [str(bindir / "initdb"), "-D", str(self.data_dir), "-U", "postgres", "-E", "UTF8",
+                 "--locale=C.UTF-8", "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"],
+                capture_output=True, text=True, preexec_fn=self._demote(),
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+        if result.returncode != 0:
+            raise ServiceUnhealthy(f"initdb failed: {result.stderr.strip().splitlines()[-1:]}")
+
+    def _demote(self):
+        user = self.run_as()
+        if not user:
+            return None
+
+        def demote() -> None:
+            os.setgid(user[1])
+            os.setuid(user[0])
+        return demote
+
+    def command(self) -> list[str]:
+        argv = [str(postgres_bindir() / "postgres"), "-D", str(self.data_dir), "-p", str(self.settings.postgres_port),
+                "-c", f"listen_addresses={self.settings.host}", "-c", f"unix_socket_directories={self.socket_dir}"]
+        for key, value in SERVER_SETTINGS.items():
+            argv += ["-c", f"{key}={value}"]
+        return argv
+
+    def healthy(self) -> bool:
+        try:
+            with psycopg2.connect(self.settings.postgres_dsn("admin", "postgres")) as conn:
+                conn.cursor().execute("SELECT 1")
+            conn.close()
+            return True
+        except psycopg2.Error:
+            return False
+
+    def after_start(self) -> None:
+        bootstrap_roles_and_databases(self.settings)
+
+    def version(self) -> str:
+        out = subprocess.run([str(postgres_bindir() / "postgres"), "--version"], capture_output=True, text=True)
+        match = re.search(r"\(PostgreSQL\) (\S+)", out.stdout)
+        return match.group(1) if match else "?"
+
+    def address(self) -> str:
+        return f"{self.settings.host}:{self.settings.postgres_port}/{self.settings.postgres_db}"
+
+
+def bootstrap_roles_and_databases(s) -> None:
+    """Roles and databases: a writer that owns the schema, a read-only reader, the registry's own.
+
+    Idempotent; needs the superuser ("admin") credentials."""
+    roles = [(s.writer_user, s.writer_password), (s.reader_user, s.reader_password),
+             (REGISTRY_USER, s.postgres_superuser_password)]
+    conn = psycopg2.connect(s.postgres_dsn("admin", "postgres"))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        for role, password in roles:
+            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+            verb = "ALTER" if cur.fetchone() else "CREATE"
+            cur.execute(sql.SQL(verb + " ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(role)),
+                        (password.get_secret_value(),))
+    conn.close()
+    create_database(s, REGISTRY_DB, owner=REGISTRY_USER)
+    create_database(s, s.postgres_db)
+
+
+def create_database(settings, dbname: str, owner: str | None = None) -> None:
+    """Create ``dbname`` (owned by the writer unless told) if missing; the reader may read all of it."""
+    s = settings
+    conn = psycopg2.connect(s.postgres_dsn("admin", "postgres"))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,))
+        if not cur.fetchone():
+            cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(dbname),
+                                                                     sql.Identifier(owner or s.writer_user)))
+    conn.close()
+    if owner:
+        return
+    conn = psycopg2.connect(s.postgres_dsn("admin", dbname))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        reader, writer = sql.Identifier(s.reader_user), sql.Identifier(s.writer_user)
+        cur.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        cur.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(dbname), reader))
+        cur.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(reader))
+        cur.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(reader))
+        cur.execute(sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public GRANT SELECT ON TABLES TO {}")
+                    .format(writer, reader))
+    conn.close()
+
+
+def drop_database(settings, dbname: str) -> None:
+    conn = psycopg2.connect(settings.postgres_dsn("admin", "postgres"))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+    conn.close()

@@ -1,0 +1,70 @@
+"""Apicurio Registry 3.x, serving the Confluent-compatible API at /apis/ccompat/v7.
+
+Its storage is our PostgreSQL (database shopstream_registry), so schema ids, and with
+them every message already on a topic, survive a restart. The default in-memory H2
+would lose them.
+"""
+
+from __future__ import annotations
+
+
+import httpx
+
+from infra.runtime import jvm
+from infra.runtime.base import Service
+from infra.runtime.services.postgres import REGISTRY_DB, REGISTRY_USER
+
+REGISTRY_MIN_JAVA = 21  # Apicurio 3.2 and later
+
+
+class Registry(Service):
+    name = "registry"
+    ports = (("registry_port", "registry_port"), ("registry_management_port", "registry_management_port"))
+
+    @property
+    def managed(self) -> bool:
+        return self.settings.schema_registry_url is None
+
+    def prepare(self) -> None:
+        jvm.ensure_fetched(jvm.REGISTRY, self.settings.runtime_dir)
+
+    def command(self) -> list[str]:
+        s = self.settings
+        folder = jvm.REGISTRY.folder(s.runtime_dir)
+        props = {
+            "quarkus.http.host": s.host,
+            "quarkus.http.port": s.registry_port,
+            "apicurio.storage.kind": "sql",
+            "apicurio.storage.sql.kind": "postgresql",
+            "apicurio.datasource.url": f"jdbc:postgresql://{s.host}:{s.postgres_port}/{REGISTRY_DB}",
+            "apicurio.datasource.username": REGISTRY_USER,
+            "apicurio.datasource.password": s.postgres_superuser_password.get_secret_value(),
+            "apicurio.datasource.jdbc.initial-size": 2,
+            "apicurio.datasource.jdbc.min-size": 2,
+            "apicurio.datasource.jdbc.max-size": 10,
+            # Quarkus's management interface (health, metrics) is fixed on at build time;
+            # left alone it binds 0.0.0.0:9000.
+            "quarkus.management.host": s.host,
+            "quarkus.management.port": s.registry_management_port,
+            "quarkus.log.level": "WARN",
+            "quarkus.log.category.\"io.apicurio\".level": "INFO",
+        }
+        java = jvm.find_java(REGISTRY_MIN_JAVA, f"Apicurio Registry {self.version()}").path
+        return [java, f"-Xmx{s.registry_heap}", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+                *(f"-D{k}={v}" for k, v in props.items()), "-jar", str(folder / "quarkus-run.jar")]
+
+    def healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.settings.registry_url}/subjects", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def version(self) -> str:
+        if not self.managed:
+            return "external"
+        return jvm.pom_property(jvm.REGISTRY, "apicurio.version")
+
+    def address(self) -> str:
+        return self.settings.registry_url
+
+

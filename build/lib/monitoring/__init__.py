@@ -1,0 +1,1 @@
+"""Metric declarations, exporters, Prometheus config and rules, Grafana dashboards."""

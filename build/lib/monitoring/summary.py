@@ -1,0 +1,129 @@
+"""The run summary (DESIGN: summary JSON), measured from Kafka, the ledger and stored rows.
+
+A run is scoped by the Kafka offsets it produced: every (topic, partition, offset)
+between the log end before and after producing. Stored rows and quarantined records
+are found by those coordinates, latency comes from the timestamps each stored row
+carries (event_time, produced_at header, Kafka append time) and from its ledger row
+(picked up, transaction began, committed). Nothing is taken from intentions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg2
+from psycopg2.extras import execute_values
+
+from infra.settings import Settings
+
+CREATE_RANGES = """
+CREATE TEMP TABLE IF NOT EXISTS run_ranges (topic text, part integer, start_off bigint, end_off bigint)
+ON COMMIT DELETE ROWS
+"""
+INSERT_RANGES = "INSERT INTO run_ranges VALUES %s"
+
+# One row per stored event of the run, with every stage's timestamps.
+RUN_FACTS = """
+WITH facts AS (
+    SELECT f.event_id, f.event_time, f.produced_at, f.kafka_time, f.batch_id
+    FROM clickstream_events f JOIN run_ranges r
+      ON f.kafka_topic = r.topic AND f.kafka_partition = r.part AND f.kafka_offset >= r.start_off
+     AND f.kafka_offset < r.end_off
+    UNION ALL
+    SELECT f.event_id, f.event_time, f.produced_at, f.kafka_time, f.batch_id
+    FROM orders f JOIN run_ranges r
+      ON f.kafka_topic = r.topic AND f.kafka_partition = r.part AND f.kafka_offset >= r.start_off
+     AND f.kafka_offset < r.end_off
+)
+SELECT f.*, l.picked_up_at, l.started_at, l.committed_at,
+       f.kafka_time - f.event_time > make_interval(secs => %(late_s)s) AS late
+FROM facts f LEFT JOIN sink_ledger l ON l.pipeline = %(pipeline)s AND l.batch_id = f.batch_id
+"""
+
+SUMMARY = f"""
+WITH run AS ({RUN_FACTS}),
+on_time AS (SELECT * FROM run WHERE NOT late),
+stages AS (
+    SELECT 'generate' AS stage, extract(epoch FROM produced_at - event_time) * 1000 AS ms FROM on_time
+    UNION ALL SELECT 'produce', extract(epoch FROM kafka_time - produced_at) * 1000 FROM on_time
+    UNION ALL SELECT 'queue', extract(epoch FROM picked_up_at - kafka_time) * 1000 FROM on_time
+    UNION ALL SELECT 'process', extract(epoch FROM started_at - picked_up_at) * 1000 FROM on_time
+    UNION ALL SELECT 'db_write', extract(epoch FROM committed_at - started_at) * 1000 FROM on_time
+    UNION ALL SELECT 'end_to_end', extract(epoch FROM committed_at - event_time) * 1000 FROM on_time
+)
+SELECT
+    (SELECT count(*) FROM run) AS stored,
+    (SELECT count(*) - count(DISTINCT event_id) FROM run) AS duplicates_in_db,
+    (SELECT count(*) FROM run WHERE late) AS late,
+    (SELECT count(*) FROM run WHERE committed_at IS NULL) AS without_ledger,
+    (SELECT extract(epoch FROM max(committed_at) - min(produced_at)) FROM run) AS span_s,
+    (SELECT json_object_agg(stage, json_build_object(
+        'avg', round(avg_ms::numeric, 1), 'p50', round(p50::numeric, 1), 'p95', round(p95::numeric, 1),
+        'p99', round(p99::numeric, 1), 'max', round(max_ms::numeric, 1)))
+     FROM (SELECT stage, avg(ms) AS avg_ms, max(ms) AS max_ms,
+                  percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50,
+                  percentile_cont(0.95) WITHIN GROUP (ORDER BY ms) AS p95,
+                  percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99
+           FROM stages WHERE ms IS NOT NULL GROUP BY stage) s) AS stages
+"""
+
+QUARANTINE_BY_CATEGORY = """
+SELECT q.category, q.rule, count(*)
+FROM quarantine q JOIN run_ranges r
+  ON q.source_topic = r.topic AND q.source_partition = r.part AND q.source_offset >= r.start_off
+ AND q.source_offset < r.end_off
+GROUP BY 1, 2 ORDER BY 1, 2
+"""
+
+CATEGORIES = ("schema", "data_type", "completeness", "business_rules")
+STAGE_ORDER = ("generate", "produce", "queue", "process", "db_write", "end_to_end")
+
+
+@dataclass
+class RunScope:
+    start: dict[str, dict[str, int]]   # {topic: {partition: offset}} before producing
+    end: dict[str, dict[str, int]]     # ... after producing
+    pipeline: str                      # the ledger's "name:query id"
+
+    @property
+    def produced(self) -> int:
+        return sum(end - self.start.get(t, {}).get(p, 0) for t, parts in self.end.items() for p, end in parts.items())
+
+
+def summarize(settings: Settings, scope: RunScope, unique_events: int, late_threshold_s: float = 60.0) -> dict:
+    ranges = [(t, int(p), scope.start.get(t, {}).get(p, 0), end)
+              for t, parts in scope.end.items() for p, end in parts.items()]
+    conn = psycopg2.connect(settings.postgres_dsn("reader"))
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(CREATE_RANGES)
+            execute_values(cur, INSERT_RANGES, ranges)
+            cur.execute(SUMMARY, {"pipeline": scope.pipeline, "late_s": late_threshold_s})
+            stored, duplicates, late, without_ledger, span_s, stages = cur.fetchone()
+            cur.execute(QUARANTINE_BY_CATEGORY)
+            by_rule = cur.fetchall()
+    finally:
+        conn.close()
+    quality = {c: 0 for c in CATEGORIES}
+    quality_by_rule: dict[str, dict[str, int]] = {c: {} for c in CATEGORIES}
+    for category, rule, n in by_rule:
+        quality[category] += n
+        quality_by_rule[category][rule] = n
+    quarantined = sum(quality.values())
+    stages = stages or {}
+    e2e = stages.get("end_to_end", {})
+    return {
+        "produced": scope.produced,
+        "unique_events": unique_events,
+        "stored": stored,
+        "quarantined": quarantined,
+        "duplicates_in_db": duplicates,
+        "lost": unique_events - stored - quarantined,
+        "throughput_eps": round(scope.produced / float(span_s), 1) if span_s else 0.0,
+        "e2e_latency_ms": {k: float(e2e.get(k, 0)) for k in ("p50", "p95", "p99", "max")},
+        "stages_ms": {s: {k: float(stages[s][k]) for k in ("avg", "p95", "max")} for s in STAGE_ORDER if s in stages},
+        "quality": quality,
+        "quality_by_rule": quality_by_rule,
+        "late_events": late,
+        "rows_without_ledger": without_ledger,
+    }

@@ -1,0 +1,61 @@
+"""What the producer actually got into Kafka, by data-quality outcome.
+
+Counted from delivery reports, not from intentions: an event counts once the broker
+acknowledged it. Tests and `shopstream run` compare the sink's accounting with this.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from producers.faults import CATEGORIES
+
+
+@dataclass
+class Manifest:
+    run_id: str
+    seed: int
+    acked: Counter = field(default_factory=Counter)    # (category, rule) -> n
+    failed: Counter = field(default_factory=Counter)   # (category, rule) -> n
+    generated: int = 0
+    late: int = 0
+
+    @property
+    def produced(self) -> int:
+        return sum(self.acked.values())
+
+    @property
+    def duplicates(self) -> int:
+        return self.acked[("duplicate", "")]
+
+    @property
+    def unique_events(self) -> int:
+        return self.produced - self.duplicates
+
+    @property
+    def valid(self) -> int:
+        return self.acked[("valid", "")]
+
+    def quarantine_expected(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {c: {} for c in CATEGORIES}
+        for (category, rule), n in sorted(self.acked.items()):
+            if category in out:
+                out[category][rule] = n
+        return out
+
+    def to_dict(self) -> dict:
+        quarantine = self.quarantine_expected()
+        return {
+            "run_id": self.run_id, "seed": self.seed, "generated": self.generated,
+            "produced": self.produced, "unique_events": self.unique_events, "duplicates": self.duplicates,
+            "valid": self.valid, "late": self.late, "failed": sum(self.failed.values()),
+            "quality": {c: sum(rules.values()) for c, rules in quarantine.items()},
+            "quality_by_rule": quarantine,
+        }
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")

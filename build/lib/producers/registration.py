@@ -1,0 +1,39 @@
+"""Registering the schemas through the registry's Confluent-compatible API."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx2  # confluent-kafka's schema-registry HTTP client
+
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+import schemas
+from producers.exceptions import ProducerError
+
+log = logging.getLogger(__name__)
+
+COMPATIBILITY = "BACKWARD"
+
+
+def registry_client(url: str) -> SchemaRegistryClient:
+    return SchemaRegistryClient({"url": url, "timeout": 10})
+
+
+def register_family(client: SchemaRegistryClient, url: str, family: str, topic: str) -> dict[int, int]:
+    """Register every version of ``family`` under ``topic``'s value subject, oldest first,
+    with BACKWARD compatibility enforced. Returns {version: schema id}. Idempotent."""
+    subject = schemas.subject(topic)
+    try:
+        client.set_compatibility(subject, COMPATIBILITY)
+        ids = {}
+        for version in schemas.versions(family):
+            ids[version.version] = client.register_schema(subject, Schema(version.text, "AVRO"))
+    except SchemaRegistryError as exc:
+        raise ProducerError(f"the registry refused schema {family} for {subject}: {exc}") from exc
+    except httpx2.TransportError as exc:  # the client's HTTP layer: refused, timed out
+        raise ProducerError(f"the schema registry at {url} is unreachable ({exc}): "
+                            f"run `shopstream up` or fix --schema-registry-url") from exc
+    log.debug("registered %s under %s: %s", family, subject, ids)
+    return ids

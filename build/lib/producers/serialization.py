@@ -1,0 +1,49 @@
+"""Confluent wire format with fastavro: magic byte 0, 4-byte schema id, Avro body.
+
+Follows confluent-kafka's serializer contract, ``serializer(obj, ctx) -> bytes``, and
+writes the same bytes as its AvroSerializer (a test proves it), at a fraction of the
+cost: the schema is parsed once and the id is resolved once, at start-up.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+
+import fastavro
+
+MAGIC = 0
+_HEADER = struct.Struct(">bI")
+
+
+class ConfluentAvroSerializer:
+    def __init__(self, schema_id: int, parsed_schema):
+        self.schema_id = schema_id
+        self.header = _HEADER.pack(MAGIC, schema_id)
+        self.schema = parsed_schema
+
+    def __call__(self, obj: dict, ctx=None) -> bytes:
+        buf = io.BytesIO()
+        buf.write(self.header)
+        fastavro.schemaless_writer(buf, self.schema, obj)
+        return buf.getvalue()
+
+
+def split_frame(payload: bytes) -> tuple[int, bytes]:
+    """(schema id, Avro body) of a Confluent-framed message; ValueError if it is not one."""
+    if len(payload) < 5 or payload[0] != MAGIC:
+        raise ValueError("not Confluent framing")
+    return _HEADER.unpack_from(payload)[1], payload[5:]
+
+
+class ConfluentAvroDeserializer:
+    """Decodes with each message's own writer schema into a reader schema (for tests and tools)."""
+
+    def __init__(self, writer_schemas: dict[int, object], reader_schema=None):
+        self.writers = writer_schemas
+        self.reader = reader_schema
+
+    def __call__(self, payload: bytes, ctx=None) -> dict:
+        schema_id, body = split_frame(payload)
+        writer = self.writers[schema_id]
+        return fastavro.schemaless_reader(io.BytesIO(body), writer, self.reader)

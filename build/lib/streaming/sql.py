@@ -1,0 +1,109 @@
+"""Named SQL of the PostgreSQL sink. Nothing here is assembled from input."""
+
+LEDGER_HAS_BATCH = "SELECT 1 FROM sink_ledger WHERE pipeline = %s AND batch_id = %s"
+
+# Staging tables live for the connection and are emptied at each commit. They are the
+# target tables less batch_id, which the insert adds (Spark's plan stays the same for
+# every batch that way, so it is built once).
+CREATE_STAGING = """
+CREATE TEMP TABLE stage_click (LIKE clickstream_events) ON COMMIT DELETE ROWS;
+ALTER TABLE stage_click DROP COLUMN batch_id;
+CREATE TEMP TABLE stage_order (LIKE orders) ON COMMIT DELETE ROWS;
+ALTER TABLE stage_order DROP COLUMN batch_id;
+CREATE TEMP TABLE stage_line (LIKE order_lines) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE stage_quarantine (LIKE quarantine INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
+ALTER TABLE stage_quarantine DROP COLUMN batch_id;
+"""
+
+COPY = {
+    "click": "COPY stage_click FROM STDIN WITH (FORMAT csv)",
+    "order": "COPY stage_order FROM STDIN WITH (FORMAT csv)",
+    "line": "COPY stage_line FROM STDIN WITH (FORMAT csv)",
+    "quarantine": ("COPY stage_quarantine (source_topic, source_partition, source_offset, kafka_time, category, "
+                   "rule, message, event_id, raw) FROM STDIN WITH (FORMAT csv)"),
+}
+
+# Facts first; KPIs from exactly the rows this statement inserted (a duplicate, which
+# conflicts, adds nothing). Data-modifying CTEs always run to completion.
+INSERT_CLICKS = """
+WITH inserted AS (
+    INSERT INTO clickstream_events SELECT s.*, %(batch_id)s FROM stage_click s ON CONFLICT DO NOTHING
+    RETURNING event_time, event_type, session_id, kafka_time
+), funnel AS (
+    INSERT INTO kpi_funnel_minute AS k (window_start, page_views, product_views, searches, add_to_carts,
+                                        remove_from_carts, checkouts)
+    SELECT date_trunc('minute', event_time),
+           count(*) FILTER (WHERE event_type = 'page_view'), count(*) FILTER (WHERE event_type = 'product_view'),
+           count(*) FILTER (WHERE event_type = 'search'), count(*) FILTER (WHERE event_type = 'add_to_cart'),
+           count(*) FILTER (WHERE event_type = 'remove_from_cart'),
+           count(*) FILTER (WHERE event_type = 'checkout_started')
+    FROM inserted GROUP BY 1
+    ON CONFLICT (window_start) DO UPDATE SET
+        page_views = k.page_views + EXCLUDED.page_views, product_views = k.product_views + EXCLUDED.product_views,
+        searches = k.searches + EXCLUDED.searches, add_to_carts = k.add_to_carts + EXCLUDED.add_to_carts,
+        remove_from_carts = k.remove_from_carts + EXCLUDED.remove_from_carts,
+        checkouts = k.checkouts + EXCLUDED.checkouts
+), new_pairs AS (
+    INSERT INTO session_minutes
+    SELECT DISTINCT date_trunc('minute', event_time), session_id FROM inserted
+    ON CONFLICT DO NOTHING RETURNING window_start
+), active AS (
+    INSERT INTO kpi_active_sessions_minute AS a
+    SELECT window_start, count(*) FROM new_pairs GROUP BY 1
+    ON CONFLICT (window_start) DO UPDATE SET active_sessions = a.active_sessions + EXCLUDED.active_sessions
+)
+SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM stage_click),
+       (SELECT count(*) FROM inserted WHERE kafka_time - event_time > %(late_after)s)
+"""
+
+INSERT_ORDERS = """
+WITH inserted AS (
+    INSERT INTO orders SELECT s.*, %(batch_id)s FROM stage_order s ON CONFLICT DO NOTHING
+    RETURNING event_time, event_id, currency, kafka_time
+), lines AS (
+    INSERT INTO order_lines
+    SELECT DISTINCT ON (l.event_time, l.event_id, l.line_no) l.*
+    FROM stage_line l JOIN inserted i USING (event_time, event_id)
+    ON CONFLICT DO NOTHING
+    RETURNING event_time, event_id, category, quantity, line_total
+), revenue AS (
+    INSERT INTO kpi_revenue_minute AS r
+    SELECT date_trunc('minute', l.event_time), l.category, i.currency, sum(l.line_total), sum(l.quantity),
+           count(DISTINCT l.event_id)
+    FROM lines l JOIN inserted i USING (event_time, event_id) GROUP BY 1, 2, 3
+    ON CONFLICT (window_start, category, currency) DO UPDATE SET
+        revenue = r.revenue + EXCLUDED.revenue, units = r.units + EXCLUDED.units, orders = r.orders + EXCLUDED.orders
+), purchases AS (
+    INSERT INTO kpi_funnel_minute AS k (window_start, purchases)
+    SELECT date_trunc('minute', event_time), count(*) FROM inserted GROUP BY 1
+    ON CONFLICT (window_start) DO UPDATE SET purchases = k.purchases + EXCLUDED.purchases
+)
+SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM stage_order),
+       (SELECT count(*) FROM inserted WHERE kafka_time - event_time > %(late_after)s)
+"""
+
+INSERT_QUARANTINE = """
+WITH inserted AS (
+    INSERT INTO quarantine (source_topic, source_partition, source_offset, kafka_time, category, rule, message,
+                            event_id, raw, batch_id)
+    SELECT source_topic, source_partition, source_offset, kafka_time, category, rule, message, event_id, raw,
+           %(batch_id)s
+    FROM stage_quarantine ON CONFLICT DO NOTHING RETURNING 1
+)
+SELECT count(*) FROM inserted
+"""
+
+INSERT_LEDGER = """
+INSERT INTO sink_ledger (pipeline, batch_id, end_offsets, records_in, stored, duplicates, quarantined, late,
+                         picked_up_at, started_at, committed_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, clock_timestamp())
+RETURNING committed_at
+"""
+
+# The newest committed offsets of any checkpoint of this pipeline ("name:query id"):
+# where a job with a fresh checkpoint starts, instead of the beginning of the topics.
+LATEST_OFFSETS = """
+SELECT end_offsets FROM sink_ledger WHERE split_part(pipeline, ':', 1) = %s ORDER BY committed_at DESC LIMIT 1
+"""
+
+ENSURE_PARTITIONS = "SELECT ensure_daily_partitions()"

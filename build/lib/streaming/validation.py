@@ -1,0 +1,139 @@
+"""Data-quality rules as Spark SQL expressions, in the seed's four categories.
+
+Each rule is a boolean Column that is true when the record is *broken*. Rules are
+checked in order (schema, data_type, completeness, business_rules) and the first one
+that fires names the record's category and rule: each record lands in exactly one
+place. The fact tables' column types rely on these rules (a malformed currency would
+not fit char(3)), so a record that passes always inserts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+QUANTITY_LIMIT = 100
+MAX_AMOUNT = 1_000_000_000.0                 # fits numeric(12, 2) with room
+MIN_EVENT_TIME = "2000-01-01 00:00:00+00"
+FUTURE_TOLERANCE = "INTERVAL 5 MINUTES"      # beyond the Kafka timestamp: clock skew no more
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+PRODUCT_EVENTS = ("product_view", "add_to_cart", "remove_from_cart")
+
+
+@dataclass(frozen=True)
+class Rule:
+    category: str
+    name: str
+    family: str        # "clickstream", "orders" or "any"
+    broken: Column     # true when the record breaks the rule
+    message: Column
+
+
+def rules(rec: str = "rec") -> list[Rule]:
+    """All record-level rules, in precedence order, over the decoded record column ``rec``."""
+
+    def _c(field: str) -> Column:
+        return F.col(f"{rec}.{field}")
+
+    def _lines_any(pred) -> Column:
+        return F.coalesce(F.exists(_c("line_items"), pred), F.lit(False))
+
+    return _rules(_c, _lines_any)
+
+
+def _blank(col: Column) -> Column:
+    return col.isNull() | (F.trim(col) == "")
+
+
+def _money_bad(col: Column) -> Column:
+    return col.isNotNull() & (F.isnan(col) | (F.abs(col) > MAX_AMOUNT))
+
+
+def _rules(_c, _lines_any) -> list[Rule]:
+    et = _c("event_time")
+    msg = lambda *parts: F.concat(*[p if isinstance(p, Column) else F.lit(p) for p in parts])  # noqa: E731
+    is_product = _c("event_type").isin(*PRODUCT_EVENTS)
+    return [
+        # data_type: values that cannot be what their field says
+        Rule("data_type", "malformed_event_id", "any", ~_c("event_id").rlike(UUID_PATTERN),
+             msg("event_id '", _c("event_id"), "' is not a UUID")),
+        Rule("data_type", "timestamp_out_of_range", "any", et < F.lit(MIN_EVENT_TIME).cast("timestamp"),
+             msg("event_time ", et.cast("string"), " is before 2000-01-01")),
+        Rule("data_type", "malformed_currency", "any", _c("currency").isNotNull() & ~_c("currency").rlike("^[A-Z]{3}$"),
+             msg("currency '", _c("currency"), "' is not an ISO 4217 code")),
+        Rule("data_type", "negative_quantity", "clickstream", _c("quantity") < 0,
+             msg("quantity ", _c("quantity").cast("string"), " is negative")),
+        Rule("data_type", "negative_quantity", "orders", _lines_any(lambda li: li.quantity < 0),
+             msg("an order line has a negative quantity")),
+        Rule("data_type", "amount_out_of_range", "clickstream", _money_bad(_c("price")),
+             msg("price ", _c("price").cast("string"), " is not a finite amount")),
+        Rule("data_type", "amount_out_of_range", "orders",
+             _money_bad(_c("total")) | _money_bad(_c("subtotal")) | _money_bad(_c("shipping")) | _money_bad(_c("tax"))
+             | _lines_any(lambda li: F.isnan(li.unit_price) | (F.abs(li.unit_price) > MAX_AMOUNT)
+                          | F.isnan(li.line_total) | (F.abs(li.line_total) > MAX_AMOUNT)),
+             msg("an order amount is not a finite amount")),
+        Rule("data_type", "field_too_long", "any", F.length(_c("country")) > 2,
+             msg("country '", _c("country"), "' is not an ISO 3166 alpha-2 code")),
+        # completeness: required fields
+        Rule("completeness", "missing_customer_id", "any", _blank(_c("customer_id")), msg("customer_id is missing")),
+        Rule("completeness", "missing_session_id", "any", _blank(_c("session_id")), msg("session_id is missing")),
+        Rule("completeness", "missing_product_id", "clickstream", is_product & _blank(_c("product_id")),
+             msg(_c("event_type"), " has no product_id")),
+        Rule("completeness", "missing_product_fields", "clickstream",
+             is_product & (_blank(_c("category")) | _c("price").isNull() | _c("quantity").isNull()
+                           | _c("currency").isNull()),
+             msg(_c("event_type"), " lacks category, price, quantity or currency")),
+        Rule("completeness", "order_without_lines", "orders", F.coalesce(F.size(_c("line_items")), F.lit(0)) <= 0,
+             msg("order ", _c("order_id"), " has no line items")),
+        Rule("completeness", "missing_order_fields", "orders",
+             _c("currency").isNull() | _c("subtotal").isNull() | _c("shipping").isNull() | _c("tax").isNull()
+             | _c("total").isNull()
+             | _lines_any(lambda li: li.product_id.isNull() | li.category.isNull() | li.quantity.isNull()
+                          | li.unit_price.isNull() | li.line_total.isNull()),
+             msg("order ", _c("order_id"), " lacks a currency, an amount or a line field")),
+        # business_rules: plausible values that the business does not accept
+        Rule("business_rules", "non_positive_price", "clickstream", _c("price") <= 0,
+             msg("price ", _c("price").cast("string"), " is not positive")),
+        Rule("business_rules", "non_positive_price", "orders", _lines_any(lambda li: li.unit_price <= 0),
+             msg("an order line has a price that is not positive")),
+        Rule("business_rules", "quantity_over_limit", "clickstream", _c("quantity") > QUANTITY_LIMIT,
+             msg("quantity ", _c("quantity").cast("string"), f" is above the limit of {QUANTITY_LIMIT}")),
+        Rule("business_rules", "quantity_over_limit", "orders", _lines_any(lambda li: li.quantity > QUANTITY_LIMIT),
+             msg(f"an order line has a quantity above the limit of {QUANTITY_LIMIT}")),
+        Rule("business_rules", "future_event_time", "any", et > F.col("kafka_time") + F.expr(FUTURE_TOLERANCE),
+             msg("event_time ", et.cast("string"), " is more than 5 minutes after it reached Kafka")),
+        Rule("business_rules", "order_total_mismatch", "orders",
+             (F.abs(_c("subtotal") - F.aggregate(_c("line_items"), F.lit(0.0), lambda acc, li: acc + li.line_total)) > 0.01)
+             | (F.abs(_c("total") - (_c("subtotal") + _c("shipping") + _c("tax"))) > 0.01)
+             | _lines_any(lambda li: F.abs(li.line_total - li.quantity * li.unit_price) > 0.01),
+             msg("order ", _c("order_id"), " total ", _c("total").cast("string"), " does not add up from its lines")),
+    ]
+
+
+def failure_column(family: str, rec: str = "rec") -> Column:
+    """struct(category, rule, message) of the first rule ``rec`` breaks, or null when it is valid."""
+    chain = None
+    for rule in rules(rec):
+        if rule.family not in ("any", family):
+            continue
+        value = F.struct(F.lit(rule.category).alias("category"), F.lit(rule.name).alias("rule"),
+                         rule.message.alias("message"))
+        # A rule whose inputs are null does not fire; completeness rules catch missing values.
+        cond = F.coalesce(rule.broken, F.lit(False))
+        chain = F.when(cond, value) if chain is None else chain.when(cond, value)
+    return chain
+
+
+def schema_failure(rec: str = "rec") -> Column:
+    """The schema category, from framing and decoding facts computed by streaming.decode."""
+    def fail(rule: str, message: Column) -> Column:
+        return F.struct(F.lit("schema").alias("category"), F.lit(rule).alias("rule"), message.alias("message"))
+    return (F.when(~F.col("framed"), fail("not_confluent_framing", F.lit("message does not start with magic byte 0")))
+             .when(~F.col("known_schema"), fail("unknown_schema_id", F.concat(
+                 F.lit("schema id "), F.col("schema_id").cast("string"), F.lit(" is not registered for "),
+                 F.col("topic"))))
+             # PERMISSIVE from_avro yields a struct of nulls, not a null, for a body that
+             # does not decode; event_id is non-nullable in every schema, so it tells.
+             .when(F.col(rec).isNull() | F.col(f"{rec}.event_id").isNull(), fail("undecodable_avro", F.lit("Avro body does not decode with its schema"))))

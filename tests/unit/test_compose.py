@@ -1,0 +1,110 @@
+"""docker-compose.kafka.yml, checked statically (this machine has no Docker engine)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.kafka.yml"
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def services(compose) -> dict:
+    return compose["services"]
+
+
+def test_every_image_tag_is_pinned(compose):
+    for name, svc in services(compose).items():
+        image = svc["image"]
+        repo, _, tag = image.rpartition(":")
+        assert repo and tag and tag != "latest", f"{name}: image {image!r} is not pinned"
+
+
+def test_every_mounted_file_exists_in_the_repo(compose):
+    for name, svc in services(compose).items():
+        for volume in svc.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                assert (ROOT / source).exists(), f"{name} mounts {source}, which does not exist"
+
+
+def test_every_prometheus_target_is_a_compose_service_and_port(compose):
+    targets_dir = ROOT / "monitoring" / "prometheus" / "compose-targets"
+    config = yaml.safe_load((ROOT / "monitoring" / "prometheus" / "prometheus.yml").read_text())
+    wanted = {f for job in config["scrape_configs"] for sd in job["file_sd_configs"] for f in sd["files"]}
+    assert {f"targets/{p.name}" for p in targets_dir.glob("*.json")} == wanted
+    for path in targets_dir.glob("*.json"):
+        for group in json.loads(path.read_text()):
+            for target in group["targets"]:
+                host, port = target.rsplit(":", 1)
+                if host == "localhost":
+                    continue  # Prometheus scraping itself
+                assert host in services(compose), f"{target}: no service {host}"
+                svc = services(compose)[host]
+                container_ports = {p.rsplit(":", 1)[-1] for p in svc.get("ports", [])}
+                assert port in container_ports or svc.get("environment", {}).get("METRICS_PORT") == port, target
+
+
+def test_dependencies_wait_on_health_or_completion(compose):
+    svcs = services(compose)
+    for name, svc in svcs.items():
+        depends = svc.get("depends_on", {})
+        assert isinstance(depends, dict), f"{name}: depends_on must name conditions"
+        for dep, rule in depends.items():
+            condition = rule["condition"]
+            assert condition in ("service_healthy", "service_completed_successfully"), (name, dep, condition)
+            if condition == "service_healthy":
+                assert "healthcheck" in svcs[dep], f"{name} waits for {dep} to be healthy, but it has no healthcheck"
+
+
+def test_the_dashboards_mounted_into_grafana_are_the_ones_the_panel_test_evaluates(compose):
+    from tests.integration.monitoring.test_observability import DASHBOARDS
+
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in services(compose)["grafana"]["volumes"]}
+    provider = yaml.safe_load((ROOT / "monitoring/grafana/provisioning/dashboards/shopstream.yml").read_text())
+    path_in_container = provider["providers"][0]["options"]["path"]
+    assert (ROOT / mounts[path_in_container]).resolve() == DASHBOARDS.resolve()
+    assert list(DASHBOARDS.glob("*.json"))
+
+
+def test_the_shopstream_services_run_real_shopstream_commands(compose):
+    from infra.cli import app
+
+    commands = {c.name or c.callback.__name__ for c in app.registered_commands}
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["shopstream"]' in dockerfile
+    built = [(n, s) for n, s in services(compose).items() if s["image"].startswith("shopstream:")]
+    assert {n for n, _ in built} >= {"producer", "stream", "exporter", "db-init", "topics-init"}
+    for name, svc in built:
+        assert svc["command"][0] in commands, f"{name}: `shopstream {svc['command'][0]}` does not exist"
+
+
+def test_environment_names_match_the_settings_class(compose):
+    fields = {f"SHOPSTREAM_{f.upper()}" for f in Settings.model_fields}
+    text = COMPOSE.read_text() + (ROOT / ".env.example").read_text()
+    used = set(re.findall(r"SHOPSTREAM_[A-Z_]+", text))
+    produce_flags = {"SHOPSTREAM_PRODUCE_RATE"}  # the CLI flag's own variable, see `shopstream produce --help`
+    assert used - produce_flags <= fields, f"not settings: {sorted(used - produce_flags - fields)}"
+
+
+def test_docker_compose_config_accepts_the_file():
+    docker = shutil.which("docker")
+    if docker is None or subprocess.run([docker, "compose", "version"], capture_output=True).returncode != 0:
+        pytest.skip("`docker compose` is not installed here (no Docker engine or compose plugin); "
+                    "the static checks above stand in for it")
+    out = subprocess.run([docker, "compose", "-f", str(COMPOSE), "--env-file", str(ROOT / ".env.example"),
+                          "config", "-q"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
