@@ -159,7 +159,7 @@ class StreamOptions(BaseModel):
 
     master: str = Field("local[*]", description="local[*], local[N] or spark://host:port")
     pipeline: str = Field("shopstream", pattern=r"^[a-z0-9_-]+$", description="name in the ledger and consumer group")
-    checkpoint_dir: Path | None = Field(None, description="default: .runtime/checkpoints/<pipeline>")
+    checkpoint_dir: Path | None = Field(None, description="default: .runtime/checkpoints/<topic prefix>/<pipeline>")
     trigger_s: float = Field(1.0, ge=0, description="micro-batch interval; 0 = next batch as soon as one ends")
     max_offsets_per_trigger: int = Field(200_000, ge=1, description="backpressure: records per micro-batch at most")
     driver_memory: str = "2g"
@@ -172,7 +172,7 @@ class StreamOptions(BaseModel):
     ready_file: Path | None = Field(None, description="touched once the query runs (for orchestration)")
 
     def checkpoint(self, settings: "Settings") -> Path:
-        return self.checkpoint_dir or settings.runtime_dir / "checkpoints" / self.pipeline
+        return self.checkpoint_dir or settings.runtime_dir / "checkpoints" / settings.topic_prefix / self.pipeline
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

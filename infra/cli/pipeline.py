@@ -55,7 +55,7 @@ def stream(
     pipeline: Annotated[str, typer.Option(help="Pipeline name (ledger, consumer group, checkpoint).", **env("stream_pipeline"))] = "shopstream",
     trigger: Annotated[float, typer.Option(help="Micro-batch interval in seconds; 0 = back to back.", **env("stream_trigger"))] = 1.0,
     max_offsets_per_trigger: Annotated[int, typer.Option(help="Backpressure: records per micro-batch at most.", **env("stream_max_offsets_per_trigger"))] = 200_000,
-    checkpoint_dir: Annotated[Optional[Path], typer.Option(help="Checkpoint folder (default .runtime/checkpoints/PIPELINE).", **env("stream_checkpoint_dir"))] = None,
+    checkpoint_dir: Annotated[Optional[Path], typer.Option(help="Checkpoint folder (default .runtime/checkpoints/PREFIX/PIPELINE).", **env("stream_checkpoint_dir"))] = None,
     stop_when_idle: Annotated[Optional[float], typer.Option(help="Stop once caught up and idle this many seconds.", **env("stream_stop_when_idle"))] = None,
     dead_letter: Annotated[bool, typer.Option(help="Also publish quarantined records to the dead-letter topic.", **env("stream_dead_letter"))] = True,
     metrics_port: Annotated[Optional[int], typer.Option(help="Serve /metrics here; 0 = none (default: SHOPSTREAM_STREAM_METRICS_PORT).")] = None,
