@@ -68,3 +68,60 @@ def _profile_self(folded: Path) -> None:
         table.add_row(frame, f"{100 * n / total:.1f}")
     console.print(table)
     console.print(f"collapsed stacks (open in speedscope or flamegraph.pl): {folded}")
+
+
+@bench_app.command("e2e")
+def bench_e2e(
+    levels: Annotated[str, typer.Option(help="Comma-separated load levels, events/s.")] = "1000,5000,10000,15000",
+    duration: Annotated[float, typer.Option(help="Seconds of production per level.")] = 30.0,
+    systems: Annotated[str, typer.Option(help="Comma-separated: shopstream, plain.")] = "shopstream,plain",
+    search: Annotated[bool, typer.Option(help="Past the top level, step +5000 ev/s until not sustainable.")] = True,
+    scaling: Annotated[bool, typer.Option(help="Also 1 vs 2 Spark cores and 1/2/4 partitions at the middle level.")] = False,
+    smoke: Annotated[bool, typer.Option("--smoke", help="One short level per system: checks the harness, measures nothing.")] = False,
+    out: Annotated[Path, typer.Option(help="Folder for bench.json, bench.md and bench.png.")] = Path("bench-results"),
+) -> None:
+    """The seed's throughput-under-load table, for shopstream and its peers, side by side."""
+    import sys as _sys
+
+    from infra.bench import e2e
+    from infra.runtime import stack
+
+    cfg = settings()
+    level_list = [500.0] if smoke else [float(x) for x in levels.split(",")]
+    system_list = [s.strip() for s in systems.split(",")]
+    unknown = set(system_list) - set(e2e.SYSTEMS)
+    if unknown:
+        from infra.exceptions import ConfigError
+        raise ConfigError(f"unknown system(s) {sorted(unknown)}: choose from {', '.join(e2e.SYSTEMS)}")
+    stack.up(cfg)
+    with console.status("benchmarking…") as status:
+        def on_level(lv):
+            console.print(f"{lv.system:>10} @ {lv.target_rate:>7,.0f}/s{e2e._variant(lv)}: out {lv.output_rate:,.0f}/s, "
+                          f"p95 {lv.e2e_ms['p95'] / 1000:.2f}s, drain {lv.drain_s}s, lost {lv.lost}, "
+                          f"{'sustainable' if lv.sustainable else 'NOT sustainable'}")
+            status.update("benchmarking…")
+        report = e2e.run(cfg, level_list, 5.0 if smoke else duration, system_list, search and not smoke,
+                         scaling and not smoke, "shopstream " + " ".join(_sys.argv[1:]), on_level)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text(report.to_json())
+    (out / "bench.md").write_text(report.markdown())
+    e2e.write_chart(report, out / "bench.png")
+    console.print(report.markdown())
+    console.print(f"written: {out}/bench.json, bench.md, bench.png")
+
+
+@bench_app.command("peer-plain", hidden=True)
+def bench_peer_plain(
+    pipeline: Annotated[str, typer.Option()],
+    ready_file: Annotated[Optional[Path], typer.Option()] = None,
+) -> None:
+    """The plain confluent-kafka + fastavro + COPY consumer (run by `bench e2e`)."""
+    import signal
+    import threading
+
+    from infra.bench import plain_consumer
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    plain_consumer.run(settings(), pipeline, stop, ready_file)

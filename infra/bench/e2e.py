@@ -1,0 +1,244 @@
+"""`shopstream bench e2e`: the seed's "System Throughput Under Load" table, measured.
+
+For each system and load level: fresh topics and a fresh database, the consumer
+(ours: the Spark job; `plain`: a confluent-kafka + fastavro + COPY consumer), the
+producer at the level's rate for the duration, then a drain until the ledger holds
+every produced offset. Figures come from the run summary (Kafka offsets, ledger, SQL)
+and /proc. Events are valid (no injected faults), so the peer without validation
+can take the same input; ours still runs every rule on every record.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import producers
+from db.migrate import migrate
+from infra.bench.resources import ResourceSampler
+from infra.pipeline import StreamProcess, event_topics, wait_for_ledger
+from infra.runtime.process import ManagedProcess
+from infra.runtime.services.postgres import create_database, drop_database
+from infra.settings import ProduceOptions, Settings, StreamOptions, settings_env
+from infra.topics import ensure_topics, load_topic_specs
+from monitoring.summary import RunScope, summarize
+from streaming.job import log_end_offsets
+
+log = logging.getLogger(__name__)
+SYSTEMS = ("shopstream", "plain")
+SUSTAINABLE_DRAIN_S = 10.0   # lag is bounded if the consumer catches up this soon after the producer stops
+SUSTAINABLE_RATE_SHARE = 0.95
+
+
+class PlainConsumerProcess(StreamProcess):
+    """The plain peer as a child process (`shopstream bench peer-plain`)."""
+
+    def __init__(self, settings: Settings, options: StreamOptions):
+        super().__init__(settings, options)
+        self.key = f"plain:{uuid.uuid4().hex[:8]}"
+        self.log_file = settings.runtime_dir / "logs" / "bench-plain.log"
+
+    def start(self, timeout: float = 60.0) -> None:
+        import subprocess
+
+        self.ready_file.unlink(missing_ok=True)
+        self.ready_file.parent.mkdir(parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, "-m", "infra", "bench", "peer-plain", "--pipeline", self.key,
+                "--ready-file", str(self.ready_file)]
+        with open(self.log_file, "ab") as out:
+            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                         env={**os.environ, **settings_env(self.settings)})
+        deadline = time.monotonic() + timeout
+        while not self.ready_file.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the plain consumer did not start: see {self.log_file}")
+            time.sleep(0.1)
+
+    def pipeline_key(self) -> str:
+        return self.key
+
+
+@dataclass
+class LevelResult:
+    system: str
+    target_rate: float
+    input_rate: float
+    output_rate: float
+    success_rate: float
+    drain_s: float
+    sustainable: bool
+    e2e_ms: dict
+    stages_ms: dict
+    resources: dict
+    produced: int
+    lost: int
+    duplicates_in_db: int
+    spark_cores: int | None = None
+    partitions: int | None = None
+
+
+def run_level(settings: Settings, system: str, rate: float, duration_s: float, spark_cores: int = 2,
+              partitions: int | None = None) -> LevelResult:
+    name = f"b{uuid.uuid4().hex[:8]}"
+    cfg = settings.model_copy(update={"topic_prefix": name, "postgres_db": f"bench_{name}"})
+    specs = load_topic_specs()
+    if partitions:
+        specs = [replace(s, partitions=partitions) if s.name != "dead-letter" else s for s in specs]
+    ensure_topics(cfg.kafka_bootstrap, name, specs)
+    create_database(cfg, cfg.postgres_db)
+    migrate(cfg)
+    options = StreamOptions(master=f"local[{spark_cores}]", pipeline=name, trigger_s=0.5,
+                            checkpoint_dir=cfg.runtime_dir / "bench" / name)
+    consumer = StreamProcess(cfg, options, ["--metrics-port", "0"]) if system == "shopstream" \
+        else PlainConsumerProcess(cfg, options)
+    try:
+        consumer.start()
+        topics = event_topics(cfg)
+        start = log_end_offsets(cfg, topics)
+        pids = {f"consumer ({system})": consumer.proc.pid, "producer": os.getpid()}
+        for service in ("kafka", "registry", "postgres"):
+            pids[service] = ManagedProcess(service, settings.runtime_dir).pid()
+        sampler = ResourceSampler(pids)
+        sampler.start()
+        result = producers.run(cfg, ProduceOptions(rate=rate, duration_s=duration_s, late_ratio=0,
+                                                   duplicate_ratio=0, run_id=name))
+        produced_done = time.monotonic()
+        end = log_end_offsets(cfg, topics)
+        wait_for_ledger(cfg, consumer.pipeline_key(), end, consumer, timeout=max(120.0, duration_s * 4))
+        drain = time.monotonic() - produced_done
+        resources = sampler.stop()
+        summary = summarize(cfg, RunScope(start, end, consumer.pipeline_key()), result.manifest.unique_events,
+                            options.late_threshold_s)
+    finally:
+        consumer.stop()
+        drop_database(cfg, cfg.postgres_db)
+    m = result.manifest
+    achieved = result.events_per_second
+    done = summary["stored"] + summary["quarantined"]
+    return LevelResult(
+        system=system, target_rate=rate, input_rate=round(achieved, 1),
+        output_rate=round(done / (result.seconds + drain), 1), success_rate=round(done / m.unique_events, 4),
+        drain_s=round(drain, 1), sustainable=drain <= SUSTAINABLE_DRAIN_S and achieved >= SUSTAINABLE_RATE_SHARE * rate,
+        e2e_ms=summary["e2e_latency_ms"], stages_ms=summary["stages_ms"], resources=resources,
+        produced=summary["produced"], lost=summary["lost"], duplicates_in_db=summary["duplicates_in_db"],
+        spark_cores=spark_cores if system == "shopstream" else None, partitions=partitions)
+
+
+@dataclass
+class BenchReport:
+    machine: str
+    command: str
+    levels: list[LevelResult] = field(default_factory=list)
+    max_sustainable: dict = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps({"machine": self.machine, "command": self.command, "max_sustainable": self.max_sustainable,
+                           "levels": [lv.__dict__ for lv in self.levels]}, indent=2, default=str)
+
+    def markdown(self) -> str:
+        out = [f"# shopstream benchmark\n\nMachine: {self.machine}  \nCommand: `{self.command}`\n",
+               "## System throughput under load\n",
+               "| System | Load level (ev/s) | Input rate | Output rate | Success rate | Avg latency | p95 | p99 | "
+               "Drain after stop | Sustainable |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for lv in self.levels:
+            if lv.partitions or (lv.spark_cores and lv.spark_cores != 2):
+                continue
+            out.append(f"| {lv.system} | {lv.target_rate:,.0f} | {lv.input_rate:,.0f}/s | {lv.output_rate:,.0f}/s | "
+                       f"{lv.success_rate:.2%} | {lv.stages_ms.get('end_to_end', {}).get('avg', 0) / 1000:.2f}s | "
+                       f"{lv.e2e_ms['p95'] / 1000:.2f}s | {lv.e2e_ms['p99'] / 1000:.2f}s | {lv.drain_s}s | "
+                       f"{'yes' if lv.sustainable else 'no'} |")
+        out += ["", "## Maximum sustainable rate (lag bounded, nothing lost)\n", "| System | Rate (ev/s) | p95 at that rate |",
+                "|---|---|---|"]
+        for system, (rate, p95) in self.max_sustainable.items():
+            out.append(f"| {system} | {rate:,.0f} | {p95 / 1000:.2f}s |" if rate else f"| {system} | below the lowest level | - |")
+        out += ["", "## Latency breakdown per level (ms: avg / p95 / max)\n",
+                "| System | Level | " + " | ".join(("generate", "produce", "queue", "process", "db_write", "end_to_end")) + " |",
+                "|---|---|" + "---|" * 6]
+        for lv in self.levels:
+            cells = [f"{v['avg']:.0f} / {v['p95']:.0f} / {v['max']:.0f}" if (v := lv.stages_ms.get(s)) else "-"
+                     for s in ("generate", "produce", "queue", "process", "db_write", "end_to_end")]
+            out.append(f"| {lv.system} | {lv.target_rate:,.0f}{_variant(lv)} | " + " | ".join(cells) + " |")
+        out += ["", "## CPU and memory per component\n", "| System | Level | Component | CPU % (of one core) | Peak RSS MB |",
+                "|---|---|---|---|---|"]
+        for lv in self.levels:
+            for comp, r in lv.resources.items():
+                out.append(f"| {lv.system} | {lv.target_rate:,.0f}{_variant(lv)} | {comp} | {r['cpu_percent']} | {r['peak_rss_mb']} |")
+        return "\n".join(out) + "\n"
+
+
+def _variant(lv: LevelResult) -> str:
+    parts = []
+    if lv.spark_cores and lv.spark_cores != 2:
+        parts.append(f"{lv.spark_cores} Spark core(s)")
+    if lv.partitions:
+        parts.append(f"{lv.partitions} partition(s)")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def write_chart(report: BenchReport, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for system in dict.fromkeys(lv.system for lv in report.levels):
+        levels = [lv for lv in report.levels if lv.system == system and not lv.partitions
+                  and (lv.spark_cores in (None, 2))]
+        left.plot([lv.target_rate for lv in levels], [lv.output_rate for lv in levels], marker="o", label=system)
+        right.plot([lv.target_rate for lv in levels], [lv.e2e_ms["p95"] / 1000 for lv in levels], marker="o",
+                   label=system)
+    left.plot([0, max(lv.target_rate for lv in report.levels)], [0, max(lv.target_rate for lv in report.levels)],
+              ls=":", color="grey", label="offered")
+    left.set(title="Output rate by load level", xlabel="offered events/s", ylabel="events/s committed")
+    right.set(title="End-to-end p95 by load level", xlabel="offered events/s", ylabel="seconds", yscale="log")
+    for ax in (left, right):
+        ax.legend()
+    fig.suptitle(report.machine)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def run(settings: Settings, levels: list[float], duration_s: float, systems: list[str], search: bool,
+        scaling: bool, command: str, on_level=None) -> BenchReport:
+    machine = f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB; " \
+              f"everything on one machine"
+    report = BenchReport(machine, command)
+    for system in systems:
+        best = (0.0, 0.0)
+        for rate in levels:
+            lv = run_level(settings, system, rate, duration_s)
+            report.levels.append(lv)
+            on_level and on_level(lv)
+            if lv.sustainable and lv.lost == 0:
+                best = (rate, lv.e2e_ms["p95"])
+        if search and best[0] == max(levels):
+            rate = max(levels)
+            while True:
+                rate += 5000
+                lv = run_level(settings, system, rate, duration_s)
+                report.levels.append(lv)
+                on_level and on_level(lv)
+                if not (lv.sustainable and lv.lost == 0) or rate >= 50_000:
+                    break
+                best = (rate, lv.e2e_ms["p95"])
+        report.max_sustainable[system] = best
+    if scaling:
+        mid = levels[len(levels) // 2]
+        for cores in (1, 2):
+            lv = run_level(settings, "shopstream", mid, duration_s, spark_cores=cores)
+            report.levels.append(lv)
+            on_level and on_level(lv)
+        for partitions in (1, 2, 4):
+            lv = run_level(settings, "shopstream", mid, duration_s, partitions=partitions)
+            report.levels.append(lv)
+            on_level and on_level(lv)
+    return report

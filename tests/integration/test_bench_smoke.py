@@ -1,0 +1,30 @@
+"""The benchmark harnesses run end to end (short smoke runs; no timing is asserted)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_bench_producer_smoke(running_stack, tmp_path):
+    out = subprocess.run([sys.executable, "-m", "infra", "bench", "producer", "--duration", "2",
+                          "--json", str(tmp_path / "p.json")], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads((tmp_path / "p.json").read_text())
+    assert result["events"] > 0 and result["failed"] == 0
+
+
+def test_bench_e2e_smoke_runs_every_system(running_stack, tmp_path):
+    out = subprocess.run([sys.executable, "-m", "infra", "bench", "e2e", "--smoke", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert {lv["system"] for lv in report["levels"]} == {"shopstream", "plain"}
+    for lv in report["levels"]:
+        assert lv["produced"] > 0 and lv["lost"] == 0 and lv["duplicates_in_db"] == 0
+        assert {"consumer (%s)" % lv["system"], "producer", "kafka", "postgres"} <= set(lv["resources"])
+    assert "System throughput under load" in (tmp_path / "bench.md").read_text()
+    assert (tmp_path / "bench.png").read_bytes()[:4] == b"\x89PNG"
