@@ -32,7 +32,7 @@ from streaming.job import log_end_offsets
 
 log = logging.getLogger(__name__)
 SYSTEMS = ("shopstream", "plain")
-SUSTAINABLE_DRAIN_S = 10.0   # lag is bounded if the consumer catches up this soon after the producer stops
+SUSTAINABLE_DRAIN_S = 5.0    # lag is bounded if the consumer catches up within ~2 batch cycles of the producer stopping
 SUSTAINABLE_RATE_SHARE = 0.95
 
 
@@ -137,10 +137,12 @@ class BenchReport:
     command: str
     levels: list[LevelResult] = field(default_factory=list)
     max_sustainable: dict = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps({"machine": self.machine, "command": self.command, "max_sustainable": self.max_sustainable,
-                           "levels": [lv.__dict__ for lv in self.levels]}, indent=2, default=str)
+                           "failures": self.failures, "levels": [lv.__dict__ for lv in self.levels]},
+                          indent=2, default=str)
 
     def markdown(self) -> str:
         out = [f"# shopstream benchmark\n\nMachine: {self.machine}  \nCommand: `{self.command}`\n",
@@ -170,6 +172,8 @@ class BenchReport:
         for lv in self.levels:
             for comp, r in lv.resources.items():
                 out.append(f"| {lv.system} | {lv.target_rate:,.0f}{_variant(lv)} | {comp} | {r['cpu_percent']} | {r['peak_rss_mb']} |")
+        if self.failures:
+            out += ["", "## Levels that failed\n", *(f"- {f}" for f in self.failures)]
         return "\n".join(out) + "\n"
 
 
@@ -207,6 +211,20 @@ def write_chart(report: BenchReport, path: Path) -> None:
     plt.close(fig)
 
 
+def _attempt(settings, system, rate, duration_s, report, on_level, **variant) -> LevelResult | None:
+    """One level; a level that fails is logged and left out rather than ending the benchmark."""
+    try:
+        lv = run_level(settings, system, rate, duration_s, **variant)
+    except Exception as exc:  # noqa: BLE001 - the report says which level failed and why
+        log.error("%s at %s ev/s %s failed: %s", system, rate, variant or "", exc)
+        report.failures.append(f"{system} at {rate:,.0f} ev/s {variant or ''}: {exc}")
+        return None
+    report.levels.append(lv)
+    if on_level:
+        on_level(lv)
+    return lv
+
+
 def run(settings: Settings, levels: list[float], duration_s: float, systems: list[str], search: bool,
         scaling: bool, command: str, on_level=None) -> BenchReport:
     machine = f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB; " \
@@ -215,30 +233,20 @@ def run(settings: Settings, levels: list[float], duration_s: float, systems: lis
     for system in systems:
         best = (0.0, 0.0)
         for rate in levels:
-            lv = run_level(settings, system, rate, duration_s)
-            report.levels.append(lv)
-            on_level and on_level(lv)
-            if lv.sustainable and lv.lost == 0:
+            lv = _attempt(settings, system, rate, duration_s, report, on_level)
+            if lv and lv.sustainable and lv.lost == 0:
                 best = (rate, lv.e2e_ms["p95"])
-        if search and best[0] == max(levels):
-            rate = max(levels)
-            while True:
-                rate += 5000
-                lv = run_level(settings, system, rate, duration_s)
-                report.levels.append(lv)
-                on_level and on_level(lv)
-                if not (lv.sustainable and lv.lost == 0) or rate >= 50_000:
-                    break
+        rate = max(levels)
+        while search and best[0] == rate and rate < 50_000:
+            rate += 5000
+            lv = _attempt(settings, system, rate, duration_s, report, on_level)
+            if lv and lv.sustainable and lv.lost == 0:
                 best = (rate, lv.e2e_ms["p95"])
         report.max_sustainable[system] = best
     if scaling:
         mid = levels[len(levels) // 2]
         for cores in (1, 2):
-            lv = run_level(settings, "shopstream", mid, duration_s, spark_cores=cores)
-            report.levels.append(lv)
-            on_level and on_level(lv)
+            _attempt(settings, "shopstream", mid, duration_s, report, on_level, spark_cores=cores)
         for partitions in (1, 2, 4):
-            lv = run_level(settings, "shopstream", mid, duration_s, partitions=partitions)
-            report.levels.append(lv)
-            on_level and on_level(lv)
+            _attempt(settings, "shopstream", mid, duration_s, report, on_level, partitions=partitions)
     return report

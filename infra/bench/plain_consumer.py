@@ -50,6 +50,7 @@ def run(settings: Settings, pipeline: str, stop: threading.Event, ready_file=Non
     if ready_file:
         ready_file.touch()
     batch_id = 0
+    ends: dict[str, dict[str, int]] = {}  # every partition's position so far: the ledger row holds them all
     try:
         while not stop.is_set():
             messages = consumer.consume(batch_size, timeout=0.2)
@@ -58,7 +59,6 @@ def run(settings: Settings, pipeline: str, stop: threading.Event, ready_file=Non
             picked_up = time.time()
             out = {k: io.StringIO() for k in ("click", "order", "line")}
             writer = {k: csv.writer(v, lineterminator="\n") for k, v in out.items()}
-            ends: dict[str, dict[str, int]] = {}
             for msg in messages:
                 if msg.error():
                     continue

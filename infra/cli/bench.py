@@ -94,8 +94,10 @@ def bench_e2e(
         from infra.exceptions import ConfigError
         raise ConfigError(f"unknown system(s) {sorted(unknown)}: choose from {', '.join(e2e.SYSTEMS)}")
     stack.up(cfg)
+    out.mkdir(parents=True, exist_ok=True)
     with console.status("benchmarking…") as status:
         def on_level(lv):
+            (out / "bench.partial.jsonl").open("a").write(json.dumps(lv.__dict__, default=str) + "\n")
             console.print(f"{lv.system:>10} @ {lv.target_rate:>7,.0f}/s{e2e._variant(lv)}: out {lv.output_rate:,.0f}/s, "
                           f"p95 {lv.e2e_ms['p95'] / 1000:.2f}s, drain {lv.drain_s}s, lost {lv.lost}, "
                           f"{'sustainable' if lv.sustainable else 'NOT sustainable'}")
