@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 
@@ -36,9 +38,13 @@ def build_spark(settings: Settings, options: StreamOptions):
 
     jars = sorted(str(p) for p in jvm.ensure_fetched(jvm.SPARK, settings.runtime_dir).glob("*.jar"))
     java = jvm.find_java(17, "Spark")
-    import os
-    os.environ.setdefault("JAVA_HOME", str(__import__("pathlib").Path(java.path).parents[1]))
-    spark = (SparkSession.builder.master(options.master).appName(f"shopstream-{options.pipeline}")
+    os.environ.setdefault("JAVA_HOME", str(Path(java.path).parents[1]))
+    builder = SparkSession.builder
+    if options.master.startswith("local"):
+        # Stay on loopback: otherwise Spark binds the driver to the first non-loopback interface.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
+    spark = (builder.master(options.master).appName(f"shopstream-{options.pipeline}")
              .config("spark.jars", ",".join(jars))
              .config("spark.driver.memory", options.driver_memory)
              .config("spark.sql.session.timeZone", "UTC")
