@@ -82,6 +82,7 @@ class LevelResult:
     duplicates_in_db: int
     spark_cores: int | None = None
     partitions: int | None = None
+    scaling: bool = False      # a scaling variant, kept out of the main table
 
 
 def run_level(settings: Settings, system: str, rate: float, duration_s: float, spark_cores: int = 2,
@@ -105,7 +106,7 @@ def run_level(settings: Settings, system: str, rate: float, duration_s: float, s
         pids = {f"consumer ({system})": consumer.proc.pid, "producer": os.getpid()}
         for service in ("kafka", "registry", "postgres"):
             pids[service] = ManagedProcess(service, settings.runtime_dir).pid()
-        sampler = ResourceSampler(pids)
+        sampler = ResourceSampler(pids, alone=("producer",))
         sampler.start()
         result = producers.run(cfg, ProduceOptions(rate=rate, duration_s=duration_s, late_ratio=0,
                                                    duplicate_ratio=0, run_id=name))
@@ -150,7 +151,7 @@ class BenchReport:
                "| System | Load level (ev/s) | Input rate | Output rate | Success rate | Avg latency | p95 | p99 | "
                "Drain after stop | Sustainable |", "|---|---|---|---|---|---|---|---|---|---|"]
         for lv in self.levels:
-            if lv.partitions or (lv.spark_cores and lv.spark_cores != 2):
+            if lv.scaling:
                 continue
             out.append(f"| {lv.system} | {lv.target_rate:,.0f} | {lv.input_rate:,.0f}/s | {lv.output_rate:,.0f}/s | "
                        f"{lv.success_rate:.2%} | {lv.stages_ms.get('end_to_end', {}).get('avg', 0) / 1000:.2f}s | "
@@ -160,6 +161,15 @@ class BenchReport:
                 "|---|---|---|"]
         for system, (rate, p95) in self.max_sustainable.items():
             out.append(f"| {system} | {rate:,.0f} | {p95 / 1000:.2f}s |" if rate else f"| {system} | below the lowest level | - |")
+        scaling = [lv for lv in self.levels if lv.scaling]
+        if scaling:
+            out += ["", "## Scaling (in the spirit of the seed's workers table)\n",
+                    "| Variant | Load level | Output rate | p95 | Drain | Consumer CPU % | Sustainable |",
+                    "|---|---|---|---|---|---|---|"]
+            for lv in scaling:
+                cpu = next((r["cpu_percent"] for c, r in lv.resources.items() if c.startswith("consumer")), "-")
+                out.append(f"| {_variant(lv)[2:-1] or 'default'} | {lv.target_rate:,.0f} | {lv.output_rate:,.0f}/s | "
+                           f"{lv.e2e_ms['p95'] / 1000:.2f}s | {lv.drain_s}s | {cpu} | {'yes' if lv.sustainable else 'no'} |")
         out += ["", "## Latency breakdown per level (ms: avg / p95 / max)\n",
                 "| System | Level | " + " | ".join(("generate", "produce", "queue", "process", "db_write", "end_to_end")) + " |",
                 "|---|---|" + "---|" * 6]
@@ -179,11 +189,21 @@ class BenchReport:
 
 def _variant(lv: LevelResult) -> str:
     parts = []
-    if lv.spark_cores and lv.spark_cores != 2:
+    if lv.scaling and lv.spark_cores and not lv.partitions:
         parts.append(f"{lv.spark_cores} Spark core(s)")
     if lv.partitions:
         parts.append(f"{lv.partitions} partition(s)")
     return f" ({', '.join(parts)})" if parts else ""
+
+
+def load_report(path: Path) -> BenchReport:
+    """A report back from its bench.json (to re-render the Markdown and chart)."""
+    data = json.loads(path.read_text())
+    report = BenchReport(data["machine"], data["command"], max_sustainable={k: tuple(v) for k, v in
+                                                                            data["max_sustainable"].items()},
+                         failures=data.get("failures", []))
+    report.levels = [LevelResult(**lv) for lv in data["levels"]]
+    return report
 
 
 def write_chart(report: BenchReport, path: Path) -> None:
@@ -194,8 +214,7 @@ def write_chart(report: BenchReport, path: Path) -> None:
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     for system in dict.fromkeys(lv.system for lv in report.levels):
-        levels = [lv for lv in report.levels if lv.system == system and not lv.partitions
-                  and (lv.spark_cores in (None, 2))]
+        levels = [lv for lv in report.levels if lv.system == system and not lv.scaling]
         left.plot([lv.target_rate for lv in levels], [lv.output_rate for lv in levels], marker="o", label=system)
         right.plot([lv.target_rate for lv in levels], [lv.e2e_ms["p95"] / 1000 for lv in levels], marker="o",
                    label=system)
@@ -215,6 +234,7 @@ def _attempt(settings, system, rate, duration_s, report, on_level, **variant) ->
     """One level; a level that fails is logged and left out rather than ending the benchmark."""
     try:
         lv = run_level(settings, system, rate, duration_s, **variant)
+        lv.scaling = bool(variant)
     except Exception as exc:  # noqa: BLE001 - the report says which level failed and why
         log.error("%s at %s ev/s %s failed: %s", system, rate, variant or "", exc)
         report.failures.append(f"{system} at {rate:,.0f} ev/s {variant or ''}: {exc}")

@@ -35,11 +35,14 @@ def _cpu_rss(pids: list[int]) -> tuple[float, float]:
 
 
 class ResourceSampler(threading.Thread):
-    """Samples each component (a root pid and its descendants) once a second."""
+    """Samples each component once a second: a root pid with its descendants, or (for a
+    name in ``alone``) the pid by itself, e.g. the producer inside the benchmark process
+    whose children are the other components."""
 
-    def __init__(self, roots: dict[str, int | None]):
+    def __init__(self, roots: dict[str, int | None], alone: tuple[str, ...] = ()):
         super().__init__(daemon=True)
         self.roots = {k: v for k, v in roots.items() if v}
+        self.alone = set(alone)
         self.stopped = threading.Event()
         self.first: dict[str, float] = {}
         self.last: dict[str, float] = {}
@@ -48,7 +51,7 @@ class ResourceSampler(threading.Thread):
 
     def _sample(self) -> None:
         for name, root in self.roots.items():
-            cpu, rss = _cpu_rss([root, *_children(root)])
+            cpu, rss = _cpu_rss([root] if name in self.alone else [root, *_children(root)])
             self.first.setdefault(name, cpu)
             self.last[name] = cpu
             self.peak_rss[name] = max(self.peak_rss.get(name, 0.0), rss)

@@ -1,1 +1,0 @@
-"""PostgreSQL model: ordered SQL migrations in db/migrations, applied by `shopstream migrate`."""

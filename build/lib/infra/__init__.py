@@ -1,1 +1,0 @@
-"""Runtime and command line: starts the local services and wires the pipeline stages together."""

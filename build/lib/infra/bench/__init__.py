@@ -1,1 +1,0 @@
-"""Benchmarks behind `shopstream bench`: measured live, never asserted in unit tests."""

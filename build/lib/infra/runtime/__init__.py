@@ -1,1 +1,0 @@
-"""The embedded runtime: real Kafka, Apicurio, PostgreSQL and Prometheus as local processes."""

@@ -1,1 +1,0 @@
-"""One module per local service, in start order."""

@@ -1,1 +1,0 @@
-"""Metric declarations, exporters, Prometheus config and rules, Grafana dashboards."""

@@ -1,5 +1,0 @@
-from infra.exceptions import ShopstreamError
-
-
-class ProducerError(ShopstreamError):
-    """The producer cannot do its job: broker or registry unreachable, topic missing."""
