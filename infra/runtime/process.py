@@ -37,13 +37,7 @@ class ManagedProcess:
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_file, "ab")  # noqa: SIM115 - handed to the child
-        preexec = None
-        if user is not None:
-            uid, gid = user
-
-            def preexec() -> None:  # runs in the child, before exec
-                os.setgid(gid)
-                os.setuid(uid)
+        preexec = drop_privileges(*user) if user is not None else None
 
         proc = subprocess.Popen(
             argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -80,6 +74,13 @@ class ManagedProcess:
             if hits:
                 return hits[-1][:300]
         return lines[-1][:300] if lines else ""
+
+
+def drop_privileges(uid: int, gid: int):
+    def preexec() -> None:  # runs in the child, before exec
+        os.setgid(gid)
+        os.setuid(uid)
+    return preexec
 
 
 def _alive(pid: int) -> bool:

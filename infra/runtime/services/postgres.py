@@ -19,6 +19,7 @@ from psycopg2 import sql
 
 from infra.exceptions import DependencyMissing, ServiceUnhealthy
 from infra.runtime.base import Service
+from infra.runtime.process import drop_privileges
 
 REGISTRY_DB = "shopstream_registry"
 REGISTRY_USER = "shopstream_registry"
@@ -109,13 +110,7 @@ class Postgres(Service):
 
     def _demote(self):
         user = self.run_as()
-        if not user:
-            return None
-
-        def demote() -> None:
-            os.setgid(user[1])
-            os.setuid(user[0])
-        return demote
+        return drop_privileges(*user) if user else None
 
     def command(self) -> list[str]:
         argv = [str(postgres_bindir() / "postgres"), "-D", str(self.data_dir), "-p", str(self.settings.postgres_port),

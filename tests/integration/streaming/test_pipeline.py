@@ -12,7 +12,6 @@ import pytest
 from confluent_kafka import Consumer
 
 import producers
-import schemas
 from infra.pipeline import StreamProcess, event_topics, wait_for_ledger
 from infra.settings import FaultRatios, ProduceOptions
 from monitoring.summary import RunScope, summarize
