@@ -56,7 +56,7 @@ def test_a_schema_id_survives_a_registry_restart(running_stack, unique_name):
     s = running_stack
     if s.schema_registry_url:
         pytest.skip("an external registry is not ours to restart")
-    client = SchemaRegistryClient({"url": s.registry_url})
+    client = SchemaRegistryClient({"url": s.registry_url, "timeout": 10})
     schema_id = client.register_schema(f"{unique_name}-value", Schema(AVRO, "AVRO"))
     assert json.loads(client.get_schema(schema_id).schema_str)["name"] == "Ping"
 
@@ -65,7 +65,7 @@ def test_a_schema_id_survives_a_registry_restart(running_stack, unique_name):
     assert not registry.healthy()
     assert registry.start()
 
-    fresh = SchemaRegistryClient({"url": s.registry_url})
+    fresh = SchemaRegistryClient({"url": s.registry_url, "timeout": 10})
     assert json.loads(fresh.get_schema(schema_id).schema_str)["name"] == "Ping"
     assert fresh.get_latest_version(f"{unique_name}-value").schema_id == schema_id
 
