@@ -30,12 +30,12 @@ from infra.settings import ProduceOptions, Settings, StreamOptions, settings_env
 from monitoring import exporter
 from monitoring.summary import RunScope, summarize
 from producers.dimensions import load_dimensions
+from streaming import sql
 from streaming.job import caught_up, log_end_offsets
 from streaming.offsets import checkpoint_query_id
+from streaming.sink import ledger_offsets
 
 log = logging.getLogger(__name__)
-
-LEDGER_END_OFFSETS = "SELECT end_offsets FROM sink_ledger WHERE pipeline = %s ORDER BY batch_id DESC LIMIT 1"
 
 
 class StreamProcess:
@@ -48,26 +48,28 @@ class StreamProcess:
         self.extra_args = extra_args or []
         self.proc: subprocess.Popen | None = None
 
+    def argv(self) -> list[str]:
+        o = self.options
+        return [sys.executable, "-m", "infra", "stream", "--pipeline", o.pipeline, "--master", o.master,
+                "--trigger", str(o.trigger_s), "--max-offsets-per-trigger", str(o.max_offsets_per_trigger),
+                "--checkpoint-dir", str(o.checkpoint(self.settings)), "--ready-file", str(self.ready_file),
+                *self.extra_args]
+
     def start(self, timeout: float = 180.0) -> None:
         self.ready_file.unlink(missing_ok=True)
         self.ready_file.parent.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        o = self.options
-        argv = [sys.executable, "-m", "infra", "stream", "--pipeline", o.pipeline, "--master", o.master,
-                "--trigger", str(o.trigger_s), "--max-offsets-per-trigger", str(o.max_offsets_per_trigger),
-                "--checkpoint-dir", str(o.checkpoint(self.settings)), "--ready-file", str(self.ready_file),
-                *self.extra_args]
         with open(self.log_file, "ab") as log_out:
-            self.proc = subprocess.Popen(argv, stdout=log_out, stderr=subprocess.STDOUT,
+            self.proc = subprocess.Popen(self.argv(), stdout=log_out, stderr=subprocess.STDOUT,
                                          env={**os.environ, **settings_env(self.settings)})
         deadline = time.monotonic() + timeout
         while not self.ready_file.exists():
             if self.proc.poll() is not None:
-                raise ServiceUnhealthy(f"the streaming job exited during start-up (code {self.proc.returncode}): "
+                raise ServiceUnhealthy(f"{self.log_file.stem} exited during start-up (code {self.proc.returncode}): "
                                        f"see {self.log_file}")
             if time.monotonic() > deadline:
                 self.stop()
-                raise ServiceUnhealthy(f"the streaming job did not start within {timeout:.0f}s: see {self.log_file}")
+                raise ServiceUnhealthy(f"{self.log_file.stem} did not start within {timeout:.0f}s: see {self.log_file}")
             time.sleep(0.2)
 
     def pipeline_key(self) -> str:
@@ -105,9 +107,7 @@ def wait_for_ledger(settings: Settings, pipeline_key: str, end: dict, stream: St
     try:
         while True:
             with conn.cursor() as cur:
-                cur.execute(LEDGER_END_OFFSETS, (pipeline_key,))
-                row = cur.fetchone()
-            committed = row[0] if row else {}
+                committed = ledger_offsets(cur, sql.COMMITTED_OFFSETS, pipeline_key)
             if on_wait:
                 on_wait(committed)
             if caught_up(committed, end):

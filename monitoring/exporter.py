@@ -14,12 +14,11 @@ import psycopg2
 
 from infra.settings import Settings
 from monitoring.metrics import Metrics, serve_metrics
+from streaming import sql
+from streaming.sink import ledger_offsets
 
 log = logging.getLogger(__name__)
 
-LEDGER_OFFSETS = """
-SELECT end_offsets FROM sink_ledger WHERE split_part(pipeline, ':', 1) = %s ORDER BY committed_at DESC LIMIT 1
-"""
 VIEW_AGES = "SELECT view_name, extract(epoch FROM clock_timestamp() - refreshed_at) FROM rollup_refreshes"
 PARTITION_COUNTS = """
 SELECT p.relname, count(*) FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent
@@ -32,9 +31,7 @@ def collect(settings: Settings, pipeline: str, metrics: Metrics, topics: list[st
 
     ends = log_end_offsets(settings, topics)
     with psycopg2.connect(settings.postgres_dsn("reader")) as conn, conn.cursor() as cur:
-        cur.execute(LEDGER_OFFSETS, (pipeline,))
-        row = cur.fetchone()
-        committed = row[0] if row else {}
+        committed = ledger_offsets(cur, sql.LATEST_OFFSETS, pipeline)
         cur.execute(VIEW_AGES)
         ages = cur.fetchall()
         cur.execute(PARTITION_COUNTS)

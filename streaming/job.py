@@ -26,7 +26,8 @@ from monitoring.metrics import serve_metrics
 from streaming.batch import BatchWriter
 from streaming.decode import load_writer_schemas
 from streaming.exceptions import StreamingError
-from streaming.sink import PostgresSink
+from streaming import sql
+from streaming.sink import ledger_offsets
 from streaming.transform import sink_rows
 
 log = logging.getLogger(__name__)
@@ -112,20 +113,15 @@ class StreamResult:
 
 def _starting_offsets(settings: Settings, options: StreamOptions, topics: list[str]) -> str:
     """'earliest', or the ledger's newest offsets when the checkpoint is new but the pipeline is not."""
-    sink = PostgresSink(settings, f"{options.pipeline}:startup")
-    try:
-        latest = sink.latest_offsets(options.pipeline)
-    finally:
-        sink.close()
+    import psycopg2
+
+    with psycopg2.connect(settings.postgres_dsn("writer")) as conn, conn.cursor() as cur:
+        latest = ledger_offsets(cur, sql.LATEST_OFFSETS, options.pipeline)
+    conn.close()
     if not latest:
         return "earliest"
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "shopstream-probe"})
-    try:
-        meta = consumer.list_topics(timeout=10)
-        offsets = {t: {str(p): int(latest.get(t, {}).get(str(p), -2)) for p in meta.topics[t].partitions}
-                   for t in topics}
-    finally:
-        consumer.close()
+    offsets = {t: {p: int(latest.get(t, {}).get(p, -2)) for p in parts}   # -2: earliest, for a new partition
+               for t, parts in log_end_offsets(settings, topics).items()}
     log.info("new checkpoint: resuming %s from the ledger's offsets", options.pipeline)
     return json.dumps(offsets)
 

@@ -102,11 +102,13 @@ class PostgresSink:
         with self.conn, self.conn.cursor() as cur:
             cur.execute(sql.ENSURE_PARTITIONS)
 
-    def latest_offsets(self, pipeline_name: str) -> dict | None:
-        with self.conn, self.conn.cursor() as cur:
-            cur.execute(sql.LATEST_OFFSETS, (pipeline_name,))
-            row = cur.fetchone()
-            return row[0] if row else None
+
+
+def ledger_offsets(cur, query: str, key: str) -> dict:
+    """{topic: {partition: next offset}} from the ledger (sql.COMMITTED_OFFSETS or sql.LATEST_OFFSETS)."""
+    cur.execute(query, (key,))
+    row = cur.fetchone()
+    return row[0] if row else {}
 
 
 def _ts(epoch: float) -> dt.datetime:

@@ -102,6 +102,9 @@ RETURNING committed_at
 
 # The newest committed offsets of any checkpoint of this pipeline ("name:query id"):
 # where a job with a fresh checkpoint starts, instead of the beginning of the topics.
+# The newest committed offsets of one checkpoint ("name:query id").
+COMMITTED_OFFSETS = "SELECT end_offsets FROM sink_ledger WHERE pipeline = %s ORDER BY batch_id DESC LIMIT 1"
+
 LATEST_OFFSETS = """
 SELECT end_offsets FROM sink_ledger WHERE split_part(pipeline, ':', 1) = %s ORDER BY committed_at DESC LIMIT 1
 """

@@ -25,7 +25,7 @@ from infra.bench.resources import ResourceSampler
 from infra.pipeline import StreamProcess, event_topics, wait_for_ledger
 from infra.runtime.process import ManagedProcess
 from infra.runtime.services.postgres import create_database, drop_database
-from infra.settings import ProduceOptions, Settings, StreamOptions, settings_env
+from infra.settings import ProduceOptions, Settings, StreamOptions
 from infra.topics import ensure_topics, load_topic_specs
 from monitoring.summary import RunScope, summarize
 from streaming.job import log_end_offsets
@@ -44,22 +44,9 @@ class PlainConsumerProcess(StreamProcess):
         self.key = f"plain:{uuid.uuid4().hex[:8]}"
         self.log_file = settings.runtime_dir / "logs" / "bench-plain.log"
 
-    def start(self, timeout: float = 60.0) -> None:
-        import subprocess
-
-        self.ready_file.unlink(missing_ok=True)
-        self.ready_file.parent.mkdir(parents=True, exist_ok=True)
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", "infra", "bench", "peer-plain", "--pipeline", self.key,
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "infra", "bench", "peer-plain", "--pipeline", self.key,
                 "--ready-file", str(self.ready_file)]
-        with open(self.log_file, "ab") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                         env={**os.environ, **settings_env(self.settings)})
-        deadline = time.monotonic() + timeout
-        while not self.ready_file.exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the plain consumer did not start: see {self.log_file}")
-            time.sleep(0.1)
 
     def pipeline_key(self) -> str:
         return self.key
