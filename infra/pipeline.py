@@ -60,8 +60,7 @@ class StreamProcess:
         self.ready_file.parent.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log_out:
-            self.proc = subprocess.Popen(self.argv(), stdout=log_out, stderr=subprocess.STDOUT,
-                                         env={**os.environ, **settings_env(self.settings)})
+            self.proc = subprocess.Popen(self.argv(), stdout=log_out, stderr=subprocess.STDOUT, env=self.env())
         deadline = time.monotonic() + timeout
         while not self.ready_file.exists():
             if self.proc.poll() is not None:
@@ -71,6 +70,9 @@ class StreamProcess:
                 self.stop()
                 raise ServiceUnhealthy(f"{self.log_file.stem} did not start within {timeout:.0f}s: see {self.log_file}")
             time.sleep(0.2)
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, **settings_env(self.settings)}
 
     def pipeline_key(self) -> str:
         return f"{self.options.pipeline}:{checkpoint_query_id(self.options.checkpoint(self.settings))}"

@@ -1,7 +1,8 @@
 """`shopstream bench e2e`: the seed's "System Throughput Under Load" table, measured.
 
 For each system and load level: fresh topics and a fresh database, the consumer
-(ours: the Spark job; `plain`: a confluent-kafka + fastavro + COPY consumer), the
+(ours: the Spark job; `plain`: a confluent-kafka + fastavro + COPY consumer; `quix`:
+Quix Streams with its PostgreSQL sink), the
 producer at the level's rate for the duration, then a drain until the ledger holds
 every produced offset. Figures come from the run summary (Kafka offsets, ledger, SQL)
 and /proc. Events are valid (no injected faults), so the peer without validation
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import producers
+import schemas
 from db.migrate import migrate
 from infra.bench.resources import ResourceSampler
 from infra.pipeline import StreamProcess, event_topics, wait_for_ledger
@@ -31,7 +33,7 @@ from monitoring.summary import RunScope, summarize
 from streaming.job import log_end_offsets
 
 log = logging.getLogger(__name__)
-SYSTEMS = ("shopstream", "plain")
+SYSTEMS = ("shopstream", "plain", "quix")
 SUSTAINABLE_DRAIN_S = 5.0    # lag is bounded if the consumer catches up within ~2 batch cycles of the producer stopping
 SUSTAINABLE_RATE_SHARE = 0.95
 
@@ -50,6 +52,16 @@ class PlainConsumerProcess(StreamProcess):
 
     def pipeline_key(self) -> str:
         return self.key
+
+
+def _consumer(system: str, cfg: Settings, options: StreamOptions) -> StreamProcess:
+    if system == "shopstream":
+        return StreamProcess(cfg, options, ["--metrics-port", "0"])
+    if system == "plain":
+        return PlainConsumerProcess(cfg, options)
+    from infra.bench.quix import QuixProcess
+
+    return QuixProcess(cfg, options, {family: cfg.topic(schemas.latest(family).topic_name) for family in schemas.FAMILIES})
 
 
 @dataclass
@@ -84,8 +96,7 @@ def run_level(settings: Settings, system: str, rate: float, duration_s: float, s
     migrate(cfg)
     options = StreamOptions(master=f"local[{spark_cores}]", pipeline=name, trigger_s=0.5,
                             checkpoint_dir=cfg.runtime_dir / "bench" / name)
-    consumer = StreamProcess(cfg, options, ["--metrics-port", "0"]) if system == "shopstream" \
-        else PlainConsumerProcess(cfg, options)
+    consumer = _consumer(system, cfg, options)
     try:
         consumer.start()
         topics = event_topics(cfg)
@@ -194,6 +205,8 @@ def load_report(path: Path) -> BenchReport:
 
 
 def write_chart(report: BenchReport, path: Path) -> None:
+    if not report.levels:
+        return
     import matplotlib
 
     matplotlib.use("Agg")

@@ -46,9 +46,7 @@ def run(settings: Settings, pipeline: str, stop: threading.Event, ready_file=Non
     consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": pipeline,
                          "enable.auto.commit": False, "auto.offset.reset": "earliest",
                          "fetch.max.bytes": 52_428_800}, logger=logging.getLogger("librdkafka"))
-    consumer.subscribe(list(topics))
-    if ready_file:
-        ready_file.touch()
+    consumer.subscribe(list(topics), on_assign=lambda *_: ready_file and ready_file.touch())
     batch_id = 0
     ends: dict[str, dict[str, int]] = {}  # every partition's position so far: the ledger row holds them all
     try:

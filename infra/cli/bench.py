@@ -74,7 +74,7 @@ def _profile_self(folded: Path) -> None:
 def bench_e2e(
     levels: Annotated[str, typer.Option(help="Comma-separated load levels, events/s.")] = "1000,5000,10000,15000",
     duration: Annotated[float, typer.Option(help="Seconds of production per level.")] = 30.0,
-    systems: Annotated[str, typer.Option(help="Comma-separated: shopstream, plain.")] = "shopstream,plain",
+    systems: Annotated[str, typer.Option(help="Comma-separated: shopstream, plain, quix.")] = "shopstream,plain,quix",
     search: Annotated[bool, typer.Option(help="Past the top level, step +5000 ev/s until not sustainable.")] = True,
     scaling: Annotated[bool, typer.Option(help="Also 1 vs 2 Spark cores and 1/2/4 partitions at the middle level.")] = False,
     smoke: Annotated[bool, typer.Option("--smoke", help="One short level per system: checks the harness, measures nothing.")] = False,
@@ -93,6 +93,11 @@ def bench_e2e(
     if unknown:
         from infra.exceptions import ConfigError
         raise ConfigError(f"unknown system(s) {sorted(unknown)}: choose from {', '.join(e2e.SYSTEMS)}")
+    if "quix" in system_list:
+        from infra.bench import quix
+
+        with console.status(f"installing the Quix Streams peer into {quix.venv_dir(cfg)} (first run only)…"):
+            quix.ensure_env(cfg)
     stack.up(cfg)
     out.mkdir(parents=True, exist_ok=True)
     with console.status("benchmarking…") as status:

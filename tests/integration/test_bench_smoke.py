@@ -22,7 +22,7 @@ def test_bench_e2e_smoke_runs_every_system(running_stack, tmp_path):
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads((tmp_path / "bench.json").read_text())
-    assert {lv["system"] for lv in report["levels"]} == {"shopstream", "plain"}
+    assert {lv["system"] for lv in report["levels"]} == {"shopstream", "plain", "quix"}
     for lv in report["levels"]:
         assert lv["produced"] > 0 and lv["lost"] == 0 and lv["duplicates_in_db"] == 0
         assert {"consumer (%s)" % lv["system"], "producer", "kafka", "postgres"} <= set(lv["resources"])

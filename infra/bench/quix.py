@@ -1,0 +1,71 @@
+"""The Quix Streams peer's own virtual environment and its child process.
+
+quixstreams 3.28.1 requires confluent-kafka < 2.13 and we pin 2.16.1, so the peer gets
+a venv of its own under ``.runtime/peers/quix``, made on first use (about 15 s with a
+warm pip cache) and reused after that.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from infra.exceptions import DependencyMissing
+from infra.pipeline import StreamProcess
+from infra.settings import Settings, StreamOptions
+
+REQUIREMENT = "quixstreams[avro,postgresql]==3.28.1"
+SCRIPT = Path(__file__).with_name("quix_peer.py")
+
+
+def venv_dir(settings: Settings) -> Path:
+    return settings.runtime_dir / "peers" / "quix"
+
+
+def ensure_env(settings: Settings) -> Path:
+    """The peer's python, installing ``REQUIREMENT`` into its venv if it is not there yet."""
+    folder = venv_dir(settings)
+    python, marker = folder / "bin" / "python", folder / ".installed"
+    if marker.exists() and marker.read_text() == REQUIREMENT and python.exists():
+        return python
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    steps = [[sys.executable, "-m", "venv", "--clear", str(folder)],
+             [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", REQUIREMENT]]
+    for step in steps:
+        done = subprocess.run(step, capture_output=True, text=True)
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise DependencyMissing(f"could not install the Quix Streams peer ({REQUIREMENT}) into {folder}: "
+                                    f"{tail[0]}; check that PyPI is reachable, or leave 'quix' out of --systems")
+    marker.write_text(REQUIREMENT)
+    return python
+
+
+class QuixProcess(StreamProcess):
+    """The Quix Streams peer as a child process, in its own venv."""
+
+    def __init__(self, settings: Settings, options: StreamOptions, topics: dict[str, str]):
+        super().__init__(settings, options)
+        self.key = f"quix:{uuid.uuid4().hex[:8]}"
+        self.topics = topics                     # {"clickstream": topic, "orders": topic}
+        self.log_file = settings.runtime_dir / "logs" / "bench-quix.log"
+        self.python = ensure_env(settings)
+
+    def argv(self) -> list[str]:
+        return [str(self.python), str(SCRIPT), "--pipeline", self.key, "--click-topic", self.topics["clickstream"],
+                "--order-topic", self.topics["orders"], "--ready-file", str(self.ready_file),
+                "--state-dir", str(self.settings.runtime_dir / "peers" / "quix-state" / self.options.pipeline),
+                "--commit-interval", str(self.options.trigger_s)]
+
+    def env(self) -> dict[str, str]:
+        s = self.settings
+        postgres = {"host": s.postgres_host or s.host, "port": s.postgres_port, "dbname": s.postgres_db,
+                    "user": s.writer_user, "password": s.writer_password.get_secret_value()}
+        return {**super().env(), "QUIX_PEER_KAFKA": s.kafka_bootstrap,
+                "QUIX_PEER_REGISTRY": s.registry_url, "QUIX_PEER_POSTGRES": json.dumps(postgres)}
+
+    def pipeline_key(self) -> str:
+        return self.key
