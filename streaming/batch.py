@@ -49,6 +49,7 @@ class BatchWriter:
             self._after_commit(end_offsets)
             return
         table = df.toArrow()  # already in sink form: see streaming.transform.sink_rows
+        computed = time.time()
         kind = table.column("kind")
         lines = {}
         for k in KINDS:
@@ -67,6 +68,8 @@ class BatchWriter:
         outcome = self.sink.write(batch_id, lines, end_offsets, self.options.late_threshold_s, picked_up_at=started,
                                   before_commit=publish_dead_letters)
         self.last_outcome = outcome
+        log.info("batch %d: %d records; spark %.2f s, driver %.2f s, sink %.2f s", batch_id, outcome.records_in,
+                 computed - started, outcome.begun_at - computed, outcome.committed_at - outcome.begun_at)
         self._count(outcome)
         self._observe(outcome, started, kafka_us, event_us, quarantined)
         self._after_commit(end_offsets)

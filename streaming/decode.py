@@ -80,7 +80,8 @@ def decode(df: DataFrame, ws: WriterSchemas) -> DataFrame:
     for name in families:
         cond = F.col("topic") == ws.topics[name]
         family = F.when(cond, F.lit(name)) if family is None else family.when(cond, F.lit(name))
-    produced_at = F.expr("try_cast(cast(filter(headers, h -> h.key = 'produced_at')[0].value as string) as long)")
+    # element_at over the header map (no lambda: higher-order functions cannot be code-generated)
+    produced_at = F.expr("try_cast(cast(element_at(map_from_entries(headers), 'produced_at') as string) as long)")
     framed = frame_columns(df.withColumn("family", family))
     return framed.select(
         "topic", "partition", "offset", F.col("timestamp").alias("kafka_time"), "value", "family", "framed",

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field, replace
@@ -85,7 +86,10 @@ class LevelResult:
 
 
 def run_level(settings: Settings, system: str, rate: float, duration_s: float, spark_cores: int = 2,
-              partitions: int | None = None) -> LevelResult:
+              partitions: int | None = None, warmup_s: float = 0.0) -> LevelResult:
+    """One system at one rate. The producer runs ``warmup_s + duration_s`` without a
+    pause; only events appended after the warm-up count, and resources are sampled from
+    then on, so a consumer's start-up (JIT, first connections) is not in its figures."""
     name = f"b{uuid.uuid4().hex[:8]}"
     cfg = settings.model_copy(update={"topic_prefix": name, "postgres_db": f"bench_{name}"})
     specs = load_topic_specs()
@@ -100,30 +104,38 @@ def run_level(settings: Settings, system: str, rate: float, duration_s: float, s
     try:
         consumer.start()
         topics = event_topics(cfg)
-        start = log_end_offsets(cfg, topics)
         pids = {f"consumer ({system})": consumer.proc.pid, "producer": os.getpid()}
         for service in ("kafka", "registry", "postgres"):
             pids[service] = ManagedProcess(service, settings.runtime_dir).pid()
         sampler = ResourceSampler(pids, alone=("producer",))
-        sampler.start()
-        result = producers.run(cfg, ProduceOptions(rate=rate, duration_s=duration_s, late_ratio=0,
+        window: dict = {}
+
+        def measure_from_now() -> None:
+            window.update(start=log_end_offsets(cfg, topics), at=time.monotonic())
+            sampler.start()
+
+        timer = threading.Timer(warmup_s, measure_from_now)
+        measure_from_now() if not warmup_s else timer.start()
+        result = producers.run(cfg, ProduceOptions(rate=rate, duration_s=warmup_s + duration_s, late_ratio=0,
                                                    duplicate_ratio=0, run_id=name))
         produced_done = time.monotonic()
+        timer.join()
         end = log_end_offsets(cfg, topics)
         wait_for_ledger(cfg, consumer.pipeline_key(), end, consumer, timeout=max(120.0, duration_s * 4))
         drain = time.monotonic() - produced_done
         resources = sampler.stop()
-        summary = summarize(cfg, RunScope(start, end, consumer.pipeline_key()), result.manifest.unique_events,
-                            options.late_threshold_s)
+        scope = RunScope(window["start"], end, consumer.pipeline_key())
+        # Valid events only, no duplicates: every event in the window is a unique one.
+        summary = summarize(cfg, scope, scope.produced, options.late_threshold_s)
     finally:
         consumer.stop()
         drop_database(cfg, cfg.postgres_db)
-    m = result.manifest
     achieved = result.events_per_second
     done = summary["stored"] + summary["quarantined"]
     return LevelResult(
         system=system, target_rate=rate, input_rate=round(achieved, 1),
-        output_rate=round(done / (result.seconds + drain), 1), success_rate=round(done / m.unique_events, 4),
+        output_rate=round(done / (produced_done - window["at"] + drain), 1),
+        success_rate=round(done / max(scope.produced, 1), 4),
         drain_s=round(drain, 1), sustainable=drain <= SUSTAINABLE_DRAIN_S and achieved >= SUSTAINABLE_RATE_SHARE * rate,
         e2e_ms=summary["e2e_latency_ms"], stages_ms=summary["stages_ms"], resources=resources,
         produced=summary["produced"], lost=summary["lost"], duplicates_in_db=summary["duplicates_in_db"],
@@ -134,17 +146,20 @@ def run_level(settings: Settings, system: str, rate: float, duration_s: float, s
 class BenchReport:
     machine: str
     command: str
+    method: str = ""
     levels: list[LevelResult] = field(default_factory=list)
     max_sustainable: dict = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
-        return json.dumps({"machine": self.machine, "command": self.command, "max_sustainable": self.max_sustainable,
+        return json.dumps({"machine": self.machine, "command": self.command, "method": self.method,
+                           "max_sustainable": self.max_sustainable,
                            "failures": self.failures, "levels": [lv.__dict__ for lv in self.levels]},
                           indent=2, default=str)
 
     def markdown(self) -> str:
-        out = [f"# shopstream benchmark\n\nMachine: {self.machine}  \nCommand: `{self.command}`\n",
+        out = [f"# shopstream benchmark\n\nMachine: {self.machine}  \nCommand: `{self.command}`  \n"
+               f"Method: {self.method}\n",
                "## System throughput under load\n",
                "| System | Load level (ev/s) | Input rate | Output rate | Success rate | Avg latency | p95 | p99 | "
                "Drain after stop | Sustainable |", "|---|---|---|---|---|---|---|---|---|---|"]
@@ -197,7 +212,7 @@ def _variant(lv: LevelResult) -> str:
 def load_report(path: Path) -> BenchReport:
     """A report back from its bench.json (to re-render the Markdown and chart)."""
     data = json.loads(path.read_text())
-    report = BenchReport(data["machine"], data["command"], max_sustainable={k: tuple(v) for k, v in
+    report = BenchReport(data["machine"], data["command"], data.get("method", ""), max_sustainable={k: tuple(v) for k, v in
                                                                             data["max_sustainable"].items()},
                          failures=data.get("failures", []))
     report.levels = [LevelResult(**lv) for lv in data["levels"]]
@@ -230,10 +245,10 @@ def write_chart(report: BenchReport, path: Path) -> None:
     plt.close(fig)
 
 
-def _attempt(settings, system, rate, duration_s, report, on_level, **variant) -> LevelResult | None:
+def _attempt(settings, system, rate, duration_s, report, on_level, warmup_s=0.0, **variant) -> LevelResult | None:
     """One level; a level that fails is logged and left out rather than ending the benchmark."""
     try:
-        lv = run_level(settings, system, rate, duration_s, **variant)
+        lv = run_level(settings, system, rate, duration_s, warmup_s=warmup_s, **variant)
         lv.scaling = bool(variant)
     except Exception as exc:  # noqa: BLE001 - the report says which level failed and why
         log.error("%s at %s ev/s %s failed: %s", system, rate, variant or "", exc)
@@ -246,27 +261,34 @@ def _attempt(settings, system, rate, duration_s, report, on_level, **variant) ->
 
 
 def run(settings: Settings, levels: list[float], duration_s: float, systems: list[str], search: bool,
-        scaling: bool, command: str, on_level=None) -> BenchReport:
+        scaling: bool, command: str, on_level=None, warmup_s: float = 0.0) -> BenchReport:
     machine = f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB; " \
               f"everything on one machine"
-    report = BenchReport(machine, command)
+    method = (f"each level: fresh topics and database, the consumer started, then the producer at the level's rate "
+              f"for {warmup_s:g} s of warm-up (not measured) and {duration_s:g} s measured; figures cover the events "
+              f"appended in the measured window")
+    report = BenchReport(machine, command, method=method)
+
+    def attempt(system: str, rate: float, **variant) -> LevelResult | None:
+        return _attempt(settings, system, rate, duration_s, report, on_level, warmup_s, **variant)
+
     for system in systems:
         best = (0.0, 0.0)
         for rate in levels:
-            lv = _attempt(settings, system, rate, duration_s, report, on_level)
+            lv = attempt(system, rate)
             if lv and lv.sustainable and lv.lost == 0:
                 best = (rate, lv.e2e_ms["p95"])
         rate = max(levels)
         while search and best[0] == rate and rate < 50_000:
             rate += 5000
-            lv = _attempt(settings, system, rate, duration_s, report, on_level)
+            lv = attempt(system, rate)
             if lv and lv.sustainable and lv.lost == 0:
                 best = (rate, lv.e2e_ms["p95"])
         report.max_sustainable[system] = best
     if scaling:
         mid = levels[len(levels) // 2]
         for cores in (1, 2):
-            _attempt(settings, "shopstream", mid, duration_s, report, on_level, spark_cores=cores)
+            attempt("shopstream", mid, spark_cores=cores)
         for partitions in (1, 2, 4):
-            _attempt(settings, "shopstream", mid, duration_s, report, on_level, partitions=partitions)
+            attempt("shopstream", mid, partitions=partitions)
     return report

@@ -73,7 +73,8 @@ def _profile_self(folded: Path) -> None:
 @bench_app.command("e2e")
 def bench_e2e(
     levels: Annotated[str, typer.Option(help="Comma-separated load levels, events/s.")] = "1000,5000,10000,15000",
-    duration: Annotated[float, typer.Option(help="Seconds of production per level.")] = 30.0,
+    duration: Annotated[float, typer.Option(help="Seconds of production measured per level.")] = 30.0,
+    warmup: Annotated[float, typer.Option(help="Seconds of production before the measured window (start-up excluded).")] = 10.0,
     systems: Annotated[str, typer.Option(help="Comma-separated: shopstream, plain, quix.")] = "shopstream,plain,quix",
     search: Annotated[bool, typer.Option(help="Past the top level, step +5000 ev/s until not sustainable.")] = True,
     scaling: Annotated[bool, typer.Option(help="Also 1 vs 2 Spark cores and 1/2/4 partitions at the middle level.")] = False,
@@ -108,7 +109,8 @@ def bench_e2e(
                           f"{'sustainable' if lv.sustainable else 'NOT sustainable'}")
             status.update("benchmarking…")
         report = e2e.run(cfg, level_list, 5.0 if smoke else duration, system_list, search and not smoke,
-                         scaling and not smoke, "shopstream " + " ".join(_sys.argv[1:]), on_level)
+                         scaling and not smoke, "shopstream " + " ".join(_sys.argv[1:]), on_level,
+                         warmup_s=2.0 if smoke else warmup)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(report.to_json())
     (out / "bench.md").write_text(report.markdown())

@@ -95,3 +95,17 @@ def test_csv_round_trips_awkward_strings(spark):
     rows = sink_rows(kafka_rows(spark, [event]), writer_schemas()).toArrow().to_pylist()
     fields = next(csv.reader(io.StringIO(rows[0]["line"])))
     assert fields[12] == 'shoes, "red"\\ size 9'
+
+
+def test_produced_at_header_is_read_and_a_repeated_header_key_does_not_fail_the_batch(spark):
+    from pyspark.sql import functions as F
+
+    gen = make_generator(faults=FaultRatios(schema=0, data_type=0, completeness=0, business_rules=0), sessions=5)
+    event = next(e for e in (next(gen) for _ in range(50)) if e.family == "clickstream")
+    header = lambda k, v: F.struct(F.lit(k).alias("key"), F.lit(v).alias("value"))  # noqa: E731
+    df = kafka_rows(spark, [event]).withColumn("headers", F.array(
+        header("produced_at", b"1000000"), header("trace", b"x"), header("produced_at", b"2000000")))
+    rows = sink_rows(df, writer_schemas()).toArrow().to_pylist()
+    assert [r["kind"] for r in rows] == ["click"]
+    fields = next(csv.reader(io.StringIO(rows[0]["line"])))
+    assert fields[-1].startswith("1970-01-01 00:00:02")    # produced_at: the last of the repeated key
