@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
 import threading
 import time
@@ -130,6 +131,7 @@ def run_level(settings: Settings, system: str, rate: float, duration_s: float, s
     finally:
         consumer.stop()
         drop_database(cfg, cfg.postgres_db)
+        shutil.rmtree(options.checkpoint_dir, ignore_errors=True)
     achieved = result.events_per_second
     done = summary["stored"] + summary["quarantined"]
     return LevelResult(

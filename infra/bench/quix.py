@@ -57,7 +57,7 @@ class QuixProcess(StreamProcess):
     def argv(self) -> list[str]:
         return [str(self.python), str(SCRIPT), "--pipeline", self.key, "--click-topic", self.topics["clickstream"],
                 "--order-topic", self.topics["orders"], "--ready-file", str(self.ready_file),
-                "--state-dir", str(self.settings.runtime_dir / "peers" / "quix-state" / self.options.pipeline),
+                "--state-dir", str(self.options.checkpoint(self.settings) / "quix-state"),
                 "--commit-interval", str(self.options.trigger_s)]
 
     def env(self) -> dict[str, str]:
