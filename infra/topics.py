@@ -96,3 +96,14 @@ def ensure_topics(bootstrap: str, prefix: str, specs: list[TopicSpec], timeout: 
                 raise ServiceUnhealthy(f"could not create topic {name}: {exc}") from exc
         log.info("created topic %s", name)
     return [t.topic for t in wanted]
+
+
+def delete_topics(bootstrap: str, prefix: str, specs: list[TopicSpec], timeout: float = 30.0) -> None:
+    """Delete a prefix's topics (benchmark levels clean up after themselves)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for name, future in admin.delete_topics([f"{prefix}.{s.name}" for s in specs],
+                                            operation_timeout=timeout).items():
+        try:
+            future.result()
+        except KafkaException as exc:
+            log.warning("could not delete topic %s: %s", name, exc)

@@ -30,7 +30,7 @@ from infra.pipeline import StreamProcess, event_topics, wait_for_ledger
 from infra.runtime.process import ManagedProcess
 from infra.runtime.services.postgres import create_database, drop_database
 from infra.settings import ProduceOptions, Settings, StreamOptions
-from infra.topics import ensure_topics, load_topic_specs
+from infra.topics import delete_topics, ensure_topics, load_topic_specs
 from monitoring.summary import RunScope, summarize
 from streaming.job import log_end_offsets
 
@@ -102,6 +102,7 @@ def run_level(settings: Settings, system: str, rate: float, duration_s: float, s
     options = StreamOptions(master=f"local[{spark_cores}]", pipeline=name, trigger_s=0.5,
                             checkpoint_dir=cfg.runtime_dir / "bench" / name)
     consumer = _consumer(system, cfg, options)
+    timer: threading.Timer | None = None
     try:
         consumer.start()
         topics = event_topics(cfg)
@@ -119,6 +120,8 @@ def run_level(settings: Settings, system: str, rate: float, duration_s: float, s
         measure_from_now() if not warmup_s else timer.start()
         result = producers.run(cfg, ProduceOptions(rate=rate, duration_s=warmup_s + duration_s, late_ratio=0,
                                                    duplicate_ratio=0, run_id=name))
+        if result.stopped_early:    # a signal reached the producer: end the benchmark, not just this level
+            raise KeyboardInterrupt
         produced_done = time.monotonic()
         timer.join()
         end = log_end_offsets(cfg, topics)
@@ -129,8 +132,11 @@ def run_level(settings: Settings, system: str, rate: float, duration_s: float, s
         # Valid events only, no duplicates: every event in the window is a unique one.
         summary = summarize(cfg, scope, scope.produced, options.late_threshold_s)
     finally:
+        if timer:
+            timer.cancel()
         consumer.stop()
         drop_database(cfg, cfg.postgres_db)
+        delete_topics(cfg.kafka_bootstrap, name, specs)
         shutil.rmtree(options.checkpoint_dir, ignore_errors=True)
     achieved = result.events_per_second
     done = summary["stored"] + summary["quarantined"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -101,6 +102,10 @@ def bench_e2e(
             quix.ensure_env(cfg)
     stack.up(cfg)
     out.mkdir(parents=True, exist_ok=True)
+
+    def interrupt(signum, frame):   # SIGTERM as Ctrl-C: the level in progress stops its consumer and drops its data
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, interrupt)
     with console.status("benchmarking…") as status:
         def on_level(lv):
             (out / "bench.partial.jsonl").open("a").write(json.dumps(lv.__dict__, default=str) + "\n")
