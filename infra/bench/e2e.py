@@ -182,6 +182,7 @@ class BenchReport:
                 "|---|---|---|"]
         for system, (rate, p95) in self.max_sustainable.items():
             out.append(f"| {system} | {rate:,.0f} | {p95 / 1000:.2f}s |" if rate else f"| {system} | below the lowest level | - |")
+        out += self._ratios()
         scaling = [lv for lv in self.levels if lv.scaling]
         if scaling:
             out += ["", "## Scaling (in the spirit of the seed's workers table)\n",
@@ -206,6 +207,27 @@ class BenchReport:
         if self.failures:
             out += ["", "## Levels that failed\n", *(f"- {f}" for f in self.failures)]
         return "\n".join(out) + "\n"
+
+
+    def _ratios(self) -> list[str]:
+        """shopstream against each peer: max sustainable rates, and p95 at the levels both sustain."""
+        ours = self.max_sustainable.get("shopstream")
+        peers = [p for p in self.max_sustainable if p != "shopstream"]
+        if not ours or not peers:
+            return []
+        main = {(lv.system, lv.target_rate): lv for lv in self.levels if not lv.scaling}
+        out = ["", "## shopstream relative to each peer\n",
+               "| Peer | Peer's max sustainable | shopstream's max ÷ peer's | p95, shopstream ÷ peer, where both sustain |",
+               "|---|---|---|---|"]
+        for peer in peers:
+            rate = self.max_sustainable[peer][0]
+            both = [(r, main[("shopstream", r)], lv) for (system, r), lv in sorted(main.items(), key=lambda kv: kv[0][1])
+                    if system == peer and lv.sustainable and ("shopstream", r) in main and main[("shopstream", r)].sustainable]
+            p95 = "; ".join(f"{r:,.0f}/s: {a.e2e_ms['p95'] / b.e2e_ms['p95']:.2f}×" for r, a, b in both
+                            if b.e2e_ms["p95"]) or "-"
+            out.append(f"| {peer} | {rate:,.0f}/s | {ours[0] / rate:.2f}× | {p95} |" if rate
+                       else f"| {peer} | below the lowest level | - | {p95} |")
+        return out
 
 
 def _variant(lv: LevelResult) -> str:

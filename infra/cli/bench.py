@@ -16,7 +16,7 @@ import typer
 from rich.table import Table
 
 from infra.cli.app import app, console, settings
-from infra.exceptions import DependencyMissing
+from infra.exceptions import DependencyMissing, ShopstreamError
 
 bench_app = typer.Typer(help="Benchmarks measured live (never timed unit tests).", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
@@ -81,11 +81,18 @@ def bench_e2e(
     scaling: Annotated[bool, typer.Option(help="Also 1 vs 2 Spark cores and 1/2/4 partitions at the middle level.")] = False,
     smoke: Annotated[bool, typer.Option("--smoke", help="One short level per system: checks the harness, measures nothing.")] = False,
     out: Annotated[Path, typer.Option(help="Folder for bench.json, bench.md and bench.png.")] = Path("bench-results"),
+    render_only: Annotated[bool, typer.Option("--render-only", help="Only re-write bench.md and bench.png from the bench.json in --out.")] = False,
 ) -> None:
     """The seed's throughput-under-load table, for shopstream and its peers, side by side."""
     import sys as _sys
 
     from infra.bench import e2e
+
+    if render_only:
+        if not (out / "bench.json").exists():
+            raise ShopstreamError(f"no {out / 'bench.json'} to render: run `shopstream bench e2e --out {out}` first")
+        _write_report(e2e, e2e.load_report(out / "bench.json"), out)
+        return
     from infra.runtime import stack
 
     cfg = settings()
@@ -116,8 +123,12 @@ def bench_e2e(
         report = e2e.run(cfg, level_list, 5.0 if smoke else duration, system_list, search and not smoke,
                          scaling and not smoke, "shopstream " + " ".join(_sys.argv[1:]), on_level,
                          warmup_s=2.0 if smoke else warmup)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(report.to_json())
+    (out / "bench.partial.jsonl").unlink(missing_ok=True)
+    _write_report(e2e, report, out)
+
+
+def _write_report(e2e, report, out: Path) -> None:
     (out / "bench.md").write_text(report.markdown())
     e2e.write_chart(report, out / "bench.png")
     console.print(report.markdown())
