@@ -32,6 +32,8 @@ from streaming.transform import sink_rows
 
 log = logging.getLogger(__name__)
 STREAM_STAGES = ("queue", "process", "db_write", "end_to_end")
+KAFKA_ROW_SCHEMA = ("key binary, value binary, topic string, partition int, offset long, timestamp timestamp, "
+                    "timestampType int, headers array<struct<key:string,value:binary>>")   # the Kafka source's
 
 
 def build_spark(settings: Settings, options: StreamOptions):
@@ -82,11 +84,9 @@ def warm_up(spark, schemas: WriterSchemas, events: int = 4000, rounds: int = 3) 
     written: the rows are computed and dropped.
     """
     started = time.monotonic()
-    schema = ("key binary, value binary, topic string, partition int, offset long, timestamp timestamp, "
-              "timestampType int, headers array<struct<key:string,value:binary>>")
     # Not cached: a row scan feeds the same generated code as the Kafka source, so the
     # classes compiled (and JIT-warmed) here are the ones the stream reuses.
-    df = spark.createDataFrame(warm_up_rows(schemas, events), schema)
+    df = spark.createDataFrame(warm_up_rows(schemas, events), KAFKA_ROW_SCHEMA)
     for _ in range(rounds):
         sink_rows(df, schemas).toArrow()
     return time.monotonic() - started

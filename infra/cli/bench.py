@@ -71,6 +71,32 @@ def _profile_self(folded: Path) -> None:
     console.print(f"collapsed stacks (open in speedscope or flamegraph.pl): {folded}")
 
 
+@bench_app.command("transform")
+def bench_transform(
+    sizes: Annotated[str, typer.Option(help="Comma-separated batch sizes, events: a small one shows the fixed cost.")] = "1000,20000",
+    reps: Annotated[int, typer.Option(min=1, help="Timed repetitions per size (after 3 untimed).")] = 25,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the figures as JSON.")] = None,
+) -> None:
+    """The Spark transformation (decode, validate, format) alone, on a static batch: no services."""
+    from infra.bench import transform
+
+    try:
+        size_list = [int(x) for x in sizes.split(",")]
+    except ValueError:
+        raise ShopstreamError(f"--sizes takes whole numbers separated by commas, not {sizes!r}") from None
+    with console.status("timing the Spark transformation (local[2])…"):
+        results = transform.run(size_list, reps)
+    table = Table(title=f"Spark transformation, static batch, local[2], {reps} repetitions")
+    for column in ("events", "output rows", "median s", "min s", "events/s (median)"):
+        table.add_column(column, justify="right")
+    for r in results:
+        table.add_row(f"{r.events:,}", f"{r.output_rows:,}", f"{r.median_s:.3f}", f"{r.min_s:.3f}",
+                      f"{r.events_per_second:,.0f}")
+    console.print(table)
+    if json_out:
+        json_out.write_text(json.dumps([r.to_dict() for r in results], indent=2) + "\n")
+
+
 @bench_app.command("e2e")
 def bench_e2e(
     levels: Annotated[str, typer.Option(help="Comma-separated load levels, events/s.")] = "1000,5000,10000,15000",

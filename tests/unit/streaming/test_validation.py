@@ -6,12 +6,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import json
 import random
 
 import pytest
 
 import schemas
+from infra.bench.transform import catalogue_schemas
 from infra.settings import FaultRatios
 from producers import faults
 from producers.serialization import ConfluentAvroSerializer
@@ -24,10 +24,9 @@ IDS = {("clickstream", 1): 11, ("clickstream", 2): 12, ("orders", 1): 21}
 
 
 def writer_schemas() -> WriterSchemas:
-    readers = {f: json.dumps(schemas.latest(f).definition) for f in TOPICS}
-    writers = {f: {IDS[(f, v.version)]: v.text for v in schemas.versions(f)} for f in TOPICS}
-    versions = {IDS[(f, v.version)]: v.version for f in TOPICS for v in schemas.versions(f)}
-    return WriterSchemas(TOPICS, readers, writers, versions)
+    ws = catalogue_schemas(TOPICS)
+    assert {(f, v): sid for f, by_id in ws.writers.items() for sid in by_id for v in [ws.versions[sid]]} == IDS
+    return ws
 
 
 def kafka_rows(spark, events):
@@ -109,3 +108,12 @@ def test_produced_at_header_is_read_and_a_repeated_header_key_does_not_fail_the_
     assert [r["kind"] for r in rows] == ["click"]
     fields = next(csv.reader(io.StringIO(rows[0]["line"])))
     assert fields[-1].startswith("1970-01-01 00:00:02")    # produced_at: the last of the repeated key
+
+
+def test_bench_transform_times_the_transformation_on_generated_batches(spark):
+    from infra.bench import transform
+
+    (small, large) = transform.run([200, 600], reps=2, spark=spark)
+    assert (small.events, large.events) == (200, 600)
+    assert large.output_rows > small.output_rows >= 200     # order lines add rows
+    assert small.median_s > 0 and small.reps == 2
