@@ -42,12 +42,14 @@ def unique_name() -> str:
 
 @pytest.fixture
 def isolated(running_stack, unique_name):
-    """Settings whose topics (created from the spec) are this test's alone."""
-    from infra.topics import ensure_topics, load_topic_specs
+    """Settings whose topics (created from the spec) are this test's alone; deleted after it."""
+    from infra.topics import delete_topics, ensure_topics, load_topic_specs
 
     isolated = running_stack.model_copy(update={"topic_prefix": unique_name})
-    ensure_topics(isolated.kafka_bootstrap, isolated.topic_prefix, load_topic_specs())
-    return isolated
+    specs = load_topic_specs()
+    ensure_topics(isolated.kafka_bootstrap, isolated.topic_prefix, specs)
+    yield isolated
+    delete_topics(isolated.kafka_bootstrap, isolated.topic_prefix, specs)
 
 
 def consume_all(settings, topics: list[str], timeout: float = 60.0) -> list:
