@@ -21,7 +21,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from db.maintenance import Maintenance
 from infra.runtime import jvm
-from infra.settings import ProduceOptions, Settings, StreamOptions
+from infra.settings import Settings, StreamOptions
 from monitoring.metrics import serve_metrics
 from streaming.batch import BatchWriter
 from streaming.decode import WriterSchemas, load_writer_schemas
@@ -32,8 +32,6 @@ from streaming.transform import sink_rows
 
 log = logging.getLogger(__name__)
 STREAM_STAGES = ("queue", "process", "db_write", "end_to_end")
-KAFKA_ROW_SCHEMA = ("key binary, value binary, topic string, partition int, offset long, timestamp timestamp, "
-                    "timestampType int, headers array<struct<key:string,value:binary>>")   # the Kafka source's
 
 
 def build_spark(settings: Settings, options: StreamOptions):
@@ -86,40 +84,12 @@ def warm_up(spark, schemas: WriterSchemas, events: int = 4000, rounds: int = 3) 
     started = time.monotonic()
     # Not cached: a row scan feeds the same generated code as the Kafka source, so the
     # classes compiled (and JIT-warmed) here are the ones the stream reuses.
-    df = spark.createDataFrame(warm_up_rows(schemas, events), KAFKA_ROW_SCHEMA)
+    from streaming.samples import KAFKA_ROW_SCHEMA, generated_events, kafka_source_rows
+
+    df = spark.createDataFrame(kafka_source_rows(schemas, generated_events(events)), KAFKA_ROW_SCHEMA)
     for _ in range(rounds):
         sink_rows(df, schemas).toArrow()
     return time.monotonic() - started
-
-
-def warm_up_rows(schemas: WriterSchemas, events: int) -> list[tuple]:
-    """Kafka source rows of generated events, framed with the registered schema ids."""
-    import datetime as dt
-    import random
-
-    import fastavro
-
-    from producers import faults
-    from producers.generator import EventGenerator
-    from producers.serialization import ConfluentAvroSerializer
-
-    ids = {(family, schemas.versions[sid]): sid for family, by_id in schemas.writers.items() for sid in by_id}
-    serializers = {key: ConfluentAvroSerializer(sid, fastavro.parse_schema(json.loads(schemas.writers[key[0]][sid])))
-                   for key, sid in ids.items()}
-    generator = EventGenerator(ProduceOptions(count=events, seed=1, run_id="warm-up", sessions=50, customers=200,
-                                              products=100, late_ratio=0.0))
-    rng, rows = random.Random(1), []
-    for offset in range(events):
-        e = next(generator)
-        serialize = serializers.get((e.family, e.version)) or serializers[max(k for k in serializers
-                                                                              if k[0] == e.family)]
-        value = serialize(e.record)
-        if e.category == "schema":
-            value = faults.break_bytes(e.rule, value, rng)
-        now = dt.datetime.now(dt.timezone.utc)
-        rows.append((e.key.encode(), value, schemas.topics[e.family], offset % 2, offset, now, 1,
-                     [("produced_at", str(int(now.timestamp() * 1e6)).encode())]))
-    return rows
 
 
 def phase_listener(metrics):

@@ -23,6 +23,7 @@ CLICK_FIELDS = ("event_time", "event_id", "event_type", "customer_id", "session_
                 "country", "campaign")
 ORDER_FIELDS = ("event_time", "event_id", "order_id", "customer_id", "session_id", "currency", "subtotal",
                 "shipping", "tax", "total")
+ORDER_TAIL_FIELDS = ("payment_method", "country", "device")   # after line_count in the orders table
 QUARANTINE_COLUMNS = ("source_topic", "source_partition", "source_offset", "kafka_time", "category", "rule",
                       "message", "event_id", "raw")
 
@@ -51,8 +52,8 @@ def sink_rows(kafka_rows: DataFrame, ws: WriterSchemas) -> DataFrame:
     click = [F.col(f"click.{f}") for f in CLICK_FIELDS]
     order = [F.col(f"order.{f}") for f in ORDER_FIELDS]
     click_line = _csv(*click, F.col("schema_version"), *_source())
-    order_line = _csv(*order, F.size("order.line_items"), F.col("order.payment_method"), F.col("order.country"),
-                      F.col("order.device"), *_source())
+    order_line = _csv(*order, F.size("order.line_items"), *[F.col(f"order.{f}") for f in ORDER_TAIL_FIELDS],
+                      *_source())
     line_items = F.transform(
         "order.line_items",
         lambda li, i: _out("line", _csv(F.col("order.event_time"), F.col("order.event_id"), i + 1,

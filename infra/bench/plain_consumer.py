@@ -19,7 +19,7 @@ import schemas
 from infra.settings import Settings
 from producers.serialization import split_frame
 from streaming.sink import PostgresSink
-from streaming.transform import CLICK_FIELDS, ORDER_FIELDS
+from streaming.transform import CLICK_FIELDS, ORDER_FIELDS, ORDER_TAIL_FIELDS
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +78,8 @@ def run(settings: Settings, pipeline: str, stop: threading.Event, ready_file=Non
                 if family == "clickstream":
                     writer["click"].writerow([rec[f] for f in CLICK_FIELDS] + [version] + source)
                 else:
-                    writer["order"].writerow([rec[f] for f in ORDER_FIELDS] + [len(rec["line_items"]),
-                                             rec["payment_method"], rec["country"], rec["device"]] + source)
+                    writer["order"].writerow([rec[f] for f in ORDER_FIELDS] + [len(rec["line_items"])]
+                                             + [rec[f] for f in ORDER_TAIL_FIELDS] + source)
                     for n, li in enumerate(rec["line_items"], 1):
                         writer["line"].writerow([rec["event_time"], rec["event_id"], n, rec["order_id"],
                                                  li["product_id"], li["category"], li["quantity"],

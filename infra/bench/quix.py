@@ -64,8 +64,15 @@ class QuixProcess(StreamProcess):
         s = self.settings
         postgres = {"host": s.postgres_host or s.host, "port": s.postgres_port, "dbname": s.postgres_db,
                     "user": s.writer_user, "password": s.writer_password.get_secret_value()}
+        from streaming import sql
+        from streaming.transform import CLICK_FIELDS, ORDER_FIELDS, ORDER_TAIL_FIELDS
+
+        # The peer imports nothing of ours (another venv): the columns and the ledger
+        # statement reach it from here, so there is one definition of each.
+        columns = {"clickstream": CLICK_FIELDS, "orders": ORDER_FIELDS + ORDER_TAIL_FIELDS}
         return {**super().env(), "QUIX_PEER_KAFKA": s.kafka_bootstrap,
-                "QUIX_PEER_REGISTRY": s.registry_url, "QUIX_PEER_POSTGRES": json.dumps(postgres)}
+                "QUIX_PEER_REGISTRY": s.registry_url, "QUIX_PEER_POSTGRES": json.dumps(postgres),
+                "QUIX_PEER_COLUMNS": json.dumps(columns), "QUIX_PEER_LEDGER_SQL": sql.INSERT_LEDGER}
 
     def pipeline_key(self) -> str:
         return self.key

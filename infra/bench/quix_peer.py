@@ -2,7 +2,8 @@
 
 Run by `shopstream bench e2e` with the interpreter of its own virtual environment
 (``infra/bench/quix.py``): quixstreams 3.28 pins confluent-kafka below 2.13, so it
-cannot share ours. This file therefore imports nothing from shopstream.
+cannot share ours. This file therefore imports nothing from shopstream: the column
+lists and the ledger statement come from the parent process, in the environment.
 
 It is Quix's idiomatic shape: a StreamingDataFrame per topic, Quix's own Confluent Avro
 deserializer (through the schema registry), ``apply`` to map each record to the same
@@ -39,16 +40,9 @@ from quixstreams.models.serializers.avro import AvroDeserializer
 from quixstreams.models.serializers.schema_registry import SchemaRegistryClientConfig
 from quixstreams.sinks.community.postgresql import PostgreSQLSink
 
-CLICK_FIELDS = ("event_time", "event_id", "event_type", "customer_id", "session_id", "page_url", "referrer",
-                "product_id", "category", "price", "quantity", "currency", "search_query", "device", "user_agent",
-                "country", "campaign")
-ORDER_FIELDS = ("event_time", "event_id", "order_id", "customer_id", "session_id", "currency", "subtotal",
-                "shipping", "tax", "total", "payment_method", "country", "device")
-LEDGER = """
-INSERT INTO sink_ledger (pipeline, batch_id, end_offsets, records_in, stored, duplicates, quarantined, late,
-                         picked_up_at, started_at, committed_at)
-VALUES (%s, %s, %s, %s, %s, 0, 0, 0, %s, %s, %s)
-"""
+# From the parent process (infra/bench/quix.py): our column lists and ledger statement.
+COLUMNS: dict[str, list[str]] = json.loads(os.environ.get("QUIX_PEER_COLUMNS", "{}"))
+LEDGER = os.environ.get("QUIX_PEER_LEDGER_SQL", "")
 
 
 class LedgerState:
@@ -81,11 +75,10 @@ class MeasuredPostgreSQLSink(PostgreSQLSink):
         picked_up = self.last_added.pop((batch.topic, batch.partition), time.time())
         started = time.time()
         super().write(batch)
-        committed = time.time()
         self.ledger.ends.setdefault(batch.topic, {})[str(batch.partition)] = last + 1
-        with self._client, self._client.cursor() as cur:
+        with self._client, self._client.cursor() as cur:   # committed_at: clock_timestamp(), just after Quix's COMMIT
             cur.execute(LEDGER, (self.ledger.pipeline, batch_id, json.dumps(self.ledger.ends), batch.size, batch.size,
-                                 _ts(picked_up), _ts(started), _ts(committed)))
+                                 0, 0, 0, _ts(picked_up), _ts(started)))
 
     def _insert_rows(self, table_name, rows, pks=None):
         if rows:
@@ -106,12 +99,12 @@ def _lineage(timestamp: int, headers) -> dict:
 
 
 def click_row(value: dict, key, timestamp: int, headers) -> dict:
-    return {**{f: value.get(f) for f in CLICK_FIELDS}, "schema_version": 2 if "campaign" in value else 1,
+    return {**{f: value.get(f) for f in COLUMNS["clickstream"]}, "schema_version": 2 if "campaign" in value else 1,
             **_lineage(timestamp, headers)}
 
 
 def order_rows(value: dict, key, timestamp: int, headers) -> list[dict]:
-    order = {**{f: value.get(f) for f in ORDER_FIELDS}, "line_count": len(value["line_items"]),
+    order = {**{f: value.get(f) for f in COLUMNS["orders"]}, "line_count": len(value["line_items"]),
              **_lineage(timestamp, headers)}
     lines = [{"event_time": value["event_time"], "event_id": value["event_id"], "line_no": n,
               "order_id": value["order_id"], **li} for n, li in enumerate(value["line_items"], 1)]
@@ -138,6 +131,8 @@ def main() -> None:
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--commit-interval", type=float, default=0.5, help="seconds between checkpoints")
     args = parser.parse_args()
+    if not (COLUMNS and LEDGER):
+        parser.error("the column lists and ledger statement come from `shopstream bench e2e --systems quix`")
     kafka, registry, pg = os.environ["QUIX_PEER_KAFKA"], os.environ["QUIX_PEER_REGISTRY"], \
         json.loads(os.environ["QUIX_PEER_POSTGRES"])
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -8,14 +8,11 @@ one), which the live benchmark cannot, and is what the optimisation notes quote.
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from dataclasses import asdict, dataclass
 
-import schemas
 from infra.settings import Settings, StreamOptions
-from streaming.decode import WriterSchemas
 
 
 @dataclass
@@ -34,26 +31,16 @@ class TransformTiming:
         return {**asdict(self), "events_per_second": self.events_per_second}
 
 
-def catalogue_schemas(topics: dict[str, str] | None = None) -> WriterSchemas:
-    """WriterSchemas from the schema catalogue with fixed ids (no registry needed)."""
-    topics = topics or {family: f"bench.{family}" for family in schemas.FAMILIES}
-    ids = {(family, v.version): 10 * n + v.version
-           for n, family in enumerate(topics, 1) for v in schemas.versions(family)}
-    readers = {f: json.dumps(schemas.latest(f).definition) for f in topics}
-    writers = {f: {ids[(f, v.version)]: v.text for v in schemas.versions(f)} for f in topics}
-    versions = {ids[(f, v.version)]: v.version for f in topics for v in schemas.versions(f)}
-    return WriterSchemas(topics, readers, writers, versions)
-
-
 def run(sizes: list[int], reps: int, master: str = "local[2]", spark=None) -> list[TransformTiming]:
-    from streaming.job import KAFKA_ROW_SCHEMA, build_spark, warm_up_rows
+    from streaming.job import build_spark
+    from streaming.samples import KAFKA_ROW_SCHEMA, catalogue_schemas, generated_events, kafka_source_rows
     from streaming.transform import sink_rows
 
     own_session = spark is None
     spark = spark or build_spark(Settings(), StreamOptions(master=master, driver_memory="2g"))
     spark.conf.set("spark.sql.adaptive.enabled", "false")   # as in a streaming micro-batch
     ws = catalogue_schemas()
-    rows = warm_up_rows(ws, max(sizes))
+    rows = kafka_source_rows(ws, generated_events(max(sizes)))
     results = []
     try:
         for n in sizes:

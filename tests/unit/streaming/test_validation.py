@@ -6,46 +6,28 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import random
 
 import pytest
 
-import schemas
-from infra.bench.transform import catalogue_schemas
 from infra.settings import FaultRatios
 from producers import faults
-from producers.serialization import ConfluentAvroSerializer
 from streaming.decode import WriterSchemas
+from streaming.samples import KAFKA_ROW_SCHEMA, catalogue_schemas, kafka_source_rows
 from streaming.transform import sink_rows
 from tests.unit.producers.conftest import make_generator
 
 TOPICS = {"clickstream": "t.clickstream", "orders": "t.orders"}
-IDS = {("clickstream", 1): 11, ("clickstream", 2): 12, ("orders", 1): 21}
 
 
 def writer_schemas() -> WriterSchemas:
-    ws = catalogue_schemas(TOPICS)
-    assert {(f, v): sid for f, by_id in ws.writers.items() for sid in by_id for v in [ws.versions[sid]]} == IDS
-    return ws
+    return catalogue_schemas(TOPICS)
 
 
 def kafka_rows(spark, events):
-    serializers = {key: ConfluentAvroSerializer(i, schemas.versions(key[0])[key[1] - 1].parsed)
-                   for key, i in IDS.items()}
-    rng = random.Random(3)
-    rows = []
-    for offset, e in enumerate(events):
-        value = serializers[(e.family, e.version)](e.record)
-        if e.category == "schema":
-            value = faults.break_bytes(e.rule, value, rng)
-        kafka_time = dt.datetime.fromtimestamp(e.record["event_time"] / 1e6 if e.rule != "future_event_time"
-                                               and e.rule != "timestamp_out_of_range" else 1_790_000_000,
-                                               dt.timezone.utc)
-        headers = [("produced_at", str(e.record["event_time"]).encode())]
-        rows.append((e.key.encode(), value, TOPICS[e.family], 0, offset, kafka_time, 1, headers))
-    schema = ("key binary, value binary, topic string, partition int, offset long, timestamp timestamp, "
-              "timestampType int, headers array<struct<key:string,value:binary>>")
-    return spark.createDataFrame(rows, schema)
+    def appended(e):   # at event time, except for the rules about event_time itself
+        broken_time = e.rule in ("future_event_time", "timestamp_out_of_range")
+        return dt.datetime.fromtimestamp(1_790_000_000 if broken_time else e.record["event_time"] / 1e6, dt.timezone.utc)
+    return spark.createDataFrame(kafka_source_rows(writer_schemas(), events, appended), KAFKA_ROW_SCHEMA)
 
 
 @pytest.fixture(scope="module")

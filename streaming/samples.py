@@ -1,0 +1,65 @@
+"""Kafka source rows made from generated events, without Kafka.
+
+The job's warm-up, `shopstream bench transform` and the unit tests feed these to the
+transformation: the producer's own events, framed with the schema ids of a
+``WriterSchemas`` and broken where the generator broke them, in the Kafka source's
+row layout.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+from collections.abc import Callable, Iterable
+
+import fastavro
+
+import schemas
+
+from infra.settings import ProduceOptions
+from producers import faults
+from producers.generator import EventGenerator, GeneratedEvent
+from producers.serialization import ConfluentAvroSerializer
+from streaming.decode import WriterSchemas
+
+# The Kafka source's columns (spark-sql-kafka with includeHeaders).
+KAFKA_ROW_SCHEMA = ("key binary, value binary, topic string, partition int, offset long, timestamp timestamp, "
+                    "timestampType int, headers array<struct<key:string,value:binary>>")
+
+
+def catalogue_schemas(topics: dict[str, str] | None = None) -> WriterSchemas:
+    """WriterSchemas from the schema catalogue with fixed ids (no registry needed)."""
+    topics = topics or {family: f"bench.{family}" for family in schemas.FAMILIES}
+    ids = {(family, v.version): 10 * n + v.version
+           for n, family in enumerate(topics, 1) for v in schemas.versions(family)}
+    readers = {f: json.dumps(schemas.latest(f).definition) for f in topics}
+    writers = {f: {ids[(f, v.version)]: v.text for v in schemas.versions(f)} for f in topics}
+    versions = {ids[(f, v.version)]: v.version for f in topics for v in schemas.versions(f)}
+    return WriterSchemas(topics, readers, writers, versions)
+
+
+def generated_events(count: int, seed: int = 1) -> list[GeneratedEvent]:
+    """The producer's default mix (every schema version, valid and broken records)."""
+    generator = EventGenerator(ProduceOptions(count=count, seed=seed, run_id="samples", sessions=50, customers=200,
+                                              products=100, late_ratio=0.0))
+    return [next(generator) for _ in range(count)]
+
+
+def kafka_source_rows(ws: WriterSchemas, events: Iterable[GeneratedEvent],
+                      kafka_time: Callable[[GeneratedEvent], dt.datetime] | None = None) -> list[tuple]:
+    """One row per event; the Kafka timestamp (and produced_at header) is now unless ``kafka_time`` says."""
+    ids = {(family, ws.versions[sid]): sid for family, by_id in ws.writers.items() for sid in by_id}
+    serializers = {key: ConfluentAvroSerializer(sid, fastavro.parse_schema(json.loads(ws.writers[key[0]][sid])))
+                   for key, sid in ids.items()}
+    rng, rows = random.Random(1), []
+    for offset, e in enumerate(events):
+        serialize = serializers.get((e.family, e.version)) or serializers[max(k for k in serializers
+                                                                              if k[0] == e.family)]
+        value = serialize(e.record)
+        if e.category == "schema":
+            value = faults.break_bytes(e.rule, value, rng)
+        appended = kafka_time(e) if kafka_time else dt.datetime.now(dt.timezone.utc)
+        rows.append((e.key.encode(), value, ws.topics[e.family], 0, offset, appended, 1,
+                     [("produced_at", str(int(appended.timestamp() * 1e6)).encode())]))
+    return rows
