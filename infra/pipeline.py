@@ -22,7 +22,6 @@ from collections.abc import Callable
 import psycopg2
 
 import producers
-import schemas
 from db.migrate import migrate
 from infra.exceptions import ServiceUnhealthy
 from infra.runtime import stack
@@ -96,10 +95,6 @@ class StreamProcess:
             self.proc.wait()
 
 
-def event_topics(settings: Settings) -> list[str]:
-    return [settings.topic(schemas.latest(f).topic_name) for f in schemas.FAMILIES]
-
-
 def wait_for_ledger(settings: Settings, pipeline_key: str, end: dict, stream: StreamProcess,
                     timeout: float, on_wait: Callable[[dict], None] | None = None) -> None:
     """Block until the ledger's newest end offsets reach ``end``."""
@@ -132,7 +127,7 @@ def run_pipeline(settings: Settings, produce_options: ProduceOptions, stream_opt
     on_step("migrating the database")
     migrate(settings)
     load_dimensions(settings, produce_options)
-    topics = event_topics(settings)
+    topics = list(settings.event_topics().values())
     stream = StreamProcess(settings, stream_options)
     on_step("starting the streaming job (Spark)")
     stream.start()

@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}.{name}"
 
+    def event_topics(self) -> dict[str, str]:
+        """{family: topic} for every event family in the schema catalogue."""
+        import schemas
+
+        return {family: self.topic(schemas.latest(family).topic_name) for family in schemas.FAMILIES}
+
     def kafka_client_config(self) -> dict[str, str]:
         """The dotted librdkafka keys shared by every client."""
         return {"bootstrap.servers": self.kafka_bootstrap}

@@ -49,11 +49,9 @@ def collect(settings: Settings, pipeline: str, metrics: Metrics, topics: list[st
 
 def run(settings: Settings, pipeline: str = "shopstream", interval_s: float = 5.0,
         stop: threading.Event | None = None, port: int | None = None) -> None:
-    import schemas
-
     stop = stop or threading.Event()
     metrics = serve_metrics(port if port is not None else settings.exporter_metrics_port, (), "exporter_metrics_port")
-    topics = [settings.topic(schemas.latest(f).topic_name) for f in schemas.FAMILIES]
+    topics = list(settings.event_topics().values())
     while not stop.is_set():
         try:
             collect(settings, pipeline, metrics, topics)

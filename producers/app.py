@@ -23,8 +23,7 @@ def build_serializers(settings: Settings) -> dict[tuple[str, int], ConfluentAvro
     """Register every schema version (idempotent) and make one serializer per (family, version)."""
     client = registry_client(settings.registry_url)
     serializers = {}
-    for family in schemas.FAMILIES:
-        topic = settings.topic(schemas.latest(family).topic_name)
+    for family, topic in settings.event_topics().items():
         ids = register_family(client, settings.registry_url, family, topic)
         for version in schemas.versions(family):
             serializers[(family, version.version)] = ConfluentAvroSerializer(ids[version.version], version.parsed)
@@ -35,7 +34,7 @@ def run(settings: Settings, options: ProduceOptions,
         progress: Callable[[Manifest, float], None] | None = None, metrics_port: int | None = None) -> ProduceResult:
     generator = EventGenerator(options)
     manifest = Manifest(run_id=options.run_id or "", seed=options.seed)
-    topics = {family: settings.topic(schemas.latest(family).topic_name) for family in schemas.FAMILIES}
+    topics = settings.event_topics()
     metrics = serve_metrics(metrics_port, ("generate", "produce"), "producer_metrics_port")
     producer = ShopProducer(settings.kafka_bootstrap, topics, {}, metrics)
     producer.check_connection()

@@ -34,8 +34,7 @@ def load_writer_schemas(settings: Settings) -> WriterSchemas:
     """Every registered version of each family's subject (registering ours first, idempotently)."""
     client = registry_client(settings.registry_url)
     topics, readers, writers, versions = {}, {}, {}, {}
-    for family in schemas.FAMILIES:
-        topic = settings.topic(schemas.latest(family).topic_name)
+    for family, topic in settings.event_topics().items():
         register_family(client, settings.registry_url, family, topic)
         subject = schemas.subject(topic)
         found = {}

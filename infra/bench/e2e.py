@@ -23,10 +23,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import producers
-import schemas
 from db.migrate import migrate
 from infra.bench.resources import ResourceSampler
-from infra.pipeline import StreamProcess, event_topics, wait_for_ledger
+from infra.pipeline import StreamProcess, wait_for_ledger
 from infra.runtime.process import ManagedProcess
 from infra.runtime.services.postgres import create_database, drop_database
 from infra.settings import ProduceOptions, Settings, StreamOptions
@@ -63,7 +62,7 @@ def _consumer(system: str, cfg: Settings, options: StreamOptions) -> StreamProce
         return PlainConsumerProcess(cfg, options)
     from infra.bench.quix import QuixProcess
 
-    return QuixProcess(cfg, options, {family: cfg.topic(schemas.latest(family).topic_name) for family in schemas.FAMILIES})
+    return QuixProcess(cfg, options, cfg.event_topics())
 
 
 @dataclass
@@ -105,7 +104,7 @@ def run_level(settings: Settings, system: str, rate: float, duration_s: float, s
     timer: threading.Timer | None = None
     try:
         consumer.start()
-        topics = event_topics(cfg)
+        topics = list(cfg.event_topics().values())
         pids = {f"consumer ({system})": consumer.proc.pid, "producer": os.getpid()}
         for service in ("kafka", "registry", "postgres"):
             pids[service] = ManagedProcess(service, settings.runtime_dir).pid()

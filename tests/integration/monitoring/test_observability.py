@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import producers
 from db.migrate import migrate
-from infra.pipeline import StreamProcess, event_topics, wait_for_ledger
+from infra.pipeline import StreamProcess, wait_for_ledger
 from infra.runtime.services.postgres import create_database, drop_database
 from infra.settings import FaultRatios, ProduceOptions, StreamOptions
 from infra.topics import ensure_topics, load_topic_specs
@@ -49,7 +49,7 @@ def live_run(running_stack, tmp_path_factory):
     stream = StreamProcess(settings, options)
     stream.start()
     try:
-        topics = event_topics(settings)
+        topics = list(settings.event_topics().values())
         start = log_end_offsets(settings, topics)
         manifest = producers.run(settings, ProduceOptions(
             rate=800, duration_s=25, late_ratio=0, duplicate_ratio=0, run_id=name,

@@ -12,7 +12,7 @@ import pytest
 from confluent_kafka import Consumer
 
 import producers
-from infra.pipeline import StreamProcess, event_topics, wait_for_ledger
+from infra.pipeline import StreamProcess, wait_for_ledger
 from infra.settings import FaultRatios, ProduceOptions
 from monitoring.summary import RunScope, summarize
 from producers.app import build_serializers
@@ -74,7 +74,7 @@ def produce_stray(settings, when: dt.datetime) -> None:
 
 def test_end_to_end_every_event_is_stored_or_quarantined_exactly_once(pipeline_env):
     settings, options = pipeline_env
-    topics = event_topics(settings)
+    topics = list(settings.event_topics().values())
     start = log_end_offsets(settings, topics)
     manifest = producers.run(settings, ProduceOptions(
         rate=0, count=20_000, faults=ALL_FAULTS, duplicate_ratio=0.02, late_ratio=0.05, late_max_s=90,
@@ -126,7 +126,7 @@ def test_end_to_end_every_event_is_stored_or_quarantined_exactly_once(pipeline_e
 
 def test_sigkill_at_random_moments_loses_and_duplicates_nothing(pipeline_env):
     settings, options = pipeline_env
-    topics = event_topics(settings)
+    topics = list(settings.event_topics().values())
     start = log_end_offsets(settings, topics)
     result: dict = {}
     producing = threading.Thread(target=lambda: result.update(r=producers.run(settings, ProduceOptions(
