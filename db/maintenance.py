@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 
@@ -17,7 +18,14 @@ RECORD_REFRESH = """
 INSERT INTO rollup_refreshes (view_name, refreshed_at) VALUES (%s, clock_timestamp())
 ON CONFLICT (view_name) DO UPDATE SET refreshed_at = EXCLUDED.refreshed_at
 """
-ENSURE_PARTITIONS = "SELECT ensure_daily_partitions()"
+# The day the upkeep works from: the caller's, or else the server's own UTC date.
+ENSURE_PARTITIONS = "SELECT ensure_daily_partitions_on(coalesce(%s::date, (now() AT TIME ZONE 'UTC')::date))"
+
+
+def ensure_partitions(cur, today: dt.date | None = None) -> int:
+    """Create the daily partitions around ``today`` and drop those past retention; returns how many were created."""
+    cur.execute(ENSURE_PARTITIONS, (today,))
+    return cur.fetchone()[0]
 
 
 def refresh_rollups(settings: Settings) -> None:
@@ -28,7 +36,7 @@ def refresh_rollups(settings: Settings) -> None:
             for view in ROLLUPS:
                 cur.execute(REFRESH[view])
                 cur.execute(RECORD_REFRESH, (view,))
-            cur.execute(ENSURE_PARTITIONS)
+            ensure_partitions(cur)
     finally:
         conn.close()
 

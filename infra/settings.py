@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from psycopg2.extensions import make_dsn
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -78,11 +79,12 @@ class Settings(BaseSettings):
             "admin": ("postgres", self.postgres_superuser_password),
         }
         user, password = users[role]
-        db = dbname or self.postgres_db
-        return (
-            f"host={self.postgres_host or self.host} port={self.postgres_port} dbname={db} "
-            f"user={user} password={password.get_secret_value()} connect_timeout=5"
-        )
+        # The driver quotes the values (a password may hold spaces or quotes). Every
+        # session runs in UTC, whatever zone the server was initialised with, so day
+        # boundaries (::date, date_trunc) are the partitions' UTC days.
+        return make_dsn(host=self.postgres_host or self.host, port=self.postgres_port,
+                        dbname=dbname or self.postgres_db, user=user, password=password.get_secret_value(),
+                        connect_timeout=5, options="-c TimeZone=UTC")
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}.{name}"

@@ -35,6 +35,9 @@ SERVER_SETTINGS = {
     "maintenance_work_mem": "128MB",
     "log_min_messages": "warning",
     "log_line_prefix": "%m [%p] %u@%d ",
+    # initdb copies the host's zone; date_trunc and ::date on timestamptz follow it.
+    "timezone": "UTC",
+    "log_timezone": "UTC",
 }
 
 

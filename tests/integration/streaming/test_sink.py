@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import psycopg2
 import pytest
 
+from db.maintenance import ensure_partitions
 from streaming.sink import PostgresSink
 
-T0 = "2026-11-26 10:00:00.000001Z"
+#: Now, read once: its day partition exists (the upkeep keeps 2 days back and 7 ahead),
+#: even when a test runs across midnight UTC.
+NOW = dt.datetime.now(dt.timezone.utc)
+T0 = f"{NOW:%Y-%m-%d %H:%M:%S.%f}Z"
 
 
 def click(event_id: str, session: str = "s1", event_type: str = "page_view", offset: int = 0,
@@ -46,7 +52,7 @@ def sink(pipeline_env):
 def test_a_batch_commits_facts_kpis_quarantine_and_ledger_together(sink):
     settings, s = sink
     order, lines = order_rows(IDS[3])
-    quarantine = "t.clickstream,0,9,2026-11-26 10:00:00Z,schema,not_confluent_framing,bad,,\\x0102"
+    quarantine = f"t.clickstream,0,9,{T0},schema,not_confluent_framing,bad,,\\x0102"
     out = s.write(1, {"click": csv([click(IDS[0]), click(IDS[1], event_type="add_to_cart", offset=1)]),
                       "order": csv([order]), "line": csv(lines), "quarantine": csv([quarantine])},
                   {"t.clickstream": {"0": 10}})
@@ -98,19 +104,49 @@ def test_rows_land_in_their_day_and_strays_in_the_default_partition(sink):
     s.write(1, {"click": csv([click(IDS[0]), click(IDS[1], offset=1, event_time="2019-03-01 08:00:00Z")])}, {})
     with psycopg2.connect(settings.postgres_dsn("reader")) as conn, conn.cursor() as cur:
         cur.execute("SELECT tableoid::regclass::text, event_time::date FROM clickstream_events ORDER BY event_time")
-        (stray, _), (today_part, day) = cur.fetchall()
+        (stray, _), (day_part, day) = cur.fetchall()
     assert stray == "clickstream_events_default"
-    assert today_part == f"clickstream_events_{day:%Y%m%d}"
+    assert day == NOW.date()  # the session's day is the UTC day, whatever the server's zone
+    assert day_part == f"clickstream_events_{NOW:%Y%m%d}"
 
 
 def test_creating_a_partition_moves_its_rows_out_of_the_default(sink):
-    import datetime as dt
-
     settings, s = sink
-    ahead = dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=9)  # partitions exist 7 days ahead
+    today = NOW.date()
+    ahead = today + dt.timedelta(days=9)  # partitions exist 7 days ahead
     s.write(1, {"click": csv([click(IDS[0], event_time=f"{ahead} 08:00:00Z")])}, {})
     assert count(settings, "SELECT tableoid::regclass::text FROM clickstream_events") == "clickstream_events_default"
     with psycopg2.connect(settings.postgres_dsn("writer")) as conn, conn.cursor() as cur:
-        cur.execute("SELECT ensure_daily_partitions(10)")
+        cur.execute("SELECT ensure_daily_partitions_on(%s, 10)", (today,))
     assert count(settings, "SELECT tableoid::regclass::text FROM clickstream_events") == \
         f"clickstream_events_{ahead:%Y%m%d}"
+
+
+def partitions(settings) -> set[str]:
+    with psycopg2.connect(settings.postgres_dsn("reader")) as conn, conn.cursor() as cur:
+        cur.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                    "WHERE i.inhparent = 'clickstream_events'::regclass")
+        return {name for (name,) in cur.fetchall()}
+
+
+def test_the_upkeep_works_from_the_day_it_is_given(sink):
+    """A year ahead, with the default 30-day retention: every current partition goes (this
+    test has its own database), the window around that day is created, a row of that day
+    moves out of the default partition, and the stray partition stays."""
+    settings, s = sink
+    today = NOW.date()
+    later = today + dt.timedelta(days=365)
+    s.write(1, {"click": csv([click(IDS[0], event_time=f"{later} 12:00:00Z")])}, {})
+    before = partitions(settings)
+    assert f"clickstream_events_{today:%Y%m%d}" in before
+
+    with psycopg2.connect(settings.postgres_dsn("writer")) as conn, conn.cursor() as cur:
+        created = ensure_partitions(cur, later)
+    window = {f"clickstream_events_{later + dt.timedelta(days=d):%Y%m%d}" for d in range(-2, 8)}
+    assert partitions(settings) == window | {"clickstream_events_default"}
+    assert created == 3 * len(window)  # clickstream_events, orders and order_lines
+    assert count(settings, "SELECT tableoid::regclass::text FROM clickstream_events") == \
+        f"clickstream_events_{later:%Y%m%d}"
+
+    with psycopg2.connect(settings.postgres_dsn("writer")) as conn, conn.cursor() as cur:
+        assert ensure_partitions(cur, later) == 0  # idempotent for the same day

@@ -49,6 +49,15 @@ def test_secrets_do_not_leak_into_repr(tmp_path):
     assert "password=hunter2" in s.postgres_dsn("writer")
 
 
+def test_the_dsn_quotes_awkward_passwords_and_pins_the_session_to_utc(tmp_path):
+    from psycopg2.extensions import parse_dsn
+
+    awkward = "it's a pass word\\"
+    dsn = parse_dsn(Settings(runtime_dir=tmp_path, writer_password=awkward).postgres_dsn("writer"))
+    assert dsn["password"] == awkward
+    assert dsn["options"] == "-c TimeZone=UTC"
+
+
 def test_runtime_dir_is_made_absolute(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     assert Settings(runtime_dir="rt").runtime_dir == tmp_path / "rt"

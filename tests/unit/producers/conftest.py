@@ -1,4 +1,5 @@
 import itertools
+import time
 
 import pytest
 
@@ -6,10 +7,15 @@ from infra.settings import FaultRatios, ProduceOptions
 from producers.generator import EventGenerator
 
 
-class TickingClock:
-    """A deterministic clock: 1 ms per call from a fixed instant."""
+#: The instant every test clock starts from: now, read once, so two generators built in
+#: one test session make the same events and their times stay close to the real clock.
+SESSION_START = float(int(time.time()))
 
-    def __init__(self, start: float = 1_790_000_000.0):
+
+class TickingClock:
+    """A deterministic clock: 1 ms per call from SESSION_START."""
+
+    def __init__(self, start: float = SESSION_START):
         self._ticks = itertools.count()
         self.start = start
 

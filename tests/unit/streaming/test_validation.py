@@ -14,7 +14,7 @@ from producers import faults
 from streaming.decode import WriterSchemas
 from streaming.samples import KAFKA_ROW_SCHEMA, catalogue_schemas, kafka_source_rows
 from streaming.transform import sink_rows
-from tests.unit.producers.conftest import make_generator
+from tests.unit.producers.conftest import SESSION_START, make_generator
 
 TOPICS = {"clickstream": "t.clickstream", "orders": "t.orders"}
 
@@ -24,9 +24,10 @@ def writer_schemas() -> WriterSchemas:
 
 
 def kafka_rows(spark, events):
-    def appended(e):   # at event time, except for the rules about event_time itself
+    def appended(e):   # at event time, except for the rules about event_time itself: at the clock's start
         broken_time = e.rule in ("future_event_time", "timestamp_out_of_range")
-        return dt.datetime.fromtimestamp(1_790_000_000 if broken_time else e.record["event_time"] / 1e6, dt.timezone.utc)
+        return dt.datetime.fromtimestamp(SESSION_START if broken_time else e.record["event_time"] / 1e6,
+                                         dt.timezone.utc)
     return spark.createDataFrame(kafka_source_rows(writer_schemas(), events, appended), KAFKA_ROW_SCHEMA)
 
 
