@@ -23,11 +23,12 @@ def services(settings: Settings, only: list[str] | None = None) -> list[Service]
     return [t(settings) for t in SERVICE_TYPES if not only or t.name in only]
 
 
-def up(settings: Settings, on_step: Callable[[str, str], None] = lambda name, what: None) -> list[str]:
-    """Start whatever is not running. On failure, stop what this call started and re-raise."""
+def up(settings: Settings, on_step: Callable[[str, str], None] = lambda name, what: None,
+       only: list[str] | None = None) -> list[str]:
+    """Start whatever is not running (of ``only``, if given). On failure, stop what this call started and re-raise."""
     started: list[Service] = []
     try:
-        for service in services(settings):
+        for service in services(settings, only):
             if not service.managed:
                 on_step(service.name, "external")
                 service.after_start()
@@ -50,6 +51,11 @@ def up(settings: Settings, on_step: Callable[[str, str], None] = lambda name, wh
 def down(settings: Settings) -> list[str]:
     """Stop every service of ours, in reverse order. Succeeds when nothing runs."""
     return [s.name for s in reversed(services(settings)) if s.stop()]
+
+
+def down_services(settings: Settings, names: list[str]) -> list[str]:
+    """Stop the named services of ours, in reverse start order."""
+    return [s.name for s in reversed(services(settings, names)) if s.stop()]
 
 
 def status(settings: Settings) -> list[ServiceStatus]:

@@ -34,6 +34,28 @@ def running_stack(settings):
         stack.down(settings)
 
 
+@pytest.fixture(scope="session")
+def running_postgres(settings):
+    """PostgreSQL alone, for tests that need nothing else (the sink's)."""
+    started = stack.up(settings, only=["postgres"])
+    yield settings
+    if started:
+        stack.down_services(settings, started)
+
+
+@pytest.fixture
+def database(running_postgres, unique_name):
+    """Settings whose database is this test's alone, migrated; dropped after it."""
+    from db.migrate import migrate
+    from infra.runtime.services.postgres import create_database, drop_database
+
+    settings = running_postgres.model_copy(update={"postgres_db": f"test_{unique_name}"})
+    create_database(settings, settings.postgres_db)
+    migrate(settings)
+    yield settings
+    drop_database(settings, settings.postgres_db)
+
+
 @pytest.fixture
 def unique_name() -> str:
     """A fresh name for topics, tables and subjects, so tests never share state."""

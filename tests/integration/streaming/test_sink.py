@@ -42,8 +42,8 @@ IDS = [f"00000000-0000-4000-8000-{i:012d}" for i in range(10)]
 
 
 @pytest.fixture
-def sink(pipeline_env):
-    settings, _ = pipeline_env
+def sink(database):
+    settings = database
     sink = PostgresSink(settings, "unit:q1")
     yield settings, sink
     sink.close()
