@@ -23,6 +23,7 @@ run: setup
 	$(BIN)/shopstream run --summary-json .runtime/summary.json
 
 test: setup
+	$(BIN)/lint-imports --config pyproject.toml
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: setup

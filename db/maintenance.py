@@ -1,4 +1,8 @@
-"""Periodic database upkeep: refresh the rollups concurrently, keep daily partitions ahead."""
+"""Database upkeep, its own entry point (`shopstream maintain`): refresh the rollups
+concurrently, keep the daily partitions around today and drop those past retention.
+
+The stream job's command starts it as a thread beside the job; it owns none of it.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,12 @@ import threading
 
 import psycopg2
 
-from infra.settings import Settings
+from core.database import REFRESH, ROLLUPS, connect
+from core.exceptions import ShopstreamError
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-ROLLUPS = ("revenue_hourly", "funnel_daily")
-REFRESH = {view: f"REFRESH MATERIALIZED VIEW CONCURRENTLY {view}" for view in ROLLUPS}
 RECORD_REFRESH = """
 INSERT INTO rollup_refreshes (view_name, refreshed_at) VALUES (%s, clock_timestamp())
 ON CONFLICT (view_name) DO UPDATE SET refreshed_at = EXCLUDED.refreshed_at
@@ -28,21 +32,31 @@ def ensure_partitions(cur, today: dt.date | None = None) -> int:
     return cur.fetchone()[0]
 
 
-def refresh_rollups(settings: Settings) -> None:
-    conn = psycopg2.connect(settings.postgres_dsn("writer"))
+def run_once(settings: Settings, today: dt.date | None = None) -> None:
+    """One round of upkeep: refresh every rollup, then the partitions around ``today``."""
+    conn = connect(settings, "writer")
     conn.autocommit = True  # CONCURRENTLY cannot run inside a transaction block
     try:
         with conn.cursor() as cur:
             for view in ROLLUPS:
                 cur.execute(REFRESH[view])
                 cur.execute(RECORD_REFRESH, (view,))
-            ensure_partitions(cur)
+            ensure_partitions(cur, today)
     finally:
         conn.close()
 
 
+def keep_up(settings: Settings, interval_s: float, stop: threading.Event) -> None:
+    """A round every ``interval_s`` until ``stop``; a failed round (the database away) is logged, then retried."""
+    while not stop.wait(interval_s):
+        try:
+            run_once(settings)
+        except (psycopg2.Error, ShopstreamError) as exc:
+            log.warning("database upkeep failed (retrying in %.0f s): %s", interval_s, str(exc).strip())
+
+
 class Maintenance(threading.Thread):
-    """Runs refresh_rollups every ``interval_s`` until stopped; failures are logged, not fatal."""
+    """keep_up in a daemon thread, beside the stream job."""
 
     def __init__(self, settings: Settings, interval_s: float):
         super().__init__(name="db-maintenance", daemon=True)
@@ -50,11 +64,14 @@ class Maintenance(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        while not self.stopped.wait(self.interval_s):
-            try:
-                refresh_rollups(self.settings)
-            except psycopg2.Error as exc:
-                log.warning("rollup refresh failed: %s", str(exc).strip())
+        keep_up(self.settings, self.interval_s, self.stopped)
 
     def stop(self) -> None:
         self.stopped.set()
+
+
+def run(settings: Settings, interval_s: float | None = None, stop: threading.Event | None = None) -> None:
+    """The stage's entry point: one round now, then (with ``interval_s``) one every interval until ``stop``."""
+    run_once(settings)
+    if interval_s is not None:
+        keep_up(settings, interval_s, stop or threading.Event())

@@ -12,10 +12,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg2
-
-from infra.exceptions import ConfigError, ServiceUnhealthy
-from infra.settings import Settings
+from core.database import connect
+from core.exceptions import ConfigError
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +58,6 @@ def discover(folder: Path = MIGRATIONS) -> list[Migration]:
     if len(set(versions)) != len(versions):
         raise ConfigError(f"two migrations in {folder} share a number")
     return migrations
-
-
-def connect(settings: Settings, role: str = "writer"):
-    try:
-        return psycopg2.connect(settings.postgres_dsn(role))
-    except psycopg2.OperationalError as exc:
-        raise ServiceUnhealthy(f"PostgreSQL at {settings.host}:{settings.postgres_port} is not reachable: "
-                               f"run `shopstream up` ({str(exc).strip().splitlines()[0]})") from None
 
 
 def migrate(settings: Settings, folder: Path = MIGRATIONS) -> list[str]:

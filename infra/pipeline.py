@@ -19,20 +19,19 @@ import threading
 import time
 from collections.abc import Callable
 
-import psycopg2
-
 import producers
+import schemas
+from core import ledger
+from core.database import connect
+from core.exceptions import ServiceUnhealthy
+from core.kafka import caught_up, log_end_offsets
+from core.settings import ProduceOptions, Settings, StreamOptions, settings_env
 from db.migrate import migrate
-from infra.exceptions import ServiceUnhealthy
 from infra.runtime import stack
-from infra.settings import ProduceOptions, Settings, StreamOptions, settings_env
 from monitoring import exporter
 from monitoring.summary import RunScope, summarize
 from producers.dimensions import load_dimensions
-from streaming import sql
-from streaming.job import caught_up, log_end_offsets
 from streaming.offsets import checkpoint_query_id
-from streaming.sink import ledger_offsets
 
 log = logging.getLogger(__name__)
 
@@ -99,12 +98,12 @@ def wait_for_ledger(settings: Settings, pipeline_key: str, end: dict, stream: St
                     timeout: float, on_wait: Callable[[dict], None] | None = None) -> None:
     """Block until the ledger's newest end offsets reach ``end``."""
     deadline = time.monotonic() + timeout
-    conn = psycopg2.connect(settings.postgres_dsn("reader"))
+    conn = connect(settings, "reader")
     conn.autocommit = True
     try:
         while True:
             with conn.cursor() as cur:
-                committed = ledger_offsets(cur, sql.COMMITTED_OFFSETS, pipeline_key)
+                committed = ledger.committed_offsets(cur, pipeline_key)
             if on_wait:
                 on_wait(committed)
             if caught_up(committed, end):
@@ -127,7 +126,7 @@ def run_pipeline(settings: Settings, produce_options: ProduceOptions, stream_opt
     on_step("migrating the database")
     migrate(settings)
     load_dimensions(settings, produce_options)
-    topics = list(settings.event_topics().values())
+    topics = list(schemas.event_topics(settings).values())
     stream = StreamProcess(settings, stream_options)
     on_step("starting the streaming job (Spark)")
     stream.start()

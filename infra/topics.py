@@ -8,9 +8,11 @@ from pathlib import Path
 
 import yaml
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import NewTopic
 
-from infra.exceptions import ConfigError, ServiceUnhealthy
+from core import kafka
+from core.exceptions import ConfigError, ServiceUnhealthy
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +76,14 @@ def load_topic_specs(path: Path = SPEC_PATH) -> list[TopicSpec]:
     return specs
 
 
-def ensure_topics(bootstrap: str, prefix: str, specs: list[TopicSpec], timeout: float = 30.0) -> list[str]:
+def ensure_topics(settings: Settings, prefix: str, specs: list[TopicSpec], timeout: float = 30.0) -> list[str]:
     """Create the missing topics. Returns the names created."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = kafka.admin(settings)
     try:
         existing = set(admin.list_topics(timeout=timeout).topics)
     except KafkaException as exc:
-        raise ServiceUnhealthy(f"Kafka at {bootstrap} is not reachable: run `shopstream up` ({exc})") from exc
+        raise ServiceUnhealthy(f"Kafka at {settings.kafka_bootstrap} is not reachable: run `shopstream up` "
+                               f"({exc})") from exc
     wanted = [
         NewTopic(f"{prefix}.{s.name}", num_partitions=s.partitions, replication_factor=s.replication_factor,
                  config=s.config())
@@ -98,9 +101,9 @@ def ensure_topics(bootstrap: str, prefix: str, specs: list[TopicSpec], timeout: 
     return [t.topic for t in wanted]
 
 
-def delete_topics(bootstrap: str, prefix: str, specs: list[TopicSpec], timeout: float = 30.0) -> None:
+def delete_topics(settings: Settings, prefix: str, specs: list[TopicSpec], timeout: float = 30.0) -> None:
     """Delete a prefix's topics (benchmark levels clean up after themselves)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = kafka.admin(settings)
     for name, future in admin.delete_topics([f"{prefix}.{s.name}" for s in specs],
                                             operation_timeout=timeout).items():
         try:

@@ -12,10 +12,12 @@ import threading
 
 import psycopg2
 
-from infra.settings import Settings
-from monitoring.metrics import Metrics, serve_metrics
-from streaming import sql
-from streaming.sink import ledger_offsets
+import schemas
+from core import ledger
+from core.database import connect
+from core.kafka import OffsetProbe
+from core.metrics import Metrics, serve_metrics
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +28,10 @@ WHERE p.relname IN ('clickstream_events', 'orders', 'order_lines') GROUP BY 1
 """
 
 
-def collect(settings: Settings, pipeline: str, metrics: Metrics, topics: list[str]) -> None:
-    from streaming.job import log_end_offsets
-
-    ends = log_end_offsets(settings, topics)
-    with psycopg2.connect(settings.postgres_dsn("reader")) as conn, conn.cursor() as cur:
-        committed = ledger_offsets(cur, sql.LATEST_OFFSETS, pipeline)
+def collect(settings: Settings, pipeline: str, metrics: Metrics, topics: list[str], probe: OffsetProbe) -> None:
+    ends = probe.log_end_offsets(topics)
+    with connect(settings, "reader") as conn, conn.cursor() as cur:
+        committed = ledger.latest_offsets(cur, pipeline)
         cur.execute(VIEW_AGES)
         ages = cur.fetchall()
         cur.execute(PARTITION_COUNTS)
@@ -51,10 +51,11 @@ def run(settings: Settings, pipeline: str = "shopstream", interval_s: float = 5.
         stop: threading.Event | None = None, port: int | None = None) -> None:
     stop = stop or threading.Event()
     metrics = serve_metrics(port if port is not None else settings.exporter_metrics_port, (), "exporter_metrics_port")
-    topics = list(settings.event_topics().values())
-    while not stop.is_set():
-        try:
-            collect(settings, pipeline, metrics, topics)
-        except (psycopg2.Error, Exception) as exc:  # keep exporting; a scrape shows stale values, the log says why
-            log.warning("exporter: %s", exc)
-        stop.wait(interval_s)
+    topics = list(schemas.event_topics(settings).values())
+    with OffsetProbe(settings) as probe:
+        while not stop.is_set():
+            try:
+                collect(settings, pipeline, metrics, topics, probe)
+            except (psycopg2.Error, Exception) as exc:  # keep exporting; a scrape shows stale values, the log says why
+                log.warning("exporter: %s", exc)
+            stop.wait(interval_s)

@@ -14,21 +14,40 @@ from pathlib import Path
 
 import psycopg2
 
-from db.maintenance import REFRESH, ROLLUPS
-from infra.exceptions import ServiceUnhealthy
-from infra.settings import Settings
-from monitoring.summary import CATEGORIES, STAGE_ORDER
+from core.database import REFRESH, ROLLUPS
+from core.exceptions import ServiceUnhealthy
+from core.settings import Settings
+from monitoring.summary import STAGE_ORDER
+from schemas.quality import CATEGORIES
 
+# A fact row carries the id of the batch that stored it, but batch ids restart at 0 with
+# every new checkpoint (and each pipeline has its own). A fact belongs to the ledger row
+# with its batch id whose offset range, from the previous batch's end offsets of the
+# same pipeline key to its own, holds the fact's Kafka coordinates.
 WINDOW_FACTS = """
-WITH batches AS (SELECT * FROM sink_ledger WHERE committed_at > now() - (%(minutes)s * interval '1 minute')),
-facts AS (
-    SELECT f.event_time, f.produced_at, f.kafka_time, b.picked_up_at, b.started_at, b.committed_at
-    FROM clickstream_events f JOIN batches b ON b.batch_id = f.batch_id
-    WHERE f.event_time > now() - ((%(minutes)s + 60) * interval '1 minute')
+WITH batches AS (
+    SELECT batch_id, picked_up_at, started_at, committed_at, end_offsets,
+           lag(end_offsets) OVER (PARTITION BY pipeline ORDER BY batch_id) AS start_offsets
+    FROM sink_ledger WHERE committed_at > now() - ((%(minutes)s + 60) * interval '1 minute')
+),
+ranges AS (
+    SELECT b.batch_id, b.picked_up_at, b.started_at, b.committed_at, t.key AS topic, p.key::int AS part,
+           coalesce((b.start_offsets -> t.key ->> p.key)::bigint, 0) AS start_off, p.value::bigint AS end_off
+    FROM batches b, jsonb_each(b.end_offsets) t, jsonb_each_text(t.value) p
+    WHERE b.committed_at > now() - (%(minutes)s * interval '1 minute')
+),
+stored AS (
+    SELECT event_time, produced_at, kafka_time, batch_id, kafka_topic, kafka_partition, kafka_offset
+    FROM clickstream_events WHERE event_time > now() - ((%(minutes)s + 60) * interval '1 minute')
     UNION ALL
-    SELECT f.event_time, f.produced_at, f.kafka_time, b.picked_up_at, b.started_at, b.committed_at
-    FROM orders f JOIN batches b ON b.batch_id = f.batch_id
-    WHERE f.event_time > now() - ((%(minutes)s + 60) * interval '1 minute')
+    SELECT event_time, produced_at, kafka_time, batch_id, kafka_topic, kafka_partition, kafka_offset
+    FROM orders WHERE event_time > now() - ((%(minutes)s + 60) * interval '1 minute')
+),
+facts AS (
+    SELECT f.event_time, f.produced_at, f.kafka_time, r.picked_up_at, r.started_at, r.committed_at
+    FROM stored f JOIN ranges r
+      ON r.batch_id = f.batch_id AND r.topic = f.kafka_topic AND r.part = f.kafka_partition
+     AND f.kafka_offset >= r.start_off AND f.kafka_offset < r.end_off
 )
 SELECT * FROM facts WHERE kafka_time - event_time <= make_interval(secs => %(late_s)s)
 """

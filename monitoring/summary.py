@@ -14,7 +14,9 @@ from dataclasses import dataclass
 import psycopg2
 from psycopg2.extras import execute_values
 
-from infra.settings import Settings
+from core.metrics import STAGES
+from core.settings import Settings
+from schemas.quality import CATEGORIES
 
 CREATE_RANGES = """
 CREATE TEMP TABLE IF NOT EXISTS run_ranges (topic text, part integer, start_off bigint, end_off bigint)
@@ -75,8 +77,7 @@ FROM quarantine q JOIN run_ranges r
 GROUP BY 1, 2 ORDER BY 1, 2
 """
 
-CATEGORIES = ("schema", "data_type", "completeness", "business_rules")
-STAGE_ORDER = ("generate", "produce", "queue", "process", "db_write", "end_to_end")
+STAGE_ORDER = STAGES
 
 
 @dataclass

@@ -8,13 +8,13 @@ import threading
 from collections.abc import Callable
 
 import schemas
-from infra.settings import ProduceOptions, Settings
-from monitoring.metrics import serve_metrics
+from core.metrics import serve_metrics
+from core.settings import ProduceOptions, Settings
 from producers.generator import EventGenerator
 from producers.manifest import Manifest
 from producers.producer import ProduceResult, ShopProducer
-from producers.registration import register_family, registry_client
 from producers.serialization import ConfluentAvroSerializer
+from schemas.registry import register_family, registry_client
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def build_serializers(settings: Settings) -> dict[tuple[str, int], ConfluentAvro
     """Register every schema version (idempotent) and make one serializer per (family, version)."""
     client = registry_client(settings.registry_url)
     serializers = {}
-    for family, topic in settings.event_topics().items():
+    for family, topic in schemas.event_topics(settings).items():
         ids = register_family(client, settings.registry_url, family, topic)
         for version in schemas.versions(family):
             serializers[(family, version.version)] = ConfluentAvroSerializer(ids[version.version], version.parsed)
@@ -34,9 +34,9 @@ def run(settings: Settings, options: ProduceOptions,
         progress: Callable[[Manifest, float], None] | None = None, metrics_port: int | None = None) -> ProduceResult:
     generator = EventGenerator(options)
     manifest = Manifest(run_id=options.run_id or "", seed=options.seed)
-    topics = settings.event_topics()
+    topics = schemas.event_topics(settings)
     metrics = serve_metrics(metrics_port, ("generate", "produce"), "producer_metrics_port")
-    producer = ShopProducer(settings.kafka_bootstrap, topics, {}, metrics)
+    producer = ShopProducer(settings, topics, {}, metrics)
     producer.check_connection()
     producer.serializers = build_serializers(settings)
 

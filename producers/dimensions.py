@@ -6,7 +6,7 @@ import io
 
 import psycopg2
 
-from infra.settings import ProduceOptions, Settings
+from core.settings import ProduceOptions, Settings
 from producers.pools import build_pools
 
 UPSERT = {

@@ -1,4 +1,4 @@
-from infra.exceptions import ShopstreamError
+from core.exceptions import ShopstreamError
 
 
 class ProducerError(ShopstreamError):

@@ -1,45 +1,21 @@
 """Bad data on purpose: each rule breaks a valid event in one known way.
 
-The categories are the seed report's. A broken event must fail exactly its own rule
-first: the validator checks schema, then data_type, then completeness, then
-business_rules, so a fault never also trips an earlier category.
+The rules are the data-quality contract's (schemas.quality). A broken event must fail
+exactly its own rule first: the validator checks the rules in the contract's order, so
+a fault never also trips an earlier rule.
 """
 
 from __future__ import annotations
 
 import random
 
-CATEGORIES = ("schema", "data_type", "completeness", "business_rules")
+from schemas.quality import MAX_AMOUNT, PRODUCT_RULES, QUANTITY_LIMIT, RULES
 
-# Rules per category and the event families they apply to.
-RULES: dict[str, dict[str, tuple[str, ...]]] = {
-    "schema": {
-        "clickstream": ("not_confluent_framing", "unknown_schema_id", "undecodable_avro"),
-        "orders": ("not_confluent_framing", "unknown_schema_id", "undecodable_avro"),
-    },
-    "data_type": {
-        "clickstream": ("timestamp_out_of_range", "malformed_currency", "negative_quantity"),
-        "orders": ("timestamp_out_of_range", "malformed_currency", "negative_quantity"),
-    },
-    "completeness": {
-        "clickstream": ("missing_customer_id", "missing_session_id", "missing_product_id"),
-        "orders": ("missing_customer_id", "missing_session_id", "order_without_lines"),
-    },
-    "business_rules": {
-        "clickstream": ("non_positive_price", "quantity_over_limit", "future_event_time"),
-        "orders": ("quantity_over_limit", "future_event_time", "order_total_mismatch"),
-    },
-}
-
-# Rules that only make sense for events carrying a product (price, quantity, currency).
-PRODUCT_RULES = {"malformed_currency", "negative_quantity", "missing_product_id", "non_positive_price",
-                 "quantity_over_limit"}
-
-QUANTITY_LIMIT = 100                     # the validator's business rule
-FUTURE_TOLERANCE_US = 5 * 60 * 1_000_000  # event_time up to 5 min ahead is clock skew, not a fault
-MIN_EVENT_TIME_US = 946_684_800_000_000   # 2000-01-01: anything older is a broken timestamp
 BAD_CURRENCIES = ("US$", "euro", "12", "EURO", "", "gbp")
+BAD_COUNTRIES = ("DEU", "Germany", "USA", "United Kingdom")
 UNKNOWN_SCHEMA_ID = 2_000_000_000
+#: Amounts no price can be: not a number, or beyond what numeric(12, 2) holds.
+BAD_AMOUNTS = (float("nan"), MAX_AMOUNT * 1000, -MAX_AMOUNT * 1000)
 
 
 def applicable_rules(category: str, family: str, has_product: bool) -> tuple[str, ...]:
@@ -51,7 +27,11 @@ def applicable_rules(category: str, family: str, has_product: bool) -> tuple[str
 
 def break_record(rule: str, record: dict, rng: random.Random) -> None:
     """Apply a record-level rule in place. Schema rules act on the bytes (see break_bytes)."""
-    if rule == "timestamp_out_of_range":
+    if rule == "malformed_event_id":
+        # Still unique (the accounting counts by event), but not in the 8-4-4-4-12 form.
+        eid = record["event_id"]
+        record["event_id"] = rng.choice((eid.replace("-", ""), "{" + eid + "}", eid[:-1], eid + "0"))
+    elif rule == "timestamp_out_of_range":
         record["event_time"] = rng.choice((-2_208_988_800_000_000, 0, 86_400_000_000))  # 1900, 1970
     elif rule == "malformed_currency":
         record["currency"] = rng.choice(BAD_CURRENCIES)
@@ -60,12 +40,34 @@ def break_record(rule: str, record: dict, rng: random.Random) -> None:
             rng.choice(record["line_items"])["quantity"] = -rng.randint(1, 5)
         else:
             record["quantity"] = -rng.randint(1, 5)
+    elif rule == "amount_out_of_range":
+        if "line_items" in record:
+            key = rng.choice(("subtotal", "shipping", "tax", "total"))
+            record[key] = rng.choice(BAD_AMOUNTS)
+        else:
+            record["price"] = rng.choice(BAD_AMOUNTS)
+    elif rule == "field_too_long":
+        record["country"] = rng.choice(BAD_COUNTRIES)
     elif rule in ("missing_customer_id", "missing_session_id", "missing_product_id"):
         record[rule.removeprefix("missing_")] = None
+    elif rule == "missing_product_fields":
+        record[rng.choice(("category", "price", "quantity", "currency"))] = None
+    elif rule == "missing_order_fields":
+        if rng.random() < 0.5:
+            record[rng.choice(("currency", "subtotal", "shipping", "tax", "total"))] = None
+        else:
+            line = rng.choice(record["line_items"])
+            line[rng.choice(("product_id", "category", "quantity", "unit_price", "line_total"))] = None
     elif rule == "order_without_lines":
         record["line_items"] = []
     elif rule == "non_positive_price":
-        record["price"] = rng.choice((0.0, -record["price"]))
+        if "line_items" in record:
+            line = rng.choice(record["line_items"])
+            line["unit_price"] = rng.choice((0.0, -line["unit_price"]))
+            line["line_total"] = round(line["quantity"] * line["unit_price"], 2)
+            _retotal(record)
+        else:
+            record["price"] = rng.choice((0.0, -record["price"]))
     elif rule == "quantity_over_limit":
         if "line_items" in record:
             line = rng.choice(record["line_items"])

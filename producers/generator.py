@@ -18,13 +18,13 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from infra.settings import ProduceOptions
+from core.settings import ProduceOptions
 from producers import faults
 from producers.pools import CAMPAIGNS, PAYMENT_METHODS, REFERRERS, Pools, build_pools
+from schemas.quality import CATEGORIES
 
 TAX_RATES = {"USD": 0.07, "GBP": 0.20, "EUR": 0.19, "CAD": 0.13, "AUD": 0.10, "JPY": 0.10, "SEK": 0.25,
              "PLN": 0.23}
-PRODUCT_EVENTS = {"product_view", "add_to_cart", "remove_from_cart"}
 
 
 @dataclass(slots=True)
@@ -61,7 +61,7 @@ class EventGenerator:
         ratios = options.faults.as_dict()
         self._fault_thresholds: list[tuple[float, str]] = []
         acc = 0.0
-        for category in faults.CATEGORIES:
+        for category in CATEGORIES:
             acc += ratios[category]
             self._fault_thresholds.append((acc, category))
         self._fault_total = acc

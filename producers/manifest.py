@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from producers.faults import CATEGORIES
+from schemas.quality import CATEGORIES
 
 
 @dataclass

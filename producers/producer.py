@@ -13,15 +13,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException
 
-from infra.settings import ProduceOptions
-from monitoring.metrics import Metrics
+from core import kafka
+from core.metrics import Metrics
+from core.settings import ProduceOptions, Settings
 from producers import faults
 from producers.exceptions import ProducerError
 from producers.generator import EventGenerator, GeneratedEvent
 from producers.manifest import Manifest
 from producers.serialization import ConfluentAvroSerializer
+from schemas import quality
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +57,16 @@ class ProduceResult:
 
 
 class ShopProducer:
-    def __init__(self, bootstrap: str, topics: dict[str, str], serializers: dict[tuple[str, int], ConfluentAvroSerializer],
-                 metrics: Metrics | None = None, extra_config: dict | None = None):
+    def __init__(self, settings: Settings, topics: dict[str, str],
+                 serializers: dict[tuple[str, int], ConfluentAvroSerializer], metrics: Metrics | None = None,
+                 extra_config: dict | None = None):
         self.topics = topics
         self.serializers = serializers
         self.metrics = metrics
-        self.producer = Producer({"bootstrap.servers": bootstrap, **PRODUCER_CONFIG, **(extra_config or {}),
-                                  "error_cb": self._on_client_error}, logger=logging.getLogger("librdkafka"))
-        self.bootstrap = bootstrap
+        self.producer = kafka.producer(settings, {**PRODUCER_CONFIG, **(extra_config or {}),
+                                                  "error_cb": self._on_client_error},
+                                       logger=logging.getLogger("librdkafka"))
+        self.bootstrap = settings.kafka_bootstrap
         self._client_errors: list[str] = []
         self.stop_requested = False
 
@@ -101,7 +105,7 @@ class ShopProducer:
             return on_delivery
 
         keys = [("valid", ""), ("duplicate", "")]
-        keys += [(c, r) for c, fams in faults.RULES.items() for rules in fams.values() for r in rules]
+        keys += sorted({(c, r) for c, _, r in quality.all_rules()})
         return {k: make(k) for k in keys}
 
     def run(self, generator: EventGenerator, options: ProduceOptions, manifest: Manifest,

@@ -55,3 +55,8 @@ def latest(family: str) -> EventSchema:
 def subject(topic: str) -> str:
     """Confluent TopicNameStrategy: the value schema of ``topic``."""
     return f"{topic}-value"
+
+
+def event_topics(settings) -> dict[str, str]:
+    """{family: topic} for every event family in the catalogue, under the settings' topic prefix."""
+    return {family: settings.topic(latest(family).topic_name) for family in FAMILIES}

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.compute as pc
 
-from infra.settings import Settings, StreamOptions
-from monitoring.metrics import Metrics, observe_many
+from core.metrics import Metrics, observe_many
+from core.settings import Settings, StreamOptions
 from streaming.dead_letter import DeadLetterPublisher, parse_quarantine
 from streaming.decode import WriterSchemas
 from streaming.offsets import GroupOffsetMirror, batch_end_offsets, checkpoint_query_id
@@ -27,8 +27,8 @@ class BatchWriter:
         self.settings, self.options, self.schemas, self.metrics = settings, options, schemas, metrics
         self.checkpoint = checkpoint
         self.sink: PostgresSink | None = None
-        self.mirror = GroupOffsetMirror(settings.kafka_bootstrap, options.pipeline)
-        self.dead_letter = (DeadLetterPublisher(settings.kafka_bootstrap, settings.topic("dead-letter"))
+        self.mirror = GroupOffsetMirror(settings, options.pipeline)
+        self.dead_letter = (DeadLetterPublisher(settings, settings.topic("dead-letter"))
                             if options.dead_letter else None)
         self.committed_offsets: dict[str, dict[str, int]] = {}
         self.last_outcome: BatchOutcome | None = None

@@ -12,8 +12,8 @@ import csv
 import io
 import logging
 
-from confluent_kafka import Producer
-
+from core import kafka
+from core.settings import Settings
 from streaming.exceptions import StreamingError
 
 log = logging.getLogger(__name__)
@@ -25,11 +25,10 @@ def parse_quarantine(lines: bytes) -> list[list[str]]:
 
 
 class DeadLetterPublisher:
-    def __init__(self, bootstrap: str, topic: str):
+    def __init__(self, settings: Settings, topic: str):
         self.topic = topic
-        self.producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
-                                  "linger.ms": 5, "compression.type": "lz4"},
-                                 logger=logging.getLogger("librdkafka"))
+        self.producer = kafka.producer(settings, {"enable.idempotence": True, "acks": "all", "linger.ms": 5,
+                                                  "compression.type": "lz4"}, logger=logging.getLogger("librdkafka"))
 
     def publish(self, rows: list[list[str]], timeout: float = 30.0) -> None:
         failures: list[str] = []

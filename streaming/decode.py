@@ -16,8 +16,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.avro.functions import from_avro
 
 import schemas
-from infra.settings import Settings
-from producers.registration import register_family, registry_client
+from core.settings import Settings
+from schemas.registry import register_family, registry_client
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ def load_writer_schemas(settings: Settings) -> WriterSchemas:
     """Every registered version of each family's subject (registering ours first, idempotently)."""
     client = registry_client(settings.registry_url)
     topics, readers, writers, versions = {}, {}, {}, {}
-    for family, topic in settings.event_topics().items():
+    for family, topic in schemas.event_topics(settings).items():
         register_family(client, settings.registry_url, family, topic)
         subject = schemas.subject(topic)
         found = {}

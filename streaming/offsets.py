@@ -14,7 +14,9 @@ import logging
 from pathlib import Path
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient
+
+from core import kafka
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +34,9 @@ def batch_end_offsets(checkpoint: Path, batch_id: int) -> dict[str, dict[str, in
 
 
 class GroupOffsetMirror:
-    def __init__(self, bootstrap: str, group: str):
+    def __init__(self, settings: Settings, group: str):
         self.group = group
-        self.admin = AdminClient({"bootstrap.servers": bootstrap})
+        self.admin = kafka.admin(settings)
 
     def mirror(self, end_offsets: dict[str, dict[str, int]], timeout: float = 10.0) -> bool:
         partitions = [TopicPartition(topic, int(p), int(offset))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import psycopg2
 
-from infra.settings import Settings
+from core.settings import Settings
 from streaming import sql
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ class BatchOutcome:
     quarantined: int = 0
     late: int = 0               # stored events that reached Kafka late
     begun_at: float = 0.0       # epoch seconds: transaction began
-    committed_at: float = 0.0   # epoch seconds: committed (the database's clock)
+    committed_at: float = 0.0   # epoch seconds: COMMIT returned
 
 
 class PostgresSink:
@@ -84,31 +84,25 @@ class PostgresSink:
                 records_in = clicks_staged + orders_staged + quarantine_staged
                 stored = clicks_new + orders_new
                 duplicates = clicks_staged + orders_staged - stored
+                if before_commit is not None:
+                    before_commit()
+                # The ledger row is the last statement before COMMIT, so its committed_at
+                # (the server's clock) trails the real commit by the COMMIT's WAL flush alone.
                 cur.execute(sql.INSERT_LEDGER, (self.pipeline, batch_id, json.dumps(end_offsets), records_in, stored,
                                                 duplicates, quarantined, late, _ts(picked_up_at or begun),
                                                 _ts(begun)))
-                (committed_at,) = cur.fetchone()
-                if before_commit is not None:
-                    before_commit()
             self.conn.commit()
+            committed = time.time()  # the metrics observe the commit itself, after it returned
         except BaseException:
             if not self.conn.closed:
                 self.conn.rollback()
             raise
-        return BatchOutcome(batch_id, False, records_in, stored, duplicates, quarantined, late, begun,
-                            committed_at.timestamp())
+        return BatchOutcome(batch_id, False, records_in, stored, duplicates, quarantined, late, begun, committed)
 
     def ensure_partitions(self) -> None:
         with self.conn, self.conn.cursor() as cur:
             cur.execute(sql.ENSURE_PARTITIONS)
 
-
-
-def ledger_offsets(cur, query: str, key: str) -> dict:
-    """{topic: {partition: next offset}} from the ledger (sql.COMMITTED_OFFSETS or sql.LATEST_OFFSETS)."""
-    cur.execute(query, (key,))
-    row = cur.fetchone()
-    return row[0] if row else {}
 
 
 def _ts(epoch: float) -> dt.datetime:

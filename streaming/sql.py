@@ -97,16 +97,6 @@ INSERT_LEDGER = """
 INSERT INTO sink_ledger (pipeline, batch_id, end_offsets, records_in, stored, duplicates, quarantined, late,
                          picked_up_at, started_at, committed_at)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, clock_timestamp())
-RETURNING committed_at
-"""
-
-# The newest committed offsets of any checkpoint of this pipeline ("name:query id"):
-# where a job with a fresh checkpoint starts, instead of the beginning of the topics.
-# The newest committed offsets of one checkpoint ("name:query id").
-COMMITTED_OFFSETS = "SELECT end_offsets FROM sink_ledger WHERE pipeline = %s ORDER BY batch_id DESC LIMIT 1"
-
-LATEST_OFFSETS = """
-SELECT end_offsets FROM sink_ledger WHERE split_part(pipeline, ':', 1) = %s ORDER BY committed_at DESC LIMIT 1
 """
 
 ENSURE_PARTITIONS = "SELECT ensure_daily_partitions()"

@@ -1,4 +1,4 @@
-"""Data-quality rules as Spark SQL expressions, in the seed's four categories.
+"""Data-quality rules as Spark SQL expressions: the contract of schemas.quality, implemented.
 
 Each rule is a boolean Column that is true when the record is *broken*. Rules are
 checked in order (schema, data_type, completeness, business_rules) and the first one
@@ -14,12 +14,16 @@ from dataclasses import dataclass
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-QUANTITY_LIMIT = 100
-MAX_AMOUNT = 1_000_000_000.0                 # fits numeric(12, 2) with room
-MIN_EVENT_TIME = "2000-01-01 00:00:00+00"
-FUTURE_TOLERANCE = "INTERVAL 5 MINUTES"      # beyond the Kafka timestamp: clock skew no more
+from schemas.quality import (
+    COUNTRY_CODE_LENGTH,
+    FUTURE_TOLERANCE_S,
+    MAX_AMOUNT,
+    MIN_EVENT_TIME,
+    PRODUCT_EVENTS,
+    QUANTITY_LIMIT,
+)
+
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-PRODUCT_EVENTS = ("product_view", "add_to_cart", "remove_from_cart")
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,7 @@ def _rules(_c, _lines_any) -> list[Rule]:
              | _lines_any(lambda li: F.isnan(li.unit_price) | (F.abs(li.unit_price) > MAX_AMOUNT)
                           | F.isnan(li.line_total) | (F.abs(li.line_total) > MAX_AMOUNT)),
              msg("an order amount is not a finite amount")),
-        Rule("data_type", "field_too_long", "any", F.length(_c("country")) > 2,
+        Rule("data_type", "field_too_long", "any", F.length(_c("country")) > COUNTRY_CODE_LENGTH,
              msg("country '", _c("country"), "' is not an ISO 3166 alpha-2 code")),
         # completeness: required fields
         Rule("completeness", "missing_customer_id", "any", _blank(_c("customer_id")), msg("customer_id is missing")),
@@ -102,8 +106,8 @@ def _rules(_c, _lines_any) -> list[Rule]:
              msg("quantity ", _c("quantity").cast("string"), f" is above the limit of {QUANTITY_LIMIT}")),
         Rule("business_rules", "quantity_over_limit", "orders", _lines_any(lambda li: li.quantity > QUANTITY_LIMIT),
              msg(f"an order line has a quantity above the limit of {QUANTITY_LIMIT}")),
-        Rule("business_rules", "future_event_time", "any", et > F.col("kafka_time") + F.expr(FUTURE_TOLERANCE),
-             msg("event_time ", et.cast("string"), " is more than 5 minutes after it reached Kafka")),
+        Rule("business_rules", "future_event_time", "any", et > F.col("kafka_time") + F.expr(f"INTERVAL {FUTURE_TOLERANCE_S} SECONDS"),
+             msg("event_time ", et.cast("string"), f" is more than {FUTURE_TOLERANCE_S} s after it reached Kafka")),
         Rule("business_rules", "order_total_mismatch", "orders",
              (F.abs(_c("subtotal") - F.aggregate(_c("line_items"), F.lit(0.0), lambda acc, li: acc + li.line_total)) > 0.01)
              | (F.abs(_c("total") - (_c("subtotal") + _c("shipping") + _c("tax"))) > 0.01)

@@ -23,15 +23,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import producers
+import schemas
+from core.kafka import log_end_offsets
+from core.settings import ProduceOptions, Settings, StreamOptions
 from db.migrate import migrate
 from infra.bench.resources import ResourceSampler
 from infra.pipeline import StreamProcess, wait_for_ledger
 from infra.runtime.process import ManagedProcess
 from infra.runtime.services.postgres import create_database, drop_database
-from infra.settings import ProduceOptions, Settings, StreamOptions
 from infra.topics import delete_topics, ensure_topics, load_topic_specs
 from monitoring.summary import RunScope, summarize
-from streaming.job import log_end_offsets
 
 log = logging.getLogger(__name__)
 SYSTEMS = ("shopstream", "plain", "quix")
@@ -62,7 +63,7 @@ def _consumer(system: str, cfg: Settings, options: StreamOptions) -> StreamProce
         return PlainConsumerProcess(cfg, options)
     from infra.bench.quix import QuixProcess
 
-    return QuixProcess(cfg, options, cfg.event_topics())
+    return QuixProcess(cfg, options, schemas.event_topics(cfg))
 
 
 @dataclass
@@ -95,7 +96,7 @@ def run_level(settings: Settings, system: str, rate: float, duration_s: float, s
     specs = load_topic_specs()
     if partitions:
         specs = [replace(s, partitions=partitions) if s.name != "dead-letter" else s for s in specs]
-    ensure_topics(cfg.kafka_bootstrap, name, specs)
+    ensure_topics(cfg, name, specs)
     create_database(cfg, cfg.postgres_db)
     migrate(cfg)
     options = StreamOptions(master=f"local[{spark_cores}]", pipeline=name, trigger_s=0.5,
@@ -104,7 +105,7 @@ def run_level(settings: Settings, system: str, rate: float, duration_s: float, s
     timer: threading.Timer | None = None
     try:
         consumer.start()
-        topics = list(cfg.event_topics().values())
+        topics = list(schemas.event_topics(cfg).values())
         pids = {f"consumer ({system})": consumer.proc.pid, "producer": os.getpid()}
         for service in ("kafka", "registry", "postgres"):
             pids[service] = ManagedProcess(service, settings.runtime_dir).pid()
@@ -135,7 +136,7 @@ def run_level(settings: Settings, system: str, rate: float, duration_s: float, s
             timer.cancel()
         consumer.stop()
         drop_database(cfg, cfg.postgres_db)
-        delete_topics(cfg.kafka_bootstrap, name, specs)
+        delete_topics(cfg, name, specs)
         shutil.rmtree(options.checkpoint_dir, ignore_errors=True)
     achieved = result.events_per_second
     done = summary["stored"] + summary["quarantined"]

@@ -13,10 +13,9 @@ import logging
 import threading
 import time
 
-from confluent_kafka import Consumer
-
 import schemas
-from infra.settings import Settings
+from core import kafka
+from core.settings import Settings
 from producers.serialization import split_frame
 from streaming.sink import PostgresSink
 from streaming.transform import CLICK_FIELDS, ORDER_FIELDS, ORDER_TAIL_FIELDS
@@ -43,9 +42,9 @@ def run(settings: Settings, pipeline: str, stop: threading.Event, ready_file=Non
 
     topics, readers, writers = _writers(settings)
     sink = PostgresSink(settings, pipeline)
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": pipeline,
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest",
-                         "fetch.max.bytes": 52_428_800}, logger=logging.getLogger("librdkafka"))
+    consumer = kafka.consumer(settings, pipeline, {"enable.auto.commit": False, "auto.offset.reset": "earliest",
+                                                   "fetch.max.bytes": 52_428_800},
+                              logger=logging.getLogger("librdkafka"))
     consumer.subscribe(list(topics), on_assign=lambda *_: ready_file and ready_file.touch())
     batch_id = 0
     ends: dict[str, dict[str, int]] = {}  # every partition's position so far: the ledger row holds them all

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import asdict, dataclass
 
 import producers
-from infra.settings import DEFAULT_FAULTS, FaultRatios, ProduceOptions, Settings
+from core.settings import DEFAULT_FAULTS, FaultRatios, ProduceOptions, Settings
 from infra.topics import ensure_topics, load_topic_specs
 
 
@@ -35,7 +35,7 @@ class ProducerBenchResult:
 def run(settings: Settings, duration_s: float = 20.0, rate: float = 0.0, with_faults: bool = True) -> ProducerBenchResult:
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     bench = settings.model_copy(update={"topic_prefix": prefix})
-    ensure_topics(bench.kafka_bootstrap, prefix, load_topic_specs())
+    ensure_topics(bench, prefix, load_topic_specs())
     options = ProduceOptions(rate=rate, duration_s=duration_s, run_id=prefix, duplicate_ratio=0.01 if with_faults else 0,
                              faults=FaultRatios(**DEFAULT_FAULTS) if with_faults else FaultRatios())
     before = resource.getrusage(resource.RUSAGE_SELF)

@@ -13,9 +13,9 @@ import sys
 import uuid
 from pathlib import Path
 
-from infra.exceptions import DependencyMissing
+from core.exceptions import DependencyMissing
+from core.settings import Settings, StreamOptions
 from infra.pipeline import StreamProcess
-from infra.settings import Settings, StreamOptions
 
 REQUIREMENT = "quixstreams[avro,postgresql]==3.28.1"
 SCRIPT = Path(__file__).with_name("quix_peer.py")

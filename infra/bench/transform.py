@@ -12,7 +12,7 @@ import statistics
 import time
 from dataclasses import asdict, dataclass
 
-from infra.settings import Settings, StreamOptions
+from core.settings import Settings, StreamOptions
 
 
 @dataclass
@@ -32,12 +32,13 @@ class TransformTiming:
 
 
 def run(sizes: list[int], reps: int, master: str = "local[2]", spark=None) -> list[TransformTiming]:
-    from streaming.job import build_spark
-    from streaming.samples import KAFKA_ROW_SCHEMA, catalogue_schemas, generated_events, kafka_source_rows
+    from infra.runtime.jvm import spark_jars
+    from infra.samples import catalogue_schemas, generated_events, kafka_source_rows
+    from streaming.job import KAFKA_ROW_SCHEMA, build_spark
     from streaming.transform import sink_rows
 
     own_session = spark is None
-    spark = spark or build_spark(Settings(), StreamOptions(master=master, driver_memory="2g"))
+    spark = spark or build_spark(StreamOptions(master=master, driver_memory="2g"), spark_jars(Settings().runtime_dir))
     spark.conf.set("spark.sql.adaptive.enabled", "false")   # as in a streaming micro-batch
     ws = catalogue_schemas()
     rows = kafka_source_rows(ws, generated_events(max(sizes)))

@@ -15,8 +15,8 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
 
-from infra.exceptions import ShopstreamError
-from infra.settings import Settings
+from core.exceptions import ShopstreamError
+from core.settings import Settings
 
 console = Console()
 err_console = Console(stderr=True)

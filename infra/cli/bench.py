@@ -15,8 +15,8 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from core.exceptions import DependencyMissing, ShopstreamError
 from infra.cli.app import app, console, settings
-from infra.exceptions import DependencyMissing, ShopstreamError
 
 bench_app = typer.Typer(help="Benchmarks measured live (never timed unit tests).", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
@@ -126,7 +126,7 @@ def bench_e2e(
     system_list = [s.strip() for s in systems.split(",")]
     unknown = set(system_list) - set(e2e.SYSTEMS)
     if unknown:
-        from infra.exceptions import ConfigError
+        from core.exceptions import ConfigError
         raise ConfigError(f"unknown system(s) {sorted(unknown)}: choose from {', '.join(e2e.SYSTEMS)}")
     if "quix" in system_list:
         from infra.bench import quix

@@ -10,10 +10,10 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
+from core.exceptions import ConfigError
+from core.settings import DEFAULT_FAULTS, StreamOptions
 from infra.cli.app import app, console, env, settings
 from infra.cli.produce import produce_options
-from infra.exceptions import ConfigError
-from infra.settings import DEFAULT_FAULTS, StreamOptions
 
 
 def stream_options(**values) -> StreamOptions:
@@ -45,7 +45,7 @@ def topics() -> None:
     from infra.topics import ensure_topics, load_topic_specs
 
     cfg = settings()
-    created = ensure_topics(cfg.kafka_bootstrap, cfg.topic_prefix, load_topic_specs())
+    created = ensure_topics(cfg, cfg.topic_prefix, load_topic_specs())
     console.print(f"created: {', '.join(created)}" if created else "all topics exist")
 
 
@@ -62,6 +62,9 @@ def stream(
     ready_file: Annotated[Optional[Path], typer.Option(hidden=True)] = None,
 ) -> None:
     """Run the Spark Structured Streaming job: Kafka -> validate -> PostgreSQL, exactly once."""
+    from db.maintenance import Maintenance
+    from infra.runtime.jvm import spark_jars
+    from infra.samples import warmup_rows
     from streaming.job import run as run_stream
 
     cfg = settings()
@@ -73,7 +76,14 @@ def stream(
         def progress(t):
             status.update(f"streaming: {t['batches']} batches · {t['stored']:,} stored · "
                           f"{t['quarantined']:,} quarantined · {t['duplicates']:,} duplicates")
-        result = run_stream(cfg, options, metrics_port=port or None, progress=progress)
+        jars = spark_jars(cfg.runtime_dir)
+        upkeep = Maintenance(cfg, options.rollup_refresh_s)   # the database's own upkeep, beside the job
+        upkeep.start()
+        try:
+            result = run_stream(cfg, options, jars, warmup_rows=warmup_rows, metrics_port=port or None,
+                                progress=progress)
+        finally:
+            upkeep.stop()
     console.print(f"stopped after {result.batches} batches: {result.records_in:,} records in, {result.stored:,} "
                   f"stored, {result.quarantined:,} quarantined, {result.duplicates:,} duplicates, {result.late:,} late")
 

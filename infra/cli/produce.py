@@ -10,9 +10,9 @@ from pydantic import ValidationError
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from core.exceptions import ConfigError
+from core.settings import DEFAULT_FAULTS, FaultRatios, ProduceOptions
 from infra.cli.app import app, console, env, settings
-from infra.exceptions import ConfigError
-from infra.settings import DEFAULT_FAULTS, FaultRatios, ProduceOptions
 
 
 def produce_options(**values) -> ProduceOptions:

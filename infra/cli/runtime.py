@@ -8,9 +8,9 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from core.exceptions import ShopstreamError
+from core.settings import Settings
 from infra.cli.app import app, console, settings
-from infra.exceptions import ShopstreamError
-from infra.settings import Settings
 
 
 @app.command()

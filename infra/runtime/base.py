@@ -6,8 +6,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.settings import Settings
 from infra.runtime.process import ManagedProcess, ensure_port_free, wait_until_healthy
-from infra.settings import Settings
 
 
 @dataclass

@@ -10,7 +10,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.exceptions import DependencyMissing, FetchError
+from core.exceptions import DependencyMissing, FetchError
 
 log = logging.getLogger(__name__)
 
@@ -123,3 +123,10 @@ def find_java(minimum: int, purpose: str) -> Java:
                                 f"install it, e.g. `apt-get install openjdk-17-jre-headless`, or set JAVA_HOME")
     raise DependencyMissing(f"Java {minimum}+ is needed for {purpose}, found only Java {max(seen)}: "
                             f"install a newer JDK and set JAVA_HOME to it")
+
+
+def spark_jars(runtime_dir: Path) -> list[str]:
+    """The Spark connector jars (fetched on first use), with JAVA_HOME pointing at a Java that runs Spark."""
+    java = find_java(17, "Spark")
+    os.environ.setdefault("JAVA_HOME", str(Path(java.path).parents[1]))
+    return sorted(str(p) for p in ensure_fetched(SPARK, runtime_dir).glob("*.jar"))

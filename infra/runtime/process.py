@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from infra.exceptions import PortInUse, ServiceUnhealthy
+from core.exceptions import PortInUse, ServiceUnhealthy
 
 
 class ManagedProcess:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from core.settings import Settings
 from infra.runtime.base import Service, ServiceStatus
 from infra.runtime.services.kafka import Kafka
 from infra.runtime.services.postgres import Postgres
 from infra.runtime.services.prometheus import Prometheus
 from infra.runtime.services.registry import Registry
-from infra.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,9 @@ import uuid
 
 import pytest
 
+from core import kafka
+from core.settings import Settings
 from infra.runtime import stack
-from infra.settings import Settings
 
 
 def pytest_collection_modifyitems(items):
@@ -69,19 +70,18 @@ def isolated(running_stack, unique_name):
 
     isolated = running_stack.model_copy(update={"topic_prefix": unique_name})
     specs = load_topic_specs()
-    ensure_topics(isolated.kafka_bootstrap, isolated.topic_prefix, specs)
+    ensure_topics(isolated, isolated.topic_prefix, specs)
     yield isolated
-    delete_topics(isolated.kafka_bootstrap, isolated.topic_prefix, specs)
+    delete_topics(isolated, isolated.topic_prefix, specs)
 
 
 def consume_all(settings, topics: list[str], timeout: float = 60.0) -> list:
     """Every message on ``topics`` from the beginning to the current end offsets."""
     import time
 
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"reader-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    consumer = kafka.consumer(settings, f"reader-{uuid.uuid4().hex}", {"enable.auto.commit": False, "auto.offset.reset": "earliest"})
     try:
         meta = consumer.list_topics(timeout=10)
         ends = {}
@@ -109,9 +109,9 @@ def consume_all(settings, topics: list[str], timeout: float = 60.0) -> list:
 def pipeline_env(isolated, tmp_path):
     """Settings with their own topics AND their own migrated database; plus stream options
     with their own pipeline name and checkpoint."""
+    from core.settings import StreamOptions
     from db.migrate import migrate
     from infra.runtime.services.postgres import create_database, drop_database
-    from infra.settings import StreamOptions
 
     settings = isolated.model_copy(update={"postgres_db": f"test_{isolated.topic_prefix}"})
     create_database(settings, settings.postgres_db)

@@ -7,8 +7,8 @@ import subprocess
 from pathlib import Path
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
 
+from core import kafka
 from infra.runtime import jvm
 from infra.runtime.base import Service
 from infra.runtime.process import port_is_open
@@ -99,14 +99,14 @@ class Kafka(Service):
         host, _, port = self.settings.kafka_bootstrap.split(",")[0].rpartition(":")
         if not port_is_open(host, int(port)):
             return False  # spares librdkafka's connection-refused noise while the broker boots
-        admin = AdminClient({"bootstrap.servers": self.settings.kafka_bootstrap, "socket.timeout.ms": 2000})
+        admin = kafka.admin(self.settings, {"socket.timeout.ms": 2000})
         try:
             return len(admin.list_topics(timeout=2).brokers) > 0
         except KafkaException:
             return False
 
     def after_start(self) -> None:
-        ensure_topics(self.settings.kafka_bootstrap, self.settings.topic_prefix, load_topic_specs())
+        ensure_topics(self.settings, self.settings.topic_prefix, load_topic_specs())
 
     def version(self) -> str:
         if not self.managed:

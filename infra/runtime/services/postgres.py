@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg2
 from psycopg2 import sql
 
-from infra.exceptions import DependencyMissing, ServiceUnhealthy
+from core.exceptions import DependencyMissing, ServiceUnhealthy
 from infra.runtime.base import Service
 from infra.runtime.process import drop_privileges
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from infra.exceptions import DependencyMissing
+from core.exceptions import DependencyMissing
 from infra.runtime.base import Service
 
 MONITORING = Path(__file__).resolve().parents[3] / "monitoring" / "prometheus"

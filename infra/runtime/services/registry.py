@@ -7,7 +7,6 @@ would lose them.
 
 from __future__ import annotations
 
-
 import httpx
 
 from infra.runtime import jvm

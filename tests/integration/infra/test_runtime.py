@@ -14,28 +14,27 @@ from pathlib import Path
 import httpx
 import psycopg2
 import pytest
-from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import NewTopic
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
-from infra.exceptions import PortInUse
+from core import kafka
+from core.exceptions import PortInUse
+from core.settings import Settings
 from infra.runtime import stack
 from infra.runtime.process import port_is_free
 from infra.runtime.services.registry import Registry
-from infra.settings import Settings
 from infra.topics import load_topic_specs
 
 
 def test_a_message_round_trips_through_kafka(running_stack, unique_name):
     s = running_stack
     topic = f"{unique_name}.roundtrip"
-    admin = AdminClient({"bootstrap.servers": s.kafka_bootstrap})
+    admin = kafka.admin(s)
     admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])[topic].result(timeout=30)
-    producer = Producer({"bootstrap.servers": s.kafka_bootstrap, "acks": "all", "enable.idempotence": True})
+    producer = kafka.producer(s, {"acks": "all", "enable.idempotence": True})
     producer.produce(topic, key=b"k", value=b"hello shop")
     assert producer.flush(30) == 0
-    consumer = Consumer({"bootstrap.servers": s.kafka_bootstrap, "group.id": unique_name,
-                         "auto.offset.reset": "earliest"})
+    consumer = kafka.consumer(s, unique_name, {"auto.offset.reset": "earliest"})
     consumer.subscribe([topic])
     try:
         deadline = time.monotonic() + 30

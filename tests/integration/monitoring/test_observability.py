@@ -15,14 +15,15 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import producers
+import schemas
+from core.kafka import log_end_offsets
+from core.settings import FaultRatios, ProduceOptions, StreamOptions
 from db.migrate import migrate
 from infra.pipeline import StreamProcess, wait_for_ledger
 from infra.runtime.services.postgres import create_database, drop_database
-from infra.settings import FaultRatios, ProduceOptions, StreamOptions
 from infra.topics import ensure_topics, load_topic_specs
 from monitoring import exporter
 from monitoring.summary import RunScope, summarize
-from streaming.job import log_end_offsets
 
 pytestmark = pytest.mark.slow
 DASHBOARDS = Path(__file__).resolve().parents[3] / "monitoring" / "grafana" / "dashboards"
@@ -39,7 +40,7 @@ def panel_queries():
 def live_run(running_stack, tmp_path_factory):
     name = f"t{uuid.uuid4().hex[:10]}"
     settings = running_stack.model_copy(update={"topic_prefix": name, "postgres_db": f"test_{name}"})
-    ensure_topics(settings.kafka_bootstrap, name, load_topic_specs())
+    ensure_topics(settings, name, load_topic_specs())
     create_database(settings, settings.postgres_db)
     migrate(settings)
     options = StreamOptions(master="local[2]", pipeline=name, trigger_s=0.5, driver_memory="1g",
@@ -49,7 +50,7 @@ def live_run(running_stack, tmp_path_factory):
     stream = StreamProcess(settings, options)
     stream.start()
     try:
-        topics = list(settings.event_topics().values())
+        topics = list(schemas.event_topics(settings).values())
         start = log_end_offsets(settings, topics)
         manifest = producers.run(settings, ProduceOptions(
             rate=800, duration_s=25, late_ratio=0, duplicate_ratio=0, run_id=name,

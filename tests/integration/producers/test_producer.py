@@ -6,15 +6,15 @@ import threading
 import time
 
 import pytest
-from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry import SchemaRegistryClient, topic_subject_name_strategy
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
-from confluent_kafka.schema_registry import topic_subject_name_strategy
 
 import producers
 import schemas
+from core.exceptions import RegistryError
+from core.settings import FaultRatios, ProduceOptions
 from infra.runtime.services.kafka import Kafka
-from infra.settings import FaultRatios, ProduceOptions
 from producers.app import build_serializers
 from producers.exceptions import ProducerError
 from producers.generator import EventGenerator
@@ -104,6 +104,6 @@ def test_an_unknown_topic_is_a_clear_error(running_stack):
 def test_a_registry_that_is_down_is_a_clear_error(running_stack):
     down = running_stack.model_copy(update={"schema_registry_url": "http://127.0.0.1:9/apis/ccompat/v7"})
     started = time.monotonic()
-    with pytest.raises(ProducerError, match="registry .* is unreachable"):
+    with pytest.raises(RegistryError, match="registry .* is unreachable"):
         producers.run(down, ProduceOptions(count=10))
     assert time.monotonic() - started < 30

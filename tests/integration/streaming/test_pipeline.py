@@ -9,16 +9,17 @@ import time
 
 import psycopg2
 import pytest
-from confluent_kafka import Consumer
 
 import producers
+import schemas
+from core import kafka
+from core.kafka import log_end_offsets
+from core.settings import FaultRatios, ProduceOptions
 from infra.pipeline import StreamProcess, wait_for_ledger
-from infra.settings import FaultRatios, ProduceOptions
 from monitoring.summary import RunScope, summarize
 from producers.app import build_serializers
 from producers.generator import EventGenerator
 from producers.producer import ShopProducer
-from streaming.job import log_end_offsets
 from tests.integration.conftest import consume_all
 
 pytestmark = pytest.mark.slow
@@ -66,7 +67,7 @@ def produce_stray(settings, when: dt.datetime) -> None:
     gen = EventGenerator(ProduceOptions(count=1, run_id="stray", sessions=1))
     event = next(e for e in iter(gen) if e.family == "clickstream")
     event.record["event_time"] = int(when.timestamp() * 1_000_000)
-    producer = ShopProducer(settings.kafka_bootstrap, {}, build_serializers(settings))
+    producer = ShopProducer(settings, {}, build_serializers(settings))
     producer.producer.produce(settings.topic("clickstream"), producer.serializers[("clickstream", event.version)](
         event.record), event.key)
     assert producer.producer.flush(30) == 0
@@ -74,7 +75,7 @@ def produce_stray(settings, when: dt.datetime) -> None:
 
 def test_end_to_end_every_event_is_stored_or_quarantined_exactly_once(pipeline_env):
     settings, options = pipeline_env
-    topics = list(settings.event_topics().values())
+    topics = list(schemas.event_topics(settings).values())
     start = log_end_offsets(settings, topics)
     manifest = producers.run(settings, ProduceOptions(
         rate=0, count=20_000, faults=ALL_FAULTS, duplicate_ratio=0.02, late_ratio=0.05, late_max_s=90,
@@ -116,7 +117,7 @@ def test_end_to_end_every_event_is_stored_or_quarantined_exactly_once(pipeline_e
     headers = dict(dead[0].headers())
     assert {"source_topic", "source_partition", "source_offset", "category", "rule"} <= set(headers)
     # the consumer group mirrors the ledger: no lag
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": options.pipeline})
+    consumer = kafka.consumer(settings, options.pipeline)
     from confluent_kafka import TopicPartition
     committed = consumer.committed([TopicPartition(t, int(p)) for t, parts in end.items() for p in parts], timeout=10)
     consumer.close()
@@ -126,7 +127,7 @@ def test_end_to_end_every_event_is_stored_or_quarantined_exactly_once(pipeline_e
 
 def test_sigkill_at_random_moments_loses_and_duplicates_nothing(pipeline_env):
     settings, options = pipeline_env
-    topics = list(settings.event_topics().values())
+    topics = list(schemas.event_topics(settings).values())
     start = log_end_offsets(settings, topics)
     result: dict = {}
     producing = threading.Thread(target=lambda: result.update(r=producers.run(settings, ProduceOptions(

@@ -2,7 +2,7 @@ import socket
 
 import pytest
 
-from infra.exceptions import PortInUse
+from core.exceptions import PortInUse
 from infra.runtime.process import ManagedProcess, ensure_port_free, port_is_free
 
 

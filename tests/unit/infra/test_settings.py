@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from infra.settings import Settings
+from core.settings import Settings
 
 
 def test_defaults_point_at_the_local_stack(tmp_path):

@@ -1,6 +1,6 @@
 import pytest
 
-from infra.exceptions import ConfigError
+from core.exceptions import ConfigError
 from infra.topics import load_topic_specs
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 from prometheus_client import CollectorRegistry, generate_latest
 
-from monitoring.metrics import LATENCY_BUCKETS, build_metrics, observe_many
+from core.metrics import LATENCY_BUCKETS, build_metrics, observe_many
 
 
 def _samples(metrics, stage):

@@ -3,9 +3,8 @@ import time
 
 import pytest
 
-from infra.settings import FaultRatios, ProduceOptions
+from core.settings import FaultRatios, ProduceOptions
 from producers.generator import EventGenerator
-
 
 #: The instant every test clock starts from: now, read once, so two generators built in
 #: one test session make the same events and their times stay close to the real clock.

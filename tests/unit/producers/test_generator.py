@@ -2,7 +2,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from producers import faults
+from schemas import quality
 from tests.unit.producers.conftest import ALL_FAULTS
 
 N = 30_000
@@ -73,7 +73,7 @@ def test_fault_ratios_are_met_within_tolerance(generator_factory):
 def test_every_rule_fires_and_only_on_families_it_applies_to(generator_factory):
     events = take(generator_factory(faults=ALL_FAULTS))
     seen = Counter((e.category, e.family, e.rule) for e in events if e.rule)
-    for category, families in faults.RULES.items():
+    for category, families in quality.RULES.items():
         for family, rules in families.items():
             for rule in rules:
                 assert seen[(category, family, rule)] > 0, (category, family, rule)

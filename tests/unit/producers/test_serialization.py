@@ -9,6 +9,7 @@ import pytest
 import schemas
 from producers import faults
 from producers.serialization import ConfluentAvroDeserializer, ConfluentAvroSerializer, split_frame
+from schemas import quality
 from tests.unit.producers.conftest import make_generator
 
 
@@ -49,7 +50,7 @@ def test_v2_is_backward_compatible_with_v1():
     assert fastavro.schemaless_reader(body, v1.parsed, v2.parsed)["campaign"] is None
 
 
-@pytest.mark.parametrize("rule", faults.RULES["schema"]["clickstream"])
+@pytest.mark.parametrize("rule", quality.RULES["schema"]["clickstream"])
 def test_schema_faults_make_messages_our_decoder_rejects(rule):
     import random
     schema = schemas.latest("clickstream")

@@ -2,13 +2,14 @@
 
 import pytest
 
-from infra.settings import Settings, StreamOptions
+from core.settings import Settings, StreamOptions
 
 
 @pytest.fixture(scope="session")
 def spark():
+    from infra.runtime.jvm import spark_jars
     from streaming.job import build_spark
 
-    session = build_spark(Settings(), StreamOptions(master="local[2]", driver_memory="1g"))
+    session = build_spark(StreamOptions(master="local[2]", driver_memory="1g"), spark_jars(Settings().runtime_dir))
     yield session
     session.stop()

@@ -28,3 +28,7 @@ class PortInUse(ShopstreamError):
 
 class ServiceUnhealthy(ShopstreamError):
     """A service did not become healthy, or is down when it is needed."""
+
+
+class RegistryError(ShopstreamError):
+    """The schema registry is unreachable, or refused a schema."""

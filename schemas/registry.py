@@ -1,16 +1,16 @@
-"""Registering the schemas through the registry's Confluent-compatible API."""
+"""Registering the schemas through the registry's Confluent-compatible API (the producer and
+the stream job both register, idempotently, so either can start first)."""
 
 from __future__ import annotations
 
 import logging
 
 import httpx2  # confluent-kafka's schema-registry HTTP client
-
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 import schemas
-from producers.exceptions import ProducerError
+from core.exceptions import RegistryError
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +31,9 @@ def register_family(client: SchemaRegistryClient, url: str, family: str, topic: 
         for version in schemas.versions(family):
             ids[version.version] = client.register_schema(subject, Schema(version.text, "AVRO"))
     except SchemaRegistryError as exc:
-        raise ProducerError(f"the registry refused schema {family} for {subject}: {exc}") from exc
+        raise RegistryError(f"the registry refused schema {family} for {subject}: {exc}") from exc
     except httpx2.TransportError as exc:  # the client's HTTP layer: refused, timed out
-        raise ProducerError(f"the schema registry at {url} is unreachable ({exc}): "
+        raise RegistryError(f"the schema registry at {url} is unreachable ({exc}): "
                             f"run `shopstream up` or fix --schema-registry-url") from exc
     log.debug("registered %s under %s: %s", family, subject, ids)
     return ids

@@ -3,7 +3,8 @@
 The job's warm-up, `shopstream bench transform` and the unit tests feed these to the
 transformation: the producer's own events, framed with the schema ids of a
 ``WriterSchemas`` and broken where the generator broke them, in the Kafka source's
-row layout.
+row layout (streaming.job.KAFKA_ROW_SCHEMA). It joins two stages (the generator and the stream job's row layout), so it
+lives with the orchestration that wires them.
 """
 
 from __future__ import annotations
@@ -16,16 +17,11 @@ from collections.abc import Callable, Iterable
 import fastavro
 
 import schemas
-
-from infra.settings import ProduceOptions
+from core.settings import DEFAULT_FAULTS, FaultRatios, ProduceOptions
 from producers import faults
 from producers.generator import EventGenerator, GeneratedEvent
 from producers.serialization import ConfluentAvroSerializer
 from streaming.decode import WriterSchemas
-
-# The Kafka source's columns (spark-sql-kafka with includeHeaders).
-KAFKA_ROW_SCHEMA = ("key binary, value binary, topic string, partition int, offset long, timestamp timestamp, "
-                    "timestampType int, headers array<struct<key:string,value:binary>>")
 
 
 def catalogue_schemas(topics: dict[str, str] | None = None) -> WriterSchemas:
@@ -39,11 +35,22 @@ def catalogue_schemas(topics: dict[str, str] | None = None) -> WriterSchemas:
     return WriterSchemas(topics, readers, writers, versions)
 
 
-def generated_events(count: int, seed: int = 1) -> list[GeneratedEvent]:
-    """The producer's default mix (every schema version, valid and broken records)."""
+def generated_events(count: int, seed: int = 1, fault_ratios: FaultRatios | None = None) -> list[GeneratedEvent]:
+    """The producer's events: every schema version, broken at ``fault_ratios`` (default: none)."""
     generator = EventGenerator(ProduceOptions(count=count, seed=seed, run_id="samples", sessions=50, customers=200,
-                                              products=100, late_ratio=0.0))
+                                              products=100, late_ratio=0.0,
+                                              faults=fault_ratios or FaultRatios()))
     return [next(generator) for _ in range(count)]
+
+
+#: The warm-up's mix: `run`'s bad-data mix, raised so that every rule's path is compiled
+#: from a few thousand events (each category about 5 %).
+WARMUP_FAULTS = FaultRatios(**{category: 0.05 for category in DEFAULT_FAULTS})
+
+
+def warmup_rows(ws: WriterSchemas, count: int = 4000) -> list[tuple]:
+    """Kafka source rows for the stream job's warm-up: valid and broken records of every kind."""
+    return kafka_source_rows(ws, generated_events(count, fault_ratios=WARMUP_FAULTS))
 
 
 def kafka_source_rows(ws: WriterSchemas, events: Iterable[GeneratedEvent],

@@ -90,7 +90,7 @@ def serve_metrics(port: int | None, stages: tuple[str, ...], port_setting: str) 
     """Fresh metrics for one process, served on ``port`` at /metrics (none when port is falsy)."""
     from prometheus_client import start_http_server
 
-    from infra.exceptions import PortInUse
+    from core.exceptions import PortInUse
 
     metrics = build_metrics(CollectorRegistry(), stages=stages)
     if port:

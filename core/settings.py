@@ -7,6 +7,7 @@ overrides. Library code receives a ``Settings`` instance and never reads the env
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from psycopg2.extensions import make_dsn
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -26,6 +27,14 @@ class Settings(BaseSettings):
     kafka_controller_port: int = Field(9093, ge=1, le=65535)
     kafka_heap: str = "512m"
     bootstrap_servers: str | None = Field(None, description="an existing Kafka cluster; the local broker is not started")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="how every Kafka client connects")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism (with SASL_PLAINTEXT or SASL_SSL)")
+    kafka_sasl_username: str | None = Field(None, description="SASL user name")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password")
+    kafka_ssl_ca_location: Path | None = Field(None, description="PEM file of the CA that signed the brokers' certificates "
+                                                                 "(with SSL or SASL_SSL; default: the system's)")
     topic_prefix: str = Field("shop", pattern=r"^[A-Za-z0-9._-]+$")
 
     # Schema registry (Apicurio, Confluent-compatible API).
@@ -58,6 +67,15 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> "Settings":
+        if self.kafka_security_protocol.startswith("SASL_"):
+            missing = [name for name in ("kafka_sasl_mechanism", "kafka_sasl_username", "kafka_sasl_password")
+                       if getattr(self, name) is None]
+            if missing:
+                raise ValueError(f"{self.kafka_security_protocol} needs {', '.join(missing)}")
+        return self
+
     # Derived addresses -------------------------------------------------------------
     @property
     def kafka_bootstrap(self) -> str:
@@ -89,15 +107,63 @@ class Settings(BaseSettings):
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}.{name}"
 
-    def event_topics(self) -> dict[str, str]:
-        """{family: topic} for every event family in the schema catalogue."""
-        import schemas
+    @property
+    def kafka(self) -> "KafkaConnection":
+        """The one Kafka connection model every client is built from."""
+        password = self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
+        return KafkaConnection(bootstrap_servers=self.kafka_bootstrap, security_protocol=self.kafka_security_protocol,
+                               sasl_mechanism=self.kafka_sasl_mechanism, sasl_username=self.kafka_sasl_username,
+                               sasl_password=password, ssl_ca_location=self.kafka_ssl_ca_location)
 
-        return {family: self.topic(schemas.latest(family).topic_name) for family in schemas.FAMILIES}
 
-    def kafka_client_config(self) -> dict[str, str]:
-        """The dotted librdkafka keys shared by every client."""
-        return {"bootstrap.servers": self.kafka_bootstrap}
+class KafkaConnection(BaseModel):
+    """Where Kafka is and how to authenticate, in the three dialects our clients speak:
+    librdkafka's dotted keys, Spark's ``kafka.``-prefixed source options, and the Java
+    client properties that Kafka's own tools read (``--command-config``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bootstrap_servers: str
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = Field(None, repr=False)
+    ssl_ca_location: Path | None = None
+
+    def librdkafka(self) -> dict[str, str]:
+        config = {"bootstrap.servers": self.bootstrap_servers, "security.protocol": self.security_protocol}
+        if self.sasl_mechanism:
+            config.update({"sasl.mechanism": self.sasl_mechanism, "sasl.username": self.sasl_username or "",
+                           "sasl.password": self.sasl_password or ""})
+        if self.ssl_ca_location:
+            config["ssl.ca.location"] = str(self.ssl_ca_location)
+        return config
+
+    def java(self) -> dict[str, str]:
+        """Java client properties (Kafka's tools; Spark's source with a ``kafka.`` prefix)."""
+        props = {"bootstrap.servers": self.bootstrap_servers, "security.protocol": self.security_protocol}
+        if self.sasl_mechanism:
+            module = ("org.apache.kafka.common.security.plain.PlainLoginModule" if self.sasl_mechanism == "PLAIN"
+                      else "org.apache.kafka.common.security.scram.ScramLoginModule")
+            props["sasl.mechanism"] = self.sasl_mechanism
+            props["sasl.jaas.config"] = (f'{module} required username="{_jaas_escape(self.sasl_username or "")}" '
+                                         f'password="{_jaas_escape(self.sasl_password or "")}";')
+        if self.ssl_ca_location:
+            props.update({"ssl.truststore.type": "PEM", "ssl.truststore.location": str(self.ssl_ca_location)})
+        return props
+
+    def spark_options(self) -> dict[str, str]:
+        return {f"kafka.{key}": value for key, value in self.java().items()}
+
+    def java_properties_text(self) -> str:
+        """The properties file format (keys and values escaped as java.util.Properties reads them)."""
+        def esc(text: str) -> str:
+            return text.replace("\\", "\\\\").replace("\n", "\\n").replace(":", "\\:").replace("=", "\\=")
+        return "".join(f"{key}={esc(value)}\n" for key, value in self.java().items())
+
+
+def _jaas_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 class FaultRatios(BaseModel):

@@ -1,0 +1,34 @@
+"""The sink ledger: one row per committed micro-batch, the truth about what is stored.
+
+The stream job writes it (streaming.sink); the exporter, `run` and the benchmarks read
+the offsets it committed. These are the queries they share.
+"""
+
+from __future__ import annotations
+
+from core.kafka import Offsets
+
+# The newest committed offsets of one checkpoint ("name:query id").
+COMMITTED_OFFSETS = "SELECT end_offsets FROM sink_ledger WHERE pipeline = %s ORDER BY batch_id DESC LIMIT 1"
+
+# The newest committed offsets of any checkpoint of this pipeline ("name"): where a job
+# with a fresh checkpoint starts, instead of the beginning of the topics.
+LATEST_OFFSETS = """
+SELECT end_offsets FROM sink_ledger WHERE split_part(pipeline, ':', 1) = %s ORDER BY committed_at DESC LIMIT 1
+"""
+
+
+def committed_offsets(cur, pipeline_key: str) -> Offsets:
+    """{topic: {partition: next offset}} committed by one checkpoint ("name:query id")."""
+    return _offsets(cur, COMMITTED_OFFSETS, pipeline_key)
+
+
+def latest_offsets(cur, pipeline: str) -> Offsets:
+    """{topic: {partition: next offset}} committed last by any checkpoint of ``pipeline``."""
+    return _offsets(cur, LATEST_OFFSETS, pipeline)
+
+
+def _offsets(cur, query: str, key: str) -> Offsets:
+    cur.execute(query, (key,))
+    row = cur.fetchone()
+    return row[0] if row else {}
