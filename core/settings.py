@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     # Kafka. When bootstrap_servers is set, the platform uses that cluster and starts none.
     kafka_port: int = Field(9092, ge=1, le=65535)
     kafka_controller_port: int = Field(9093, ge=1, le=65535)
+    kafka_secure_port: int = Field(9094, ge=1, le=65535,
+                                   description="the local broker's SASL_SSL listener (SCRAM-SHA-512 over TLS)")
+    kafka_scram_password: SecretStr = Field(SecretStr("shopstream-kafka"),
+                                            description="password of the local broker's SCRAM user `shopstream`")
     kafka_heap: str = "512m"
     bootstrap_servers: str | None = Field(None, description="an existing Kafka cluster; the local broker is not started")
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
@@ -55,8 +59,8 @@ class Settings(BaseSettings):
 
     # Prometheus.
     prometheus_port: int = Field(9090, ge=1, le=65535)
-    producer_metrics_port: int = Field(9464, ge=1, le=65535, description="the producer's /metrics")
-    stream_metrics_port: int = Field(9465, ge=1, le=65535, description="the streaming job's /metrics")
+    producer_metrics_port: int = Field(9464, ge=0, le=65535, description="the producer's /metrics; 0 = none")
+    stream_metrics_port: int = Field(9465, ge=0, le=65535, description="the streaming job's /metrics; 0 = none")
     exporter_metrics_port: int = Field(9466, ge=1, le=65535, description="the lag/DB exporter's /metrics")
 
     # How long `up` waits for each service before giving up.
@@ -166,15 +170,27 @@ def _jaas_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
+def flag(name: str, **extra) -> dict:
+    """``json_schema_extra`` for a field whose command-line flag is not its name (see infra.cli.options)."""
+    return {"json_schema_extra": {"flag": name, **extra}}
+
+
+HIDDEN = {"json_schema_extra": {"hidden": True}}   # set by the orchestration, not by a person
+
+
 class FaultRatios(BaseModel):
     """Share of events the generator breaks on purpose, per data-quality category."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    schema_: float = Field(0.0, ge=0, le=1, alias="schema")
-    data_type: float = Field(0.0, ge=0, le=1)
-    completeness: float = Field(0.0, ge=0, le=1)
-    business_rules: float = Field(0.0, ge=0, le=1)
+    schema_: float = Field(0.002, ge=0, le=1, alias="schema", **flag("schema-ratio"),
+                           description="share that is unframed, of an unknown schema, or undecodable")
+    data_type: float = Field(0.002, ge=0, le=1, **flag("data-type-ratio"),
+                             description="share with a malformed id, timestamp, currency, amount or field")
+    completeness: float = Field(0.003, ge=0, le=1, **flag("completeness-ratio"),
+                                description="share missing a required field or the order lines")
+    business_rules: float = Field(0.008, ge=0, le=1, **flag("business-rules-ratio"),
+                                  description="share breaking a business rule (price, quantity, future time, totals)")
 
     @model_validator(mode="after")
     def _at_most_one(self) -> "FaultRatios":
@@ -190,34 +206,36 @@ class FaultRatios(BaseModel):
                 "business_rules": self.business_rules}
 
 
-#: The mix `shopstream run` uses: roughly the seed report's error profile, scaled up so
-#: that every rule fires in a short run.
-DEFAULT_FAULTS = {"schema": 0.002, "data_type": 0.002, "completeness": 0.003, "business_rules": 0.008}
+#: No broken events at all (benchmarks, and tests that want only valid ones).
+NO_FAULTS = FaultRatios(schema=0, data_type=0, completeness=0, business_rules=0)
+#: The default bad-data mix: roughly the seed report's error profile, scaled up so that
+#: every rule fires in a short run.
+DEFAULT_FAULTS = FaultRatios().as_dict()
 
 
 class ProduceOptions(BaseModel):
-    """One run of the generator and producer."""
+    """One run of the generator and producer (`shopstream produce`, and `run`'s producing)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    rate: float = Field(5000.0, ge=0, description="events/s; 0 = as fast as possible")
-    duration_s: float | None = Field(None, gt=0)
-    count: int | None = Field(None, gt=0)
-    seed: int = 42
-    run_id: str | None = Field(None, description="mixed into event ids; same seed + run id = same events")
+    rate: float = Field(5000.0, ge=0, description="events per second; 0 = as fast as possible")
+    duration_s: float | None = Field(None, gt=0, description="seconds to produce for")
+    count: int | None = Field(None, gt=0, description="number of events to produce")
+    seed: int = Field(42, description="random seed: the same seed and run id give the same events")
+    run_id: str | None = Field(None, description="mixed into event ids (default: random)")
     faults: FaultRatios = FaultRatios()
-    duplicate_ratio: float = Field(0.0, ge=0, le=0.5, description="share of events re-sent with the same event_id")
-    late_ratio: float = Field(0.02, ge=0, le=1, description="share of events whose event_time lags")
-    late_max_s: float = Field(120.0, ge=0, description="how far a late event's event_time lags, at most")
+    duplicate_ratio: float = Field(0.01, ge=0, le=0.5, description="share of events re-sent with the same event_id")
+    late_ratio: float = Field(0.02, ge=0, le=1, description="share of events whose event_time lags (late, out of order)")
+    late_max_s: float = Field(120.0, ge=0, description="how far a late event's event_time lags, at most (s)")
     v2_ratio: float = Field(0.5, ge=0, le=1, description="share of clickstream events written with schema v2")
-    burst: bool = Field(False, description="alternate 2 s at 3x the rate with quiet spells")
+    burst: bool = Field(False, description="2 s at 3x the rate, then 4 s quiet (same average)")
     sessions: int = Field(500, ge=1, description="concurrent shopping sessions")
-    customers: int = Field(5000, ge=1)
-    products: int = Field(1000, ge=1)
-    cart_rate: float = Field(0.35, ge=0, le=1, description="sessions that add to cart")
-    checkout_rate: float = Field(0.6, ge=0, le=1, description="carts that start checkout")
-    purchase_rate: float = Field(0.8, ge=0, le=1, description="checkouts that end in an order")
-    manifest_path: Path | None = None
+    customers: int = Field(5000, ge=1, description="customers in the generator's pool")
+    products: int = Field(1000, ge=1, description="products in the generator's pool")
+    cart_rate: float = Field(0.35, ge=0, le=1, description="share of sessions that add to the cart")
+    checkout_rate: float = Field(0.6, ge=0, le=1, description="share of carts that start checkout")
+    purchase_rate: float = Field(0.8, ge=0, le=1, description="share of checkouts that end in an order")
+    manifest_path: Path | None = Field(None, description="write what was acknowledged, by quality outcome, as JSON")
 
     @model_validator(mode="after")
     def _bounded(self) -> "ProduceOptions":
@@ -227,26 +245,35 @@ class ProduceOptions(BaseModel):
 
 
 class StreamOptions(BaseModel):
-    """One run of the Spark Structured Streaming job."""
+    """One run of the Spark Structured Streaming job (`shopstream stream`, and `run`'s job)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    master: str = Field("local[*]", description="local[*], local[N] or spark://host:port")
-    pipeline: str = Field("shopstream", pattern=r"^[a-z0-9_-]+$", description="name in the ledger and consumer group")
-    checkpoint_dir: Path | None = Field(None, description="default: .runtime/checkpoints/<topic prefix>/<pipeline>")
-    trigger_s: float = Field(1.0, ge=0, description="micro-batch interval; 0 = next batch as soon as one ends")
+    master: str = Field("local[*]", description="Spark master: local[*], local[N] or spark://host:port")
+    pipeline: str = Field("shopstream", pattern=r"^[a-z0-9_-]+$",
+                          description="pipeline name (ledger, consumer group, checkpoint)")
+    checkpoint_dir: Path | None = Field(None, description="checkpoint folder (default .runtime/checkpoints/PREFIX/PIPELINE)")
+    trigger_s: float = Field(0.5, ge=0, description="micro-batch interval in seconds; 0 = back to back")
     max_offsets_per_trigger: int = Field(200_000, ge=1, description="backpressure: records per micro-batch at most")
-    driver_memory: str = "2g"
-    shuffle_partitions: int = Field(2, ge=1)
-    late_threshold_s: float = Field(5.0, ge=0, description="an event reaching Kafka later than this is counted late")
-    dead_letter: bool = True
-    stop_when_idle_s: float | None = Field(None, gt=0, description="stop once caught up and idle this long")
-    ui: bool = False
-    rollup_refresh_s: float = Field(30.0, gt=0, description="how often the hourly/daily rollups are refreshed")
-    ready_file: Path | None = Field(None, description="touched once the query runs (for orchestration)")
+    driver_memory: str = Field("2g", pattern=r"^[0-9]+[kmgt]$", description="Spark driver heap, e.g. 2g")
+    shuffle_partitions: int = Field(2, ge=1, description="Spark SQL shuffle partitions")
+    late_threshold_s: float = Field(5.0, ge=0, description="an event reaching Kafka later than this (s) counts as late")
+    dead_letter: bool = Field(True, description="also publish quarantined records to the dead-letter topic")
+    stop_when_idle_s: float | None = Field(None, gt=0, description="stop once caught up and idle this many seconds")
+    ui: bool = Field(False, description="serve the Spark UI")
+    rollup_refresh_s: float = Field(30.0, gt=0, description="how often the hourly/daily rollups are refreshed (s)")
+    ready_file: Path | None = Field(None, description="touched once the query runs", **HIDDEN)
 
     def checkpoint(self, settings: "Settings") -> Path:
         return self.checkpoint_dir or settings.runtime_dir / "checkpoints" / settings.topic_prefix / self.pipeline
+
+
+class RunOptions(BaseModel):
+    """`shopstream run`'s own options; it also takes the produce and stream options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    summary_json: Path | None = Field(None, description="also write the summary as JSON here")
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -260,3 +287,20 @@ def settings_env(settings: Settings) -> dict[str, str]:
             value = value.get_secret_value()
         env[f"SHOPSTREAM_{name.upper()}"] = str(value)
     return env
+
+
+def comma_separated(value):
+    """A list flag given as one string: "1000,5000" -> ["1000", "5000"] (the field's type converts)."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class ReportOptions(BaseModel):
+    """`shopstream report`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    minutes: float = Field(60.0, gt=0, description="report on what the sink committed in the last N minutes")
+    png: Path | None = Field(None, description="where to write the charts (default .runtime/report.png)")
+    query_runs: int = Field(20, ge=1, le=1000, description="repetitions of each timed database query")

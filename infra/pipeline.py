@@ -27,6 +27,7 @@ from core.exceptions import ServiceUnhealthy
 from core.kafka import caught_up, log_end_offsets
 from core.settings import ProduceOptions, Settings, StreamOptions, settings_env
 from db.migrate import migrate
+from infra.cli.options import json_variable
 from infra.runtime import stack
 from monitoring import exporter
 from monitoring.summary import RunScope, summarize
@@ -39,19 +40,16 @@ log = logging.getLogger(__name__)
 class StreamProcess:
     """The streaming job as a child process, with its log in .runtime/logs/stream.log."""
 
-    def __init__(self, settings: Settings, options: StreamOptions, extra_args: list[str] | None = None):
-        self.settings, self.options = settings, options
+    def __init__(self, settings: Settings, options: StreamOptions):
         self.ready_file = settings.runtime_dir / "run" / f"{options.pipeline}.ready"
+        self.settings = settings
+        self.options = options.model_copy(update={"ready_file": self.ready_file,
+                                                  "checkpoint_dir": options.checkpoint(settings)})
         self.log_file = settings.runtime_dir / "logs" / "stream.log"
-        self.extra_args = extra_args or []
         self.proc: subprocess.Popen | None = None
 
     def argv(self) -> list[str]:
-        o = self.options
-        return [sys.executable, "-m", "infra", "stream", "--pipeline", o.pipeline, "--master", o.master,
-                "--trigger", str(o.trigger_s), "--max-offsets-per-trigger", str(o.max_offsets_per_trigger),
-                "--checkpoint-dir", str(o.checkpoint(self.settings)), "--ready-file", str(self.ready_file),
-                *self.extra_args]
+        return [sys.executable, "-m", "infra", "stream"]
 
     def start(self, timeout: float = 180.0) -> None:
         self.ready_file.unlink(missing_ok=True)
@@ -70,7 +68,9 @@ class StreamProcess:
             time.sleep(0.2)
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, **settings_env(self.settings)}
+        """The whole settings and the whole stream options: nothing is re-parsed from flags."""
+        return {**os.environ, **settings_env(self.settings),
+                json_variable("stream"): self.options.model_dump_json()}
 
     def pipeline_key(self) -> str:
         return f"{self.options.pipeline}:{checkpoint_query_id(self.options.checkpoint(self.settings))}"

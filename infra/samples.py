@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 import fastavro
 
 import schemas
-from core.settings import DEFAULT_FAULTS, FaultRatios, ProduceOptions
+from core.settings import DEFAULT_FAULTS, NO_FAULTS, FaultRatios, ProduceOptions
 from producers import faults
 from producers.generator import EventGenerator, GeneratedEvent
 from producers.serialization import ConfluentAvroSerializer
@@ -39,7 +39,7 @@ def generated_events(count: int, seed: int = 1, fault_ratios: FaultRatios | None
     """The producer's events: every schema version, broken at ``fault_ratios`` (default: none)."""
     generator = EventGenerator(ProduceOptions(count=count, seed=seed, run_id="samples", sessions=50, customers=200,
                                               products=100, late_ratio=0.0,
-                                              faults=fault_ratios or FaultRatios()))
+                                              faults=fault_ratios or NO_FAULTS))
     return [next(generator) for _ in range(count)]
 
 

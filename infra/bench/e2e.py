@@ -25,7 +25,7 @@ from pathlib import Path
 import producers
 import schemas
 from core.kafka import log_end_offsets
-from core.settings import ProduceOptions, Settings, StreamOptions
+from core.settings import NO_FAULTS, ProduceOptions, Settings, StreamOptions
 from db.migrate import migrate
 from infra.bench.resources import ResourceSampler
 from infra.pipeline import StreamProcess, wait_for_ledger
@@ -58,7 +58,7 @@ class PlainConsumerProcess(StreamProcess):
 
 def _consumer(system: str, cfg: Settings, options: StreamOptions) -> StreamProcess:
     if system == "shopstream":
-        return StreamProcess(cfg, options, ["--metrics-port", "0"])
+        return StreamProcess(cfg.model_copy(update={"stream_metrics_port": 0}), options)
     if system == "plain":
         return PlainConsumerProcess(cfg, options)
     from infra.bench.quix import QuixProcess
@@ -119,7 +119,7 @@ def run_level(settings: Settings, system: str, rate: float, duration_s: float, s
         timer = threading.Timer(warmup_s, measure_from_now)
         measure_from_now() if not warmup_s else timer.start()
         result = producers.run(cfg, ProduceOptions(rate=rate, duration_s=warmup_s + duration_s, late_ratio=0,
-                                                   duplicate_ratio=0, run_id=name))
+                                                   duplicate_ratio=0, faults=NO_FAULTS, run_id=name))
         if result.stopped_early:    # a signal reached the producer: end the benchmark, not just this level
             raise KeyboardInterrupt
         produced_done = time.monotonic()

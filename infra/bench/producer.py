@@ -13,7 +13,7 @@ import uuid
 from dataclasses import asdict, dataclass
 
 import producers
-from core.settings import DEFAULT_FAULTS, FaultRatios, ProduceOptions, Settings
+from core.settings import NO_FAULTS, FaultRatios, ProduceOptions, Settings
 from infra.topics import ensure_topics, load_topic_specs
 
 
@@ -37,7 +37,7 @@ def run(settings: Settings, duration_s: float = 20.0, rate: float = 0.0, with_fa
     bench = settings.model_copy(update={"topic_prefix": prefix})
     ensure_topics(bench, prefix, load_topic_specs())
     options = ProduceOptions(rate=rate, duration_s=duration_s, run_id=prefix, duplicate_ratio=0.01 if with_faults else 0,
-                             faults=FaultRatios(**DEFAULT_FAULTS) if with_faults else FaultRatios())
+                             faults=FaultRatios() if with_faults else NO_FAULTS)
     before = resource.getrusage(resource.RUSAGE_SELF)
     wall = time.monotonic()
     result = producers.run(bench, options)

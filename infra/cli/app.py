@@ -14,6 +14,8 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
+from typer._click.exceptions import ClickException, UsageError  # Typer 0.29 vendors click as typer._click
 
 from core.exceptions import ShopstreamError
 from core.settings import Settings
@@ -74,12 +76,26 @@ def settings() -> Settings:
 
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI. Every error a person can cause is one line on stderr: exit 2 for a
+    bad flag, value or setting and for a dependency that is not there, 130 for Ctrl-C."""
     try:
-        app()
+        code = app(args=argv, standalone_mode=False)
+    except UsageError as exc:   # unknown command or flag, missing or malformed value
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+        _error(f"{exc.format_message()}{hint}", 2)
+    except ClickException as exc:
+        _error(exc.format_message(), exc.exit_code)
     except ShopstreamError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False)
-        sys.exit(2)
-    except KeyboardInterrupt:
+        _error(str(exc), 2)
+    except (KeyboardInterrupt, typer.Abort):
         err_console.print("interrupted")
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _error(message: str, code: int) -> None:
+    """One line, never wrapped, never read as markup."""
+    first = message.strip().splitlines()[0] if message.strip() else "failed"
+    err_console.print(f"[red]error:[/] {escape(first)}", highlight=False, soft_wrap=True)
+    sys.exit(code)

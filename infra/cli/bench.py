@@ -16,27 +16,25 @@ import typer
 from rich.table import Table
 
 from core.exceptions import DependencyMissing, ShopstreamError
+from infra.bench.options import E2EBenchOptions, ProducerBenchOptions, TransformBenchOptions
 from infra.cli.app import app, console, settings
+from infra.cli.options import Options, with_options
 
 bench_app = typer.Typer(help="Benchmarks measured live (never timed unit tests).", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 
 
 @bench_app.command("producer")
-def bench_producer(
-    duration: Annotated[float, typer.Option(help="Seconds to produce for.")] = 20.0,
-    rate: Annotated[float, typer.Option(help="Target events/s; 0 = as fast as possible.")] = 0.0,
-    clean: Annotated[bool, typer.Option("--clean", help="Valid events only (no faults, no duplicates).")] = False,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the figures as JSON.")] = None,
-    profile: Annotated[Optional[Path], typer.Option(help="Profile with py-spy: write collapsed stacks here and print the top functions.")] = None,
-) -> None:
+@with_options(Options("options", ProducerBenchOptions, "bench"))
+def bench_producer(options: ProducerBenchOptions) -> None:
     """Sustained events/s of one producer process to the local broker, acks=all."""
-    if profile:
-        _profile_self(profile)
+    if options.profile:
+        _profile_self(options.profile)
         return
     from infra.bench import producer as bench
 
-    result = bench.run(settings(), duration_s=duration, rate=rate, with_faults=not clean)
+    json_out = options.json_out
+    result = bench.run(settings(), duration_s=options.duration_s, rate=options.rate, with_faults=not options.clean)
     table = Table(title="producer benchmark (one process, acks=all, idempotent, lz4)")
     for column in ("events", "failed", "seconds", "events/s", "CPU s", "events per CPU-s", "CPU use"):
         table.add_column(column, justify="right")
@@ -72,18 +70,12 @@ def _profile_self(folded: Path) -> None:
 
 
 @bench_app.command("transform")
-def bench_transform(
-    sizes: Annotated[str, typer.Option(help="Comma-separated batch sizes, events: a small one shows the fixed cost.")] = "1000,20000",
-    reps: Annotated[int, typer.Option(min=1, help="Timed repetitions per size (after 3 untimed).")] = 25,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the figures as JSON.")] = None,
-) -> None:
+@with_options(Options("options", TransformBenchOptions, "bench"))
+def bench_transform(options: TransformBenchOptions) -> None:
     """The Spark transformation (decode, validate, format) alone, on a static batch: no services."""
     from infra.bench import transform
 
-    try:
-        size_list = [int(x) for x in sizes.split(",")]
-    except ValueError:
-        raise ShopstreamError(f"--sizes takes whole numbers separated by commas, not {sizes!r}") from None
+    size_list, reps, json_out = options.sizes, options.reps, options.json_out
     with console.status("timing the Spark transformation (local[2])…"):
         results = transform.run(size_list, reps)
     table = Table(title=f"Spark transformation, static batch, local[2], {reps} repetitions")
@@ -98,23 +90,16 @@ def bench_transform(
 
 
 @bench_app.command("e2e")
-def bench_e2e(
-    levels: Annotated[str, typer.Option(help="Comma-separated load levels, events/s.")] = "1000,5000,10000,15000",
-    duration: Annotated[float, typer.Option(help="Seconds of production measured per level.")] = 30.0,
-    warmup: Annotated[float, typer.Option(help="Seconds of production before the measured window (start-up excluded).")] = 10.0,
-    systems: Annotated[str, typer.Option(help="Comma-separated: shopstream, plain, quix.")] = "shopstream,plain,quix",
-    search: Annotated[bool, typer.Option(help="Past the top level, step +5000 ev/s until not sustainable.")] = True,
-    scaling: Annotated[bool, typer.Option(help="Also 1 vs 2 Spark cores and 1/2/4 partitions at the middle level.")] = False,
-    smoke: Annotated[bool, typer.Option("--smoke", help="One short level per system: checks the harness, measures nothing.")] = False,
-    out: Annotated[Path, typer.Option(help="Folder for bench.json, bench.md and bench.png.")] = Path("bench-results"),
-    render_only: Annotated[bool, typer.Option("--render-only", help="Only re-write bench.md and bench.png from the bench.json in --out.")] = False,
-) -> None:
+@with_options(Options("options", E2EBenchOptions, "bench"))
+def bench_e2e(options: E2EBenchOptions) -> None:
     """The seed's throughput-under-load table, for shopstream and its peers, side by side."""
     import sys as _sys
 
     from infra.bench import e2e
 
-    if render_only:
+    out, smoke, duration, warmup = options.out, options.smoke, options.duration_s, options.warmup_s
+    search, scaling = options.search, options.scaling
+    if options.render_only:
         if not (out / "bench.json").exists():
             raise ShopstreamError(f"no {out / 'bench.json'} to render: run `shopstream bench e2e --out {out}` first")
         _write_report(e2e, e2e.load_report(out / "bench.json"), out)
@@ -122,12 +107,8 @@ def bench_e2e(
     from infra.runtime import stack
 
     cfg = settings()
-    level_list = [500.0] if smoke else [float(x) for x in levels.split(",")]
-    system_list = [s.strip() for s in systems.split(",")]
-    unknown = set(system_list) - set(e2e.SYSTEMS)
-    if unknown:
-        from core.exceptions import ConfigError
-        raise ConfigError(f"unknown system(s) {sorted(unknown)}: choose from {', '.join(e2e.SYSTEMS)}")
+    level_list = [500.0] if smoke else options.levels
+    system_list = list(dict.fromkeys(options.systems))
     if "quix" in system_list:
         from infra.bench import quix
 

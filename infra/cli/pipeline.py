@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from pydantic import ValidationError
 from rich.table import Table
 
-from core.exceptions import ConfigError
-from core.settings import DEFAULT_FAULTS, StreamOptions
+from core.settings import ProduceOptions, RunOptions, StreamOptions
 from infra.cli.app import app, console, env, settings
-from infra.cli.produce import produce_options
-
-
-def stream_options(**values) -> StreamOptions:
-    try:
-        return StreamOptions(**{k: v for k, v in values.items() if v is not None})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ConfigError(f"invalid stream option {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+from infra.cli.options import Options, with_options
 
 
 @app.command()
@@ -49,18 +38,16 @@ def topics() -> None:
     console.print(f"created: {', '.join(created)}" if created else "all topics exist")
 
 
+STREAM = Options("options", StreamOptions, "stream", "Stream options")
+RUN_STREAM = Options("stream_options", StreamOptions, "stream", "Stream options",
+                     exclude=("ready_file", "stop_when_idle_s"))
+RUN_PRODUCE = Options("produce_options", ProduceOptions, "produce", "Produce options",
+                      exclude=("count",), defaults={"duration_s": 30.0})
+
+
 @app.command()
-def stream(
-    master: Annotated[str, typer.Option(help="Spark master: local[*], local[N] or spark://host:port.", **env("stream_master"))] = "local[*]",
-    pipeline: Annotated[str, typer.Option(help="Pipeline name (ledger, consumer group, checkpoint).", **env("stream_pipeline"))] = "shopstream",
-    trigger: Annotated[float, typer.Option(help="Micro-batch interval in seconds; 0 = back to back.", **env("stream_trigger"))] = 1.0,
-    max_offsets_per_trigger: Annotated[int, typer.Option(help="Backpressure: records per micro-batch at most.", **env("stream_max_offsets_per_trigger"))] = 200_000,
-    checkpoint_dir: Annotated[Optional[Path], typer.Option(help="Checkpoint folder (default .runtime/checkpoints/PREFIX/PIPELINE).", **env("stream_checkpoint_dir"))] = None,
-    stop_when_idle: Annotated[Optional[float], typer.Option(help="Stop once caught up and idle this many seconds.", **env("stream_stop_when_idle"))] = None,
-    dead_letter: Annotated[bool, typer.Option(help="Also publish quarantined records to the dead-letter topic.", **env("stream_dead_letter"))] = True,
-    metrics_port: Annotated[Optional[int], typer.Option(help="Serve /metrics here; 0 = none (default: SHOPSTREAM_STREAM_METRICS_PORT).")] = None,
-    ready_file: Annotated[Optional[Path], typer.Option(hidden=True)] = None,
-) -> None:
+@with_options(STREAM)
+def stream(options: StreamOptions) -> None:
     """Run the Spark Structured Streaming job: Kafka -> validate -> PostgreSQL, exactly once."""
     from db.maintenance import Maintenance
     from infra.runtime.jvm import spark_jars
@@ -68,10 +55,6 @@ def stream(
     from streaming.job import run as run_stream
 
     cfg = settings()
-    options = stream_options(master=master, pipeline=pipeline, trigger_s=trigger,
-                             max_offsets_per_trigger=max_offsets_per_trigger, checkpoint_dir=checkpoint_dir,
-                             stop_when_idle_s=stop_when_idle, dead_letter=dead_letter, ready_file=ready_file)
-    port = cfg.stream_metrics_port if metrics_port is None else metrics_port
     with console.status("streaming… (Ctrl-C stops after the current batch)") as status:
         def progress(t):
             status.update(f"streaming: {t['batches']} batches · {t['stored']:,} stored · "
@@ -80,7 +63,7 @@ def stream(
         upkeep = Maintenance(cfg, options.rollup_refresh_s)   # the database's own upkeep, beside the job
         upkeep.start()
         try:
-            result = run_stream(cfg, options, jars, warmup_rows=warmup_rows, metrics_port=port or None,
+            result = run_stream(cfg, options, jars, warmup_rows=warmup_rows, metrics_port=cfg.stream_metrics_port or None,
                                 progress=progress)
         finally:
             upkeep.stop()
@@ -89,23 +72,14 @@ def stream(
 
 
 @app.command()
-def run(
-    rate: Annotated[float, typer.Option(help="Events per second to produce.", **env("run_rate"))] = 5000.0,
-    duration: Annotated[float, typer.Option(help="Seconds to produce for.", **env("run_duration"))] = 30.0,
-    seed: Annotated[int, typer.Option(help="Generator seed.", **env("run_seed"))] = 42,
-    master: Annotated[str, typer.Option(help="Spark master.", **env("stream_master"))] = "local[*]",
-    trigger: Annotated[float, typer.Option(help="Micro-batch interval in seconds.", **env("stream_trigger"))] = 0.5,
-    summary_json: Annotated[Optional[Path], typer.Option(help="Also write the summary as JSON here.", **env("run_summary_json"))] = None,
-) -> None:
+@with_options(Options("run_options", RunOptions, "run"), RUN_PRODUCE, RUN_STREAM)
+def run(run_options: RunOptions, produce_options: ProduceOptions, stream_options: StreamOptions) -> None:
     """The whole pipeline once: up, migrate, stream, produce, drain, then a measured report."""
     from infra.pipeline import run_pipeline
 
     cfg = settings()
-    produce = produce_options(rate=rate, duration_s=duration, seed=seed, schema_ratio=DEFAULT_FAULTS["schema"],
-                              data_type_ratio=DEFAULT_FAULTS["data_type"],
-                              completeness_ratio=DEFAULT_FAULTS["completeness"],
-                              business_rules_ratio=DEFAULT_FAULTS["business_rules"], duplicate_ratio=0.01)
-    options = stream_options(master=master, trigger_s=trigger)
+    produce, options, summary_json = produce_options, stream_options, run_options.summary_json
+    duration = produce.duration_s
     with console.status("starting…") as status:
         def step(text):
             console.print(f"[green]▸[/] {text}")

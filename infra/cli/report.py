@@ -3,29 +3,25 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
-from typing import Annotated, Optional
 
-import typer
 from rich.table import Table
 
+from core.settings import ReportOptions
 from infra.cli.app import app, console, settings
+from infra.cli.options import Options, with_options
 
 
 @app.command()
-def report(
-    minutes: Annotated[float, typer.Option(help="Report on what the sink committed in the last N minutes.")] = 60.0,
-    png: Annotated[Optional[Path], typer.Option(help="Where to write the charts (default .runtime/report.png).")] = None,
-    query_runs: Annotated[int, typer.Option(help="Repetitions of each timed database query.")] = 20,
-) -> None:
+@with_options(Options("options", ReportOptions, "report"))
+def report(options: ReportOptions) -> None:
     """Key indicators, latency breakdown, throughput, data quality and query performance."""
     from monitoring import report as rep
 
     cfg = settings()
     with console.status("measuring…"):
-        r = rep.build(cfg, minutes=minutes, query_runs=query_runs)
+        r = rep.build(cfg, minutes=options.minutes, query_runs=options.query_runs)
         live = rep.live_metrics(cfg)
-        path = rep.write_png(r, png or cfg.runtime_dir / "report.png")
+        path = rep.write_png(r, options.png or cfg.runtime_dir / "report.png")
     print_report(r, live)
     console.print(f"charts: {path}")
 

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from core.settings import Settings
+from tests.fixtures.paths import DASHBOARDS
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.kafka.yml"
@@ -71,8 +72,6 @@ def test_dependencies_wait_on_health_or_completion(compose):
 
 
 def test_the_dashboards_mounted_into_grafana_are_the_ones_the_panel_test_evaluates(compose):
-    from tests.integration.monitoring.test_observability import DASHBOARDS
-
     mounts = {v.split(":")[1]: v.split(":")[0] for v in services(compose)["grafana"]["volumes"]}
     provider = yaml.safe_load((ROOT / "monitoring/grafana/provisioning/dashboards/shopstream.yml").read_text())
     path_in_container = provider["providers"][0]["options"]["path"]

@@ -24,6 +24,7 @@ from infra.runtime import stack
 from infra.runtime.process import port_is_free
 from infra.runtime.services.registry import Registry
 from infra.topics import load_topic_specs
+from tests.fixtures.waiting import wait_for
 
 
 def test_a_message_round_trips_through_kafka(running_stack, unique_name):
@@ -85,14 +86,11 @@ def test_the_writer_writes_and_the_reader_only_reads(running_stack, unique_name)
 
 def test_prometheus_scrapes_itself(running_stack):
     s = running_stack
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def prometheus_target_up() -> bool:
         targets = httpx.get(f"{s.prometheus_url}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
-        mine = [t for t in targets if t["labels"]["job"] == "prometheus"]
-        if mine and mine[0]["health"] == "up":
-            return
-        time.sleep(1)
-    pytest.fail(f"the prometheus target never came up: {mine}")
+        return any(t["labels"]["job"] == "prometheus" and t["health"] == "up" for t in targets)
+    wait_for(prometheus_target_up, 30, "Prometheus's own target to be up")
 
 
 def test_kafka_topics_tool_lists_the_spec_topics(running_stack):

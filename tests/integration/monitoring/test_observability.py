@@ -8,7 +8,6 @@ import json
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
@@ -24,9 +23,10 @@ from infra.runtime.services.postgres import create_database, drop_database
 from infra.topics import ensure_topics, load_topic_specs
 from monitoring import exporter
 from monitoring.summary import RunScope, summarize
+from tests.fixtures.paths import DASHBOARDS
+from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.slow
-DASHBOARDS = Path(__file__).resolve().parents[3] / "monitoring" / "grafana" / "dashboards"
 
 
 def panel_queries():
@@ -59,13 +59,31 @@ def live_run(running_stack, tmp_path_factory):
         end = log_end_offsets(settings, topics)
         wait_for_ledger(settings, stream.pipeline_key(), end, stream, timeout=180)
         summary = summarize(settings, RunScope(start, end, stream.pipeline_key()), manifest.unique_events)
-        time.sleep(12)  # two more scrapes of every target, so each rate() has its samples
+        scraped_after = time.time() + 0.5
+
+        def every_target_scraped_twice_since_the_run():   # so each rate() has its samples
+            targets = httpx.get(f"{settings.prometheus_url}/api/v1/targets", timeout=5).json()["data"]
+            ours = [t for t in targets["activeTargets"] if t["labels"].get("component")]
+            return ours and all(t["health"] == "up" and _epoch(t["lastScrape"]) > scraped_after + t_interval(t)
+                                for t in ours)
+
+        wait_for(every_target_scraped_twice_since_the_run, 60, "two scrapes of every target after the run")
         stream_metrics = httpx.get(f"http://{settings.host}:{settings.stream_metrics_port}/metrics").text
         yield settings, manifest, summary, stream_metrics
     finally:
         stream.stop()
         stop_exporter.set()
         drop_database(settings, settings.postgres_db)
+
+
+def _epoch(rfc3339: str) -> float:
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
+
+
+def t_interval(target: dict) -> float:
+    return float(target.get("scrapeInterval", "5s").rstrip("s"))
 
 
 @pytest.mark.parametrize("name,expr", list(panel_queries()), ids=[n for n, _ in panel_queries()])

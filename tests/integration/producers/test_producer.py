@@ -13,18 +13,20 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 import producers
 import schemas
 from core.exceptions import RegistryError
-from core.settings import FaultRatios, ProduceOptions
+from core.kafka import log_end_offsets
+from core.settings import NO_FAULTS, FaultRatios, ProduceOptions
 from infra.runtime.services.kafka import Kafka
 from producers.app import build_serializers
 from producers.exceptions import ProducerError
 from producers.generator import EventGenerator
-from tests.integration.conftest import consume_all
+from tests.fixtures.kafka import consume_all
+from tests.fixtures.waiting import wait_for
 
 
 def test_our_bytes_equal_confluents_avro_serializer(isolated):
     registry = SchemaRegistryClient({"url": isolated.registry_url, "timeout": 10})
     ours = build_serializers(isolated)
-    gen = EventGenerator(ProduceOptions(count=1, run_id="bytes", v2_ratio=0.5, sessions=20))
+    gen = EventGenerator(ProduceOptions(count=1, run_id="bytes", v2_ratio=0.5, sessions=20, faults=NO_FAULTS))
     seen = set()
     for event in (next(gen) for _ in range(600)):
         schema = schemas.versions(event.family)[event.version - 1]
@@ -39,7 +41,8 @@ def test_our_bytes_equal_confluents_avro_serializer(isolated):
 
 def test_n_events_arrive_and_all_decode_through_the_registry(isolated):
     n = 3000
-    result = producers.run(isolated, ProduceOptions(rate=0, count=n, late_ratio=0.1, v2_ratio=0.5))
+    result = producers.run(isolated, ProduceOptions(rate=0, count=n, late_ratio=0.1, v2_ratio=0.5, faults=NO_FAULTS,
+                                                    duplicate_ratio=0))
     assert result.manifest.produced == n and not result.manifest.failed
     topics = [isolated.topic("clickstream"), isolated.topic("orders")]
     messages = consume_all(isolated, topics)
@@ -77,13 +80,17 @@ def test_a_broker_restart_while_producing_loses_no_acknowledged_event(isolated):
     result: dict = {}
 
     def produce():
-        result["r"] = producers.run(isolated, ProduceOptions(rate=2000, duration_s=14, run_id="restart"))
+        result["r"] = producers.run(isolated, ProduceOptions(rate=2000, duration_s=14, run_id="restart", faults=NO_FAULTS,
+                                                             duplicate_ratio=0))
 
     thread = threading.Thread(target=produce)
     thread.start()
-    time.sleep(4)
-    assert kafka.stop()
-    time.sleep(1)
+    topics = [isolated.topic("clickstream"), isolated.topic("orders")]
+
+    def written() -> int:
+        return sum(o for parts in log_end_offsets(isolated, topics).values() for o in parts.values())
+    wait_for(lambda: written() >= 4000, 60, "the producer to be well under way")
+    assert kafka.stop()   # returns once the broker process is gone: the producer is cut off mid-run
     assert kafka.start()
     thread.join(120)
     manifest = result["r"].manifest

@@ -14,13 +14,15 @@ import producers
 import schemas
 from core import kafka
 from core.kafka import log_end_offsets
-from core.settings import FaultRatios, ProduceOptions
+from core.settings import NO_FAULTS, FaultRatios, ProduceOptions
 from infra.pipeline import StreamProcess, wait_for_ledger
 from monitoring.summary import RunScope, summarize
 from producers.app import build_serializers
 from producers.generator import EventGenerator
 from producers.producer import ShopProducer
-from tests.integration.conftest import consume_all
+from tests.fixtures.database import scalar
+from tests.fixtures.kafka import consume_all
+from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -56,15 +58,9 @@ KPI_CHECKS = {
 }
 
 
-def scalar(settings, query):
-    with psycopg2.connect(settings.postgres_dsn("reader")) as conn, conn.cursor() as cur:
-        cur.execute(query)
-        return cur.fetchone()
-
-
 def produce_stray(settings, when: dt.datetime) -> None:
     """One valid click whose event_time is long ago (but after 2000): it must be stored, in the default partition."""
-    gen = EventGenerator(ProduceOptions(count=1, run_id="stray", sessions=1))
+    gen = EventGenerator(ProduceOptions(count=1, run_id="stray", sessions=1, faults=NO_FAULTS))
     event = next(e for e in iter(gen) if e.family == "clickstream")
     event.record["event_time"] = int(when.timestamp() * 1_000_000)
     producer = ShopProducer(settings, {}, build_serializers(settings))
@@ -98,16 +94,16 @@ def test_end_to_end_every_event_is_stored_or_quarantined_exactly_once(pipeline_e
     assert s["quality_by_rule"] == {c: r for c, r in manifest.quarantine_expected().items()}
     # duplicates were sent and not stored twice
     assert manifest.duplicates > 0
-    assert scalar(settings, "SELECT sum(duplicates) FROM sink_ledger")[0] == manifest.duplicates
+    assert scalar(settings, "SELECT sum(duplicates) FROM sink_ledger") == manifest.duplicates
     # both schema versions landed
-    assert scalar(settings, "SELECT count(DISTINCT schema_version) FROM clickstream_events")[0] == 2
+    assert scalar(settings, "SELECT count(DISTINCT schema_version) FROM clickstream_events") == 2
     # late events are stored and counted, not dropped
-    late = scalar(settings, "SELECT count(*) FROM clickstream_events WHERE kafka_time - event_time > '5 s'")[0] + \
-        scalar(settings, "SELECT count(*) FROM orders WHERE kafka_time - event_time > '5 s'")[0]
-    assert late > 0 and late == scalar(settings, "SELECT sum(late) FROM sink_ledger")[0] == s["late_events"]
+    late = scalar(settings, "SELECT count(*) FROM clickstream_events WHERE kafka_time - event_time > '5 s'") + \
+        scalar(settings, "SELECT count(*) FROM orders WHERE kafka_time - event_time > '5 s'")
+    assert late > 0 and late == scalar(settings, "SELECT sum(late) FROM sink_ledger") == s["late_events"]
     # the stray timestamp went to the default partition
-    assert scalar(settings, "SELECT count(*) FROM clickstream_events_default")[0] == 1
-    assert scalar(settings, "SELECT count(*) FROM ONLY clickstream_events_default WHERE event_time < '2022-01-01'")[0] == 1
+    assert scalar(settings, "SELECT count(*) FROM clickstream_events_default") == 1
+    assert scalar(settings, "SELECT count(*) FROM ONLY clickstream_events_default WHERE event_time < '2022-01-01'") == 1
     # KPIs equal a recomputation from the stored facts
     for name, (kpi, recomputed) in KPI_CHECKS.items():
         assert scalar(settings, kpi) == scalar(settings, recomputed), name
@@ -147,9 +143,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(pipeline_env):
         else:
             # a random moment once this incarnation is committing batches
             committed = _ledger_rows(settings)
-            deadline = time.monotonic() + 60
-            while _ledger_rows(settings) == committed and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_for(lambda: _ledger_rows(settings) > committed, 60, "this incarnation's first commit", 0.05)
             time.sleep(rng.uniform(0, 1.5))
             kills.append("random")
         stream.kill()
@@ -170,22 +164,22 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(pipeline_env):
 
 
 def _ledger_rows(settings) -> int:
-    return scalar(settings, "SELECT count(*) FROM sink_ledger")[0]
+    return scalar(settings, "SELECT count(*) FROM sink_ledger")
 
 
 def _wait_for_open_transaction(settings, timeout: float) -> bool:
     """Poll (one connection, ~1 ms apart) until the sink holds a transaction that has written rows."""
     conn = psycopg2.connect(settings.postgres_dsn("admin", "postgres"))
     conn.autocommit = True
-    try:
+
+    def sink_transaction_open() -> bool:
         with conn.cursor() as cur:
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND usename = %s "
-                            "AND backend_xid IS NOT NULL", (settings.postgres_db, settings.writer_user))
-                if cur.fetchone()[0]:
-                    return True
-                time.sleep(0.001)
+            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND usename = %s "
+                        "AND backend_xid IS NOT NULL", (settings.postgres_db, settings.writer_user))
+            return cur.fetchone()[0] > 0
+    try:
+        return wait_for(sink_transaction_open, timeout, "an open sink transaction", interval=0.001)
+    except AssertionError:
         return False
     finally:
         conn.close()

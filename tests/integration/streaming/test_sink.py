@@ -9,6 +9,7 @@ import pytest
 
 from db.maintenance import ensure_partitions
 from streaming.sink import PostgresSink
+from tests.fixtures.database import scalar
 
 #: Now, read once: its day partition exists (the upkeep keeps 2 days back and 7 ahead),
 #: even when a test runs across midnight UTC.
@@ -32,12 +33,6 @@ def csv(rows) -> bytes:
     return ("\n".join(rows) + "\n").encode() if rows else b""
 
 
-def count(settings, query: str):
-    with psycopg2.connect(settings.postgres_dsn("reader")) as conn, conn.cursor() as cur:
-        cur.execute(query)
-        return cur.fetchone()[0]
-
-
 IDS = [f"00000000-0000-4000-8000-{i:012d}" for i in range(10)]
 
 
@@ -57,13 +52,13 @@ def test_a_batch_commits_facts_kpis_quarantine_and_ledger_together(sink):
                       "order": csv([order]), "line": csv(lines), "quarantine": csv([quarantine])},
                   {"t.clickstream": {"0": 10}})
     assert (out.skipped, out.records_in, out.stored, out.quarantined, out.duplicates) == (False, 4, 3, 1, 0)
-    assert count(settings, "SELECT count(*) FROM clickstream_events") == 2
-    assert count(settings, "SELECT count(*) FROM order_lines") == 2
-    assert count(settings, "SELECT revenue FROM kpi_revenue_minute WHERE category = 'toys'") == 20
-    assert count(settings, "SELECT page_views + add_to_carts + purchases FROM kpi_funnel_minute") == 3
-    assert count(settings, "SELECT active_sessions FROM kpi_active_sessions_minute") == 1
-    assert count(settings, "SELECT raw FROM quarantine").tobytes() == b"\x01\x02"
-    assert count(settings, "SELECT end_offsets FROM sink_ledger WHERE batch_id = 1") == {"t.clickstream": {"0": 10}}
+    assert scalar(settings, "SELECT count(*) FROM clickstream_events") == 2
+    assert scalar(settings, "SELECT count(*) FROM order_lines") == 2
+    assert scalar(settings, "SELECT revenue FROM kpi_revenue_minute WHERE category = 'toys'") == 20
+    assert scalar(settings, "SELECT page_views + add_to_carts + purchases FROM kpi_funnel_minute") == 3
+    assert scalar(settings, "SELECT active_sessions FROM kpi_active_sessions_minute") == 1
+    assert scalar(settings, "SELECT raw FROM quarantine").tobytes() == b"\x01\x02"
+    assert scalar(settings, "SELECT end_offsets FROM sink_ledger WHERE batch_id = 1") == {"t.clickstream": {"0": 10}}
 
 
 def test_a_replayed_batch_is_skipped_by_the_ledger(sink):
@@ -72,8 +67,8 @@ def test_a_replayed_batch_is_skipped_by_the_ledger(sink):
     assert not s.write(7, batch, {}).skipped
     assert s.write(7, batch, {}).skipped
     assert s.already_written(7)
-    assert count(settings, "SELECT count(*) FROM clickstream_events") == 1
-    assert count(settings, "SELECT page_views FROM kpi_funnel_minute") == 1
+    assert scalar(settings, "SELECT count(*) FROM clickstream_events") == 1
+    assert scalar(settings, "SELECT page_views FROM kpi_funnel_minute") == 1
 
 
 def test_a_resent_event_in_a_later_batch_is_stored_once_and_counted_once(sink):
@@ -81,9 +76,9 @@ def test_a_resent_event_in_a_later_batch_is_stored_once_and_counted_once(sink):
     s.write(1, {"click": csv([click(IDS[0], offset=0)])}, {})
     out = s.write(2, {"click": csv([click(IDS[0], offset=5), click(IDS[0], offset=6), click(IDS[1], offset=7)])}, {})
     assert (out.stored, out.duplicates) == (1, 2)
-    assert count(settings, "SELECT count(*) FROM clickstream_events") == 2
-    assert count(settings, "SELECT page_views FROM kpi_funnel_minute") == 2
-    assert count(settings, "SELECT active_sessions FROM kpi_active_sessions_minute") == 1
+    assert scalar(settings, "SELECT count(*) FROM clickstream_events") == 2
+    assert scalar(settings, "SELECT page_views FROM kpi_funnel_minute") == 2
+    assert scalar(settings, "SELECT active_sessions FROM kpi_active_sessions_minute") == 1
 
 
 def test_a_failure_inside_the_transaction_leaves_nothing(sink):
@@ -94,8 +89,8 @@ def test_a_failure_inside_the_transaction_leaves_nothing(sink):
 
     with pytest.raises(RuntimeError):
         s.write(3, {"click": csv([click(IDS[0])])}, {}, before_commit=explode)
-    assert count(settings, "SELECT count(*) FROM clickstream_events") == 0
-    assert count(settings, "SELECT count(*) FROM sink_ledger") == 0
+    assert scalar(settings, "SELECT count(*) FROM clickstream_events") == 0
+    assert scalar(settings, "SELECT count(*) FROM sink_ledger") == 0
     assert not s.write(3, {"click": csv([click(IDS[0])])}, {}).skipped
 
 
@@ -115,10 +110,10 @@ def test_creating_a_partition_moves_its_rows_out_of_the_default(sink):
     today = NOW.date()
     ahead = today + dt.timedelta(days=9)  # partitions exist 7 days ahead
     s.write(1, {"click": csv([click(IDS[0], event_time=f"{ahead} 08:00:00Z")])}, {})
-    assert count(settings, "SELECT tableoid::regclass::text FROM clickstream_events") == "clickstream_events_default"
+    assert scalar(settings, "SELECT tableoid::regclass::text FROM clickstream_events") == "clickstream_events_default"
     with psycopg2.connect(settings.postgres_dsn("writer")) as conn, conn.cursor() as cur:
         cur.execute("SELECT ensure_daily_partitions_on(%s, 10)", (today,))
-    assert count(settings, "SELECT tableoid::regclass::text FROM clickstream_events") == \
+    assert scalar(settings, "SELECT tableoid::regclass::text FROM clickstream_events") == \
         f"clickstream_events_{ahead:%Y%m%d}"
 
 
@@ -145,7 +140,7 @@ def test_the_upkeep_works_from_the_day_it_is_given(sink):
     window = {f"clickstream_events_{later + dt.timedelta(days=d):%Y%m%d}" for d in range(-2, 8)}
     assert partitions(settings) == window | {"clickstream_events_default"}
     assert created == 3 * len(window)  # clickstream_events, orders and order_lines
-    assert count(settings, "SELECT tableoid::regclass::text FROM clickstream_events") == \
+    assert scalar(settings, "SELECT tableoid::regclass::text FROM clickstream_events") == \
         f"clickstream_events_{later:%Y%m%d}"
 
     with psycopg2.connect(settings.postgres_dsn("writer")) as conn, conn.cursor() as cur:

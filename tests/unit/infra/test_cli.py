@@ -36,3 +36,134 @@ def test_an_unknown_kafka_tool_is_named():
     out = shopstream("kafka", "reassign-everything")
     assert out.returncode == 2
     assert "unknown Kafka tool" in out.stderr
+
+
+# --- one configuration path -----------------------------------------------------------
+
+import json  # noqa: E402
+
+import pytest  # noqa: E402
+import typer  # noqa: E402
+from pydantic import BaseModel  # noqa: E402
+
+from core.settings import ProduceOptions, Settings, StreamOptions  # noqa: E402
+from infra.cli import app, main  # noqa: E402
+from infra.cli.options import Options, flag_name, variable  # noqa: E402
+
+
+def click_commands():
+    """(path, click command) of every command, groups walked."""
+    def walk(cmd, path):
+        subs = getattr(cmd, "commands", None)
+        if subs:
+            for name, sub in subs.items():
+                yield from walk(sub, (*path, name))
+        else:
+            yield path, cmd
+    return list(walk(typer.main.get_command(app), ()))
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_:
+        main(list(argv))
+    out = capsys.readouterr()
+    return exit_.value.code, out.out, out.err
+
+
+def test_every_stream_and_produce_field_is_a_flag_of_its_commands_with_its_variable():
+    commands = dict(click_commands())
+    for model, group, names in ((StreamOptions, "stream", ("stream", "run")),
+                                (ProduceOptions, "produce", ("produce", "run"))):
+        for name in names:
+            envvars = {opt: p.envvar for p in commands[(name,)].params for opt in p.opts}
+            for path, info in Options("options", model, group).fields():
+                flag = f"--{flag_name(path[-1], info)}"
+                if name == "run" and path[-1] in ("count", "ready_file", "stop_when_idle_s"):
+                    assert flag not in envvars   # run sets these itself
+                    continue
+                assert flag in envvars, f"`{name}`: {path} has no flag"
+                assert envvars[flag] == variable(group, flag[2:])
+
+
+def test_the_global_flags_are_settings_fields_with_their_variables():
+    for param in typer.main.get_command(app).params:
+        if param.name in ("verbose", "help"):
+            continue
+        assert param.name in Settings.model_fields, param.name
+        assert param.envvar == f"SHOPSTREAM_{param.name.upper()}"
+
+
+def non_default_environment(model: type[BaseModel], group: str) -> dict[str, str]:
+    """A variable for every flag of ``model``, each set to a valid value unlike its default."""
+    special = {"pipeline": "every-variable", "driver_memory": "1g", "master": "local[1]"}
+    env = {}
+    for path, info in Options("options", model, group).fields():
+        default = info.get_default(call_default_factory=True)
+        if info.annotation is bool:
+            value = "false" if default else "true"
+        elif path[-1] in special:
+            value = special[path[-1]]
+        elif info.annotation in (int, int | None):
+            value = str((default or 0) + 3)
+        elif info.annotation in (float, float | None):
+            value = "0.125"
+        else:   # paths and free text
+            value = f"/tmp/every-variable-{path[-1]}"
+        env[variable(group, flag_name(path[-1], info))] = value
+    return env
+
+
+def test_every_option_set_through_its_variable_reaches_the_child_job(tmp_path):
+    """Variables -> `run`'s models -> the stream job's child process, whole (--dry-run prints the models)."""
+    from infra.pipeline import StreamProcess
+
+    env = {**non_default_environment(ProduceOptions, "produce"), **non_default_environment(StreamOptions, "stream")}
+    parent = shopstream("run", "--dry-run", env={**env, "SHOPSTREAM_RUNTIME_DIR": str(tmp_path)})
+    assert parent.returncode == 0, parent.stderr
+    seen = json.loads(parent.stdout)
+    stream = StreamOptions(**seen["stream_options"])
+    produce = ProduceOptions(**seen["produce_options"])
+    unset_by_run = {"count", "ready_file", "stop_when_idle_s"}
+    defaults = {**StreamOptions().model_dump(), **ProduceOptions(count=1).model_dump()}
+    for options in (stream, produce):
+        for name in type(options).model_fields:
+            if name not in unset_by_run:
+                assert getattr(options, name) != defaults[name], f"{name} did not arrive from its variable"
+    assert produce.faults.schema_ == produce.faults.business_rules == 0.125
+
+    settings = Settings(runtime_dir=tmp_path, kafka_port=19092, writer_password="pass word'")
+    process = StreamProcess(settings, stream)
+    child = subprocess.run([*process.argv(), "--dry-run"], capture_output=True, text=True, timeout=60,
+                           env=process.env())
+    assert child.returncode == 0, child.stderr
+    assert StreamOptions(**json.loads(child.stdout)["options"]) == process.options
+    assert process.options.trigger_s == 0.125 and process.options.ready_file is not None
+
+
+def test_no_command_answers_a_bad_value_with_a_traceback(capsys):
+    """Every command: an unknown flag, and every numeric flag given text; with --dry-run (so
+    nothing runs when a value is accepted) every numeric flag given a negative value too.
+    A rejection is one line on stderr and exit 2."""
+    rejected = 0
+    for path, command in click_commands():
+        names = {opt for p in command.params for opt in p.opts}
+        dry = ["--dry-run"] if "--dry-run" in names else []
+        # `kafka` hands every flag to Kafka's own tool (checked by test_an_unknown_kafka_tool_is_named)
+        cases = [] if path == ("kafka",) else [["--no-such-flag"]]
+        for param in command.params:
+            if param.bare_type() in ("int", "float") and param.opts[0].startswith("--"):
+                cases.append([param.opts[0], "not-a-number"])
+                if dry:
+                    cases.append([param.opts[0], "-5", *dry])
+        for case in cases:
+            code, out, err = run_cli(capsys, *path, *case)
+            assert "Traceback" not in err + out, (path, case)
+            if code == 0 and case[-1] == "--dry-run":
+                continue   # a negative value that flag accepts (a seed); nothing ran
+            assert code == 2, (path, case, out, err)
+            assert len(err.strip().splitlines()) == 1, (path, case, err)
+            rejected += 1
+    assert rejected > 60
+    for argv in (["report", "--minutes", "-5"], ["stream", "--trigger", "-1"], ["bench", "e2e", "--levels", "abc"]):
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 2 and err.startswith("error: invalid --"), (argv, err)

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from core.settings import FaultRatios, ProduceOptions
+from core.settings import NO_FAULTS, FaultRatios, ProduceOptions
 from producers.generator import EventGenerator
 
 #: The instant every test clock starts from: now, read once, so two generators built in
@@ -23,7 +23,8 @@ class TickingClock:
 
 
 def make_generator(**overrides) -> EventGenerator:
-    fields = {"count": 1, "seed": 7, "run_id": "unit", "customers": 300, "products": 120, "sessions": 50}
+    fields = {"count": 1, "seed": 7, "run_id": "unit", "customers": 300, "products": 120, "sessions": 50,
+              "faults": NO_FAULTS, "duplicate_ratio": 0.0}
     fields.update(overrides)
     return EventGenerator(ProduceOptions(**fields), clock=TickingClock())
 

@@ -1,0 +1,50 @@
+"""The benchmarks' options: one model per `shopstream bench` command (flags derive from them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from core.settings import comma_separated, flag
+
+Rate = Annotated[float, Field(gt=0)]
+System = Literal["shopstream", "plain", "quix"]
+
+
+class ProducerBenchOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    duration_s: float = Field(20.0, gt=0, description="seconds to produce for")
+    rate: float = Field(0.0, ge=0, description="target events/s; 0 = as fast as possible")
+    clean: bool = Field(False, description="valid events only (no faults, no duplicates)")
+    json_out: Path | None = Field(None, description="also write the figures as JSON", **flag("json"))
+    profile: Path | None = Field(None, description="profile with py-spy: write collapsed stacks here and print the "
+                                                   "top functions")
+
+
+class TransformBenchOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sizes: Annotated[list[Annotated[int, Field(gt=0)]], BeforeValidator(comma_separated)] = Field(
+        [1000, 20000], min_length=1, description="comma-separated batch sizes, events: a small one shows the fixed cost")
+    reps: int = Field(25, ge=1, description="timed repetitions per size (after 3 untimed)")
+    json_out: Path | None = Field(None, description="also write the figures as JSON", **flag("json"))
+
+
+class E2EBenchOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    levels: Annotated[list[Rate], BeforeValidator(comma_separated)] = Field(
+        [1000.0, 5000.0, 10000.0, 15000.0], min_length=1, description="comma-separated load levels, events/s")
+    duration_s: float = Field(30.0, gt=0, description="seconds of production measured per level")
+    warmup_s: float = Field(10.0, ge=0, description="seconds of production before the measured window "
+                                                    "(start-up excluded)")
+    systems: Annotated[list[System], BeforeValidator(comma_separated)] = Field(
+        ["shopstream", "plain", "quix"], min_length=1, description="comma-separated: shopstream, plain, quix")
+    search: bool = Field(True, description="past the top level, step +5000 ev/s until not sustainable")
+    scaling: bool = Field(False, description="also 1 vs 2 Spark cores and 1/2/4 partitions at the middle level")
+    smoke: bool = Field(False, description="one short level per system: checks the harness, measures nothing")
+    out: Path = Field(Path("bench-results"), description="folder for bench.json, bench.md and bench.png")
+    render_only: bool = Field(False, description="only re-write bench.md and bench.png from the bench.json in --out")
