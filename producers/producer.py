@@ -8,7 +8,6 @@ reason); nothing is dropped silently. SIGINT/SIGTERM stop the loop, then flush.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,10 +17,11 @@ from confluent_kafka import KafkaError, KafkaException
 from core import kafka
 from core.metrics import Metrics
 from core.settings import ProduceOptions, Settings
-from producers import faults
+from producers.encoding import EventEncoder
 from producers.exceptions import ProducerError
 from producers.generator import EventGenerator, GeneratedEvent
 from producers.manifest import Manifest
+from producers.pacing import Pacer
 from producers.serialization import ConfluentAvroSerializer
 from schemas import quality
 
@@ -112,10 +112,9 @@ class ShopProducer:
             progress: Callable[[Manifest, float], None] | None = None) -> ProduceResult:
         callbacks = self._callbacks(manifest)
         produce, poll = self.producer.produce, self.producer.poll
-        topics, serializers = self.topics, self.serializers
-        fault_rng = random.Random(options.seed + 2)
+        topics, encode = self.topics, EventEncoder(self.serializers, options.seed)
+        pacer = Pacer(options.rate, options.burst)
         generate_hist = self.metrics.stage_latency.labels(stage="generate") if self.metrics else None
-        rate, burst = options.rate, options.burst
         limit = options.count or float("inf")
         start = time.monotonic()
         deadline = start + options.duration_s if options.duration_s else float("inf")
@@ -125,19 +124,16 @@ class ShopProducer:
             now = time.monotonic()
             if now >= deadline:
                 break
-            if rate:
-                due = _due(now - start, rate, burst)
-                if sent >= due:
-                    time.sleep(min(0.005, max(0.0005, (sent - due) / max(rate, 1))))
-                    poll(0)
-                    continue
+            pause = pacer.pause(sent, now - start)
+            if pause:
+                time.sleep(pause)
+                poll(0)
+                continue
             batch = int(min(CHUNK, limit - sent))
             chunk_started_us = time.time() * 1_000_000
             for _ in range(batch):
                 event: GeneratedEvent = next(generator)
-                value = serializers[(event.family, event.version)](event.record)
-                if event.category == "schema":
-                    value = faults.break_bytes(event.rule, value, fault_rng)
+                value = encode(event)
                 headers = [("produced_at", str(int(time.time() * 1_000_000)).encode())]
                 while True:
                     try:
@@ -169,12 +165,3 @@ class ShopProducer:
         if progress:
             progress(manifest, elapsed)
         return ProduceResult(manifest, elapsed, stopped_early)
-
-
-def _due(elapsed: float, rate: float, burst: bool) -> float:
-    """How many events should have been sent after ``elapsed`` seconds."""
-    if not burst:
-        return elapsed * rate
-    # Bursts: 2 s at 3x the rate, then 4 s quiet, so the average is the rate.
-    cycles, within = divmod(elapsed, 6.0)
-    return cycles * 6.0 * rate + min(within, 2.0) * 3 * rate

@@ -11,6 +11,7 @@ can take the same input; ours still runs every rule on every record.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -19,6 +20,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -33,6 +35,7 @@ from infra.runtime.process import ManagedProcess
 from infra.runtime.services.postgres import create_database, drop_database
 from infra.topics import delete_topics, ensure_topics, load_topic_specs
 from monitoring.summary import RunScope, summarize
+from producers.producer import ProduceResult
 
 log = logging.getLogger(__name__)
 SYSTEMS = ("shopstream", "plain", "quix")
@@ -86,11 +89,9 @@ class LevelResult:
     scaling: bool = False      # a scaling variant, kept out of the main table
 
 
-def run_level(settings: Settings, system: str, rate: float, duration_s: float, spark_cores: int = 2,
-              partitions: int | None = None, warmup_s: float = 0.0) -> LevelResult:
-    """One system at one rate. The producer runs ``warmup_s + duration_s`` without a
-    pause; only events appended after the warm-up count, and resources are sampled from
-    then on, so a consumer's start-up (JIT, first connections) is not in its figures."""
+@contextlib.contextmanager
+def level_sandbox(settings: Settings, partitions: int | None) -> Iterator[tuple[Settings, StreamOptions]]:
+    """Topics, a database and a checkpoint of the level's own; all removed afterwards."""
     name = f"b{uuid.uuid4().hex[:8]}"
     cfg = settings.model_copy(update={"topic_prefix": name, "postgres_db": f"bench_{name}"})
     specs = load_topic_specs()
@@ -99,53 +100,87 @@ def run_level(settings: Settings, system: str, rate: float, duration_s: float, s
     ensure_topics(cfg, name, specs)
     create_database(cfg, cfg.postgres_db)
     migrate(cfg)
-    options = StreamOptions(master=f"local[{spark_cores}]", pipeline=name, trigger_s=0.5,
+    options = StreamOptions(master="local[2]", pipeline=name, trigger_s=0.5,
                             checkpoint_dir=cfg.runtime_dir / "bench" / name)
-    consumer = _consumer(system, cfg, options)
-    timer: threading.Timer | None = None
     try:
-        consumer.start()
-        topics = list(schemas.event_topics(cfg).values())
-        pids = {f"consumer ({system})": consumer.proc.pid, "producer": os.getpid()}
-        for service in ("kafka", "registry", "postgres"):
-            pids[service] = ManagedProcess(service, settings.runtime_dir).pid()
-        sampler = ResourceSampler(pids, alone=("producer",))
-        window: dict = {}
+        yield cfg, options
+    finally:
+        drop_database(cfg, cfg.postgres_db)
+        delete_topics(cfg, name, specs)
+        shutil.rmtree(options.checkpoint_dir, ignore_errors=True)
 
-        def measure_from_now() -> None:
-            window.update(start=log_end_offsets(cfg, topics), at=time.monotonic())
-            sampler.start()
 
-        timer = threading.Timer(warmup_s, measure_from_now)
+@dataclass
+class Measured:
+    """What one level's run left: the producer's result, the measured window and the drain."""
+
+    produced: ProduceResult
+    window_start: dict
+    window_at: float
+    produced_done: float
+    drain_s: float
+    resources: dict
+    summary: dict
+    scope: RunScope
+
+
+def measure(cfg: Settings, consumer: StreamProcess, system: str, rate: float, duration_s: float,
+            warmup_s: float, late_threshold_s: float) -> Measured:
+    """Produce ``warmup_s + duration_s`` without a pause; count only what was appended after
+    the warm-up, and sample resources from then on; wait for the consumer to drain."""
+    topics = list(schemas.event_topics(cfg).values())
+    pids = {f"consumer ({system})": consumer.proc.pid, "producer": os.getpid()}
+    for service in ("kafka", "registry", "postgres"):
+        pids[service] = ManagedProcess(service, cfg.runtime_dir).pid()
+    sampler = ResourceSampler(pids, alone=("producer",))
+    window: dict = {}
+
+    def measure_from_now() -> None:
+        window.update(start=log_end_offsets(cfg, topics), at=time.monotonic())
+        sampler.start()
+
+    timer = threading.Timer(warmup_s, measure_from_now)
+    try:
         measure_from_now() if not warmup_s else timer.start()
         result = producers.run(cfg, ProduceOptions(rate=rate, duration_s=warmup_s + duration_s, late_ratio=0,
-                                                   duplicate_ratio=0, faults=NO_FAULTS, run_id=name))
+                                                   duplicate_ratio=0, faults=NO_FAULTS, run_id=cfg.topic_prefix))
         if result.stopped_early:    # a signal reached the producer: end the benchmark, not just this level
             raise KeyboardInterrupt
         produced_done = time.monotonic()
         timer.join()
         end = log_end_offsets(cfg, topics)
         wait_for_ledger(cfg, consumer.pipeline_key(), end, consumer, timeout=max(120.0, duration_s * 4))
-        drain = time.monotonic() - produced_done
-        resources = sampler.stop()
-        scope = RunScope(window["start"], end, consumer.pipeline_key())
-        # Valid events only, no duplicates: every event in the window is a unique one.
-        summary = summarize(cfg, scope, scope.produced, options.late_threshold_s)
     finally:
-        if timer:
-            timer.cancel()
-        consumer.stop()
-        drop_database(cfg, cfg.postgres_db)
-        delete_topics(cfg, name, specs)
-        shutil.rmtree(options.checkpoint_dir, ignore_errors=True)
-    achieved = result.events_per_second
+        timer.cancel()
+    drain = time.monotonic() - produced_done
+    resources = sampler.stop()
+    scope = RunScope(window["start"], end, consumer.pipeline_key())
+    # Valid events only, no duplicates: every event in the window is a unique one.
+    summary = summarize(cfg, scope, scope.produced, late_threshold_s)
+    return Measured(result, window["start"], window["at"], produced_done, drain, resources, summary, scope)
+
+
+def run_level(settings: Settings, system: str, rate: float, duration_s: float, spark_cores: int = 2,
+              partitions: int | None = None, warmup_s: float = 0.0) -> LevelResult:
+    """One system at one rate, in a sandbox of its own (see ``measure`` for the window)."""
+    with level_sandbox(settings, partitions) as (cfg, options):
+        options = options.model_copy(update={"master": f"local[{spark_cores}]"})
+        consumer = _consumer(system, cfg, options)
+        try:
+            consumer.start()
+            m = measure(cfg, consumer, system, rate, duration_s, warmup_s, options.late_threshold_s)
+        finally:
+            consumer.stop()
+    achieved = m.produced.events_per_second
+    summary = m.summary
     done = summary["stored"] + summary["quarantined"]
     return LevelResult(
         system=system, target_rate=rate, input_rate=round(achieved, 1),
-        output_rate=round(done / (produced_done - window["at"] + drain), 1),
-        success_rate=round(done / max(scope.produced, 1), 4),
-        drain_s=round(drain, 1), sustainable=drain <= SUSTAINABLE_DRAIN_S and achieved >= SUSTAINABLE_RATE_SHARE * rate,
-        e2e_ms=summary["e2e_latency_ms"], stages_ms=summary["stages_ms"], resources=resources,
+        output_rate=round(done / (m.produced_done - m.window_at + m.drain_s), 1),
+        success_rate=round(done / max(m.scope.produced, 1), 4),
+        drain_s=round(m.drain_s, 1),
+        sustainable=m.drain_s <= SUSTAINABLE_DRAIN_S and achieved >= SUSTAINABLE_RATE_SHARE * rate,
+        e2e_ms=summary["e2e_latency_ms"], stages_ms=summary["stages_ms"], resources=m.resources,
         produced=summary["produced"], lost=summary["lost"], duplicates_in_db=summary["duplicates_in_db"],
         spark_cores=spark_cores if system == "shopstream" else None, partitions=partitions)
 
