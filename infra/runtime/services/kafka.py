@@ -110,7 +110,7 @@ class Kafka(Service):
         keystore = self.tls_dir / "broker.p12"
         if keystore.exists() and self.ca_file.exists():
             return
-        keytool = str(Path(self._java()).with_name("keytool"))
+        keytool = str(Path(self._java()).resolve().with_name("keytool"))   # beside the JDK's java
         password = self._keystore_password()
         keystore.unlink(missing_ok=True)
         subprocess.run([keytool, "-genkeypair", "-alias", "broker", "-keyalg", "RSA", "-keysize", "2048",

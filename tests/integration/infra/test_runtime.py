@@ -115,6 +115,7 @@ def _private_settings(tmp_path: Path, shared: Settings, offset: int) -> Settings
     (runtime / "jvm").symlink_to(shared.runtime_dir / "jvm")  # reuse the fetched jars
     return Settings(runtime_dir=runtime, kafka_port=shared.kafka_port + offset,
                     kafka_controller_port=shared.kafka_controller_port + offset,
+                    kafka_secure_port=shared.kafka_secure_port + offset,
                     registry_port=shared.registry_port + offset,
                     registry_management_port=shared.registry_management_port + offset, postgres_port=shared.postgres_port + offset,
                     prometheus_port=shared.prometheus_port + offset, start_timeout_s=120)
