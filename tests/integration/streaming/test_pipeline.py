@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
+import subprocess
+import sys
 import threading
 import time
 
@@ -14,14 +17,14 @@ import producers
 import schemas
 from core import kafka
 from core.kafka import log_end_offsets
-from core.settings import NO_FAULTS, FaultRatios, ProduceOptions
+from core.settings import NO_FAULTS, FaultRatios, ProduceOptions, settings_env
 from infra.pipeline import StreamProcess, wait_for_ledger
 from monitoring.summary import RunScope, summarize
 from producers.app import build_serializers
 from producers.generator import EventGenerator
 from producers.producer import ShopProducer
 from tests.fixtures.database import scalar
-from tests.fixtures.kafka import consume_all
+from tests.fixtures.kafka import consume_all, over_sasl_ssl
 from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -70,7 +73,12 @@ def produce_stray(settings, when: dt.datetime) -> None:
 
 
 def test_end_to_end_every_event_is_stored_or_quarantined_exactly_once(pipeline_env):
-    settings, options = pipeline_env
+    """Through the broker's SASL_SSL listener (SCRAM over TLS): the producer, the stream job
+    (librdkafka and Spark's Java client) and one of Kafka's own tools are configured by
+    the one connection model alone. The other pipeline tests use PLAINTEXT."""
+    plain, options = pipeline_env
+    settings = over_sasl_ssl(plain)
+    assert settings.kafka.librdkafka()["security.protocol"] == "SASL_SSL"
     topics = list(schemas.event_topics(settings).values())
     start = log_end_offsets(settings, topics)
     manifest = producers.run(settings, ProduceOptions(
@@ -119,6 +127,12 @@ def test_end_to_end_every_event_is_stored_or_quarantined_exactly_once(pipeline_e
     consumer.close()
     assert {(tp.topic, str(tp.partition)): tp.offset for tp in committed} == \
         {(t, p): o for t, parts in end.items() for p, o in parts.items()}
+    # Kafka's own tool sees the same through a generated --command-config file
+    tool = subprocess.run([sys.executable, "-m", "infra", "kafka", "consumer-groups", "--describe",
+                           "--group", options.pipeline], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **settings_env(settings)})
+    assert tool.returncode == 0, tool.stderr
+    assert all(topic in tool.stdout for topic in topics)
 
 
 def test_sigkill_at_random_moments_loses_and_duplicates_nothing(pipeline_env):
