@@ -304,3 +304,21 @@ class ReportOptions(BaseModel):
     minutes: float = Field(60.0, gt=0, description="report on what the sink committed in the last N minutes")
     png: Path | None = Field(None, description="where to write the charts (default .runtime/report.png)")
     query_runs: int = Field(20, ge=1, le=1000, description="repetitions of each timed database query")
+
+
+class ExporterOptions(BaseModel):
+    """`shopstream exporter` (its port is the exporter_metrics_port setting)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pipeline: str = Field("shopstream", pattern=r"^[a-z0-9_-]+$",
+                          description="pipeline whose ledger the lag is measured against")
+    interval_s: float = Field(5.0, gt=0, description="seconds between measurements")
+
+
+class MaintainOptions(BaseModel):
+    """`shopstream maintain`: the database's upkeep."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    interval_s: float | None = Field(None, gt=0, description="repeat every this many seconds (default: once)")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from core.settings import ProduceOptions, RunOptions, StreamOptions
-from infra.cli.app import app, console, env, settings
+from core.settings import ExporterOptions, MaintainOptions, ProduceOptions, RunOptions, StreamOptions
+from infra.cli.app import app, console, settings
 from infra.cli.options import Options, with_options
 
 
@@ -137,14 +137,25 @@ def print_summary(s: dict) -> None:
 
 
 @app.command()
-def exporter(
-    pipeline: Annotated[str, typer.Option(help="Pipeline whose ledger the lag is measured against.", **env("stream_pipeline"))] = "shopstream",
-    interval: Annotated[float, typer.Option(help="Seconds between measurements.")] = 5.0,
-    port: Annotated[Optional[int], typer.Option(help="Serve /metrics here (default: SHOPSTREAM_EXPORTER_METRICS_PORT).")] = None,
-) -> None:
+@with_options(Options("options", ExporterOptions, "exporter"))
+def exporter(options: ExporterOptions) -> None:
     """Serve consumer lag (log end minus ledger), rollup age and partition counts on /metrics."""
     from monitoring.exporter import run as run_exporter
 
     cfg = settings()
-    console.print(f"exporting on :{port or cfg.exporter_metrics_port}/metrics every {interval:g} s (Ctrl-C stops)")
-    run_exporter(cfg, pipeline, interval, port=port)
+    console.print(f"exporting on :{cfg.exporter_metrics_port}/metrics every {options.interval_s:g} s (Ctrl-C stops)")
+    run_exporter(cfg, options.pipeline, options.interval_s)
+
+
+@app.command()
+@with_options(Options("options", MaintainOptions, "maintain"))
+def maintain(options: MaintainOptions) -> None:
+    """Database upkeep: refresh the rollups, create the daily partitions ahead, drop those past retention."""
+    from db.maintenance import run as run_maintenance
+
+    cfg = settings()
+    if options.interval_s:
+        console.print(f"database upkeep every {options.interval_s:g} s (Ctrl-C stops)")
+    run_maintenance(cfg, options.interval_s)
+    if not options.interval_s:
+        console.print("rollups refreshed, partitions kept")

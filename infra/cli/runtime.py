@@ -64,7 +64,7 @@ def _print_status(cfg: Settings) -> bool:
 @app.command()
 def logs(
     service: Annotated[str, typer.Argument(help="kafka, registry, postgres or prometheus")],
-    lines: Annotated[int, typer.Option("--lines", "-n", help="How many lines from the end.")] = 50,
+    lines: Annotated[int, typer.Option("--lines", "-n", min=1, help="How many lines from the end.")] = 50,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
 ) -> None:
     """Print a service's log from .runtime/logs/."""

@@ -10,30 +10,7 @@ import pytest
 from db.maintenance import ensure_partitions
 from streaming.sink import PostgresSink
 from tests.fixtures.database import scalar
-
-#: Now, read once: its day partition exists (the upkeep keeps 2 days back and 7 ahead),
-#: even when a test runs across midnight UTC.
-NOW = dt.datetime.now(dt.timezone.utc)
-T0 = f"{NOW:%Y-%m-%d %H:%M:%S.%f}Z"
-
-
-def click(event_id: str, session: str = "s1", event_type: str = "page_view", offset: int = 0,
-          event_time: str = T0) -> str:
-    return (f"{event_time},{event_id},{event_type},C1,{session},/,,,,,,,,desktop,ua,DE,,1,"
-            f"t.clickstream,0,{offset},{event_time},{event_time}")
-
-
-def order_rows(event_id: str, offset: int = 0) -> tuple[str, list[str]]:
-    order = f"{T0},{event_id},O1,C1,s1,EUR,30.0,0.0,5.7,35.7,2,card,DE,mobile,t.orders,0,{offset},{T0},{T0}"
-    lines = [f"{T0},{event_id},1,O1,P1,books,1,10.0,10.0", f"{T0},{event_id},2,O1,P2,toys,2,10.0,20.0"]
-    return order, lines
-
-
-def csv(rows) -> bytes:
-    return ("\n".join(rows) + "\n").encode() if rows else b""
-
-
-IDS = [f"00000000-0000-4000-8000-{i:012d}" for i in range(10)]
+from tests.fixtures.sink_rows import IDS, NOW, T0, click, csv, order_rows
 
 
 @pytest.fixture

@@ -61,3 +61,32 @@ def test_the_dsn_quotes_awkward_passwords_and_pins_the_session_to_utc(tmp_path):
 def test_runtime_dir_is_made_absolute(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     assert Settings(runtime_dir="rt").runtime_dir == tmp_path / "rt"
+
+
+def test_one_connection_model_speaks_librdkafka_spark_and_the_java_tools(tmp_path):
+    s = Settings(runtime_dir=tmp_path, bootstrap_servers="k1:9094,k2:9094", kafka_security_protocol="SASL_SSL",
+                 kafka_sasl_mechanism="SCRAM-SHA-512", kafka_sasl_username="shop", kafka_sasl_password='p"w=1',
+                 kafka_ssl_ca_location=tmp_path / "ca.pem")
+    assert s.kafka.librdkafka() == {"bootstrap.servers": "k1:9094,k2:9094", "security.protocol": "SASL_SSL",
+                                    "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "shop",
+                                    "sasl.password": 'p"w=1', "ssl.ca.location": str(tmp_path / "ca.pem")}
+    spark = s.kafka.spark_options()
+    assert spark["kafka.bootstrap.servers"] == "k1:9094,k2:9094"
+    assert spark["kafka.sasl.jaas.config"] == ('org.apache.kafka.common.security.scram.ScramLoginModule required '
+                                               'username="shop" password="p\\"w=1";')
+    assert spark["kafka.ssl.truststore.type"] == "PEM"
+    # the properties file reads back, as java.util.Properties unescapes it, to the same values
+    def unescape(value: str) -> str:
+        out, chars = [], iter(value)
+        for c in chars:
+            out.append({"n": "\n"}.get(n := next(chars), n) if c == "\\" else c)
+        return "".join(out)
+
+    read = dict(line.split("=", 1) for line in s.kafka.java_properties_text().splitlines())
+    assert {k: unescape(v) for k, v in read.items()} == s.kafka.java()
+
+
+def test_sasl_without_its_credentials_is_a_configuration_error(tmp_path):
+    with pytest.raises(ValidationError, match="kafka_sasl_username, kafka_sasl_password"):
+        Settings(runtime_dir=tmp_path, kafka_security_protocol="SASL_SSL", kafka_sasl_mechanism="PLAIN")
+    assert "sasl.mechanism" not in Settings(runtime_dir=tmp_path).kafka.librdkafka()
