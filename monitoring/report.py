@@ -22,12 +22,13 @@ from schemas.quality import CATEGORIES
 
 # A fact row carries the id of the batch that stored it, but batch ids restart at 0 with
 # every new checkpoint (and each pipeline has its own). A fact belongs to the ledger row
-# with its batch id whose offset range, from the previous batch's end offsets of the
-# same pipeline key to its own, holds the fact's Kafka coordinates.
+# with its batch id whose offset range holds the fact's Kafka coordinates: from the end
+# offsets of the pipeline's previous commit (a new checkpoint resumes from there, see
+# core.ledger.LATEST_OFFSETS) to its own.
 WINDOW_FACTS = """
 WITH batches AS (
     SELECT batch_id, picked_up_at, started_at, committed_at, end_offsets,
-           lag(end_offsets) OVER (PARTITION BY pipeline ORDER BY batch_id) AS start_offsets
+           lag(end_offsets) OVER (PARTITION BY split_part(pipeline, ':', 1) ORDER BY committed_at) AS start_offsets
     FROM sink_ledger WHERE committed_at > now() - ((%(minutes)s + 60) * interval '1 minute')
 ),
 ranges AS (
