@@ -32,6 +32,9 @@ class Metrics:
     duplicates: Counter
     late_events: Counter
     batches: Counter
+    sink_retries: Counter
+    sink_retrying: Gauge
+    last_commit: Gauge
     batch_phase: Histogram
     consumer_lag: Gauge
     view_age: Gauge
@@ -67,6 +70,15 @@ def build_metrics(registry: CollectorRegistry | None = None, prefix: str = PREFI
         batches=Counter(
             f"{prefix}_sink_batches_total", "Micro-batches by outcome: committed, or skipped because the ledger "
             "already held them.", ["outcome"], registry=registry),
+        sink_retries=Counter(
+            f"{prefix}_sink_retries_total", "Sink attempts that failed on a transient error (the database or the "
+            "dead-letter topic away) and were retried within the same micro-batch, by error.", ["reason"],
+            registry=registry),
+        sink_retrying=Gauge(
+            f"{prefix}_sink_retrying", "1 while the sink is retrying a micro-batch, else 0.", registry=registry),
+        last_commit=Gauge(
+            f"{prefix}_sink_last_commit_timestamp_seconds", "When the sink last committed a micro-batch "
+            "(Unix time).", registry=registry),
         batch_phase=Histogram(
             f"{prefix}_stream_batch_phase_seconds", "Micro-batch phase durations reported by Spark's "
             "StreamingQueryListener (durationMs).", ["phase"], buckets=LATENCY_BUCKETS, registry=registry),

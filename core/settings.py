@@ -262,6 +262,9 @@ class StreamOptions(BaseModel):
     stop_when_idle_s: float | None = Field(None, gt=0, description="stop once caught up and idle this many seconds")
     ui: bool = Field(False, description="serve the Spark UI")
     rollup_refresh_s: float = Field(30.0, gt=0, description="how often the hourly/daily rollups are refreshed (s)")
+    sink_retry_s: float = Field(300.0, gt=0, description="how long the sink retries a micro-batch through a "
+                                                          "transient fault (database or dead-letter topic away) "
+                                                          "before the job fails")
     ready_file: Path | None = Field(None, description="touched once the query runs", **HIDDEN)
 
     def checkpoint(self, settings: "Settings") -> Path:

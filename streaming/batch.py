@@ -41,7 +41,7 @@ class BatchWriter:
     def __call__(self, df, batch_id: int) -> None:
         started = time.time()
         if self.sink is None:
-            self.sink = PostgresSink(self.settings, f"{self.options.pipeline}:{checkpoint_query_id(self.checkpoint)}")
+            self.sink = self._open_sink()
         end_offsets = batch_end_offsets(self.checkpoint, batch_id)
         if self.sink.already_written(batch_id):
             log.info("batch %d is already in the ledger: skipped (replay after a restart)", batch_id)
@@ -74,7 +74,19 @@ class BatchWriter:
         self._observe(outcome, started, kafka_us, event_us, quarantined)
         self._after_commit(end_offsets)
 
+    def _open_sink(self) -> PostgresSink:
+        m = self.metrics
+
+        def retrying(reason: str) -> None:
+            m.sink_retries.labels(reason=reason).inc()
+            m.sink_retrying.set(1)
+
+        return PostgresSink(self.settings, f"{self.options.pipeline}:{checkpoint_query_id(self.checkpoint)}",
+                            retry_for_s=self.options.sink_retry_s, on_retry=retrying,
+                            on_recovered=lambda: m.sink_retrying.set(0))
+
     def _after_commit(self, end_offsets: dict) -> None:
+        self.metrics.last_commit.set(time.time())
         self.committed_offsets = end_offsets
         self.mirror.mirror(end_offsets)
 

@@ -14,7 +14,7 @@ import logging
 
 from core import kafka
 from core.settings import Settings
-from streaming.exceptions import StreamingError
+from streaming.exceptions import DeadLetterUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -47,5 +47,5 @@ class DeadLetterPublisher:
                                   headers=headers, on_delivery=on_delivery)
         remaining = self.producer.flush(timeout)
         if remaining or failures:
-            raise StreamingError(f"dead-letter topic {self.topic}: {remaining} undelivered, "
+            raise DeadLetterUnavailable(f"dead-letter topic {self.topic}: {remaining} undelivered, "
                                  f"{len(failures)} failed ({failures[:1]}); the batch will be retried")

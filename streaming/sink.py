@@ -13,12 +13,18 @@ import io
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import psycopg2
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from core.settings import Settings
 from streaming import sql
+from streaming.exceptions import DeadLetterUnavailable
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -38,30 +44,107 @@ class BatchOutcome:
     committed_at: float = 0.0   # epoch seconds: COMMIT returned
 
 
+#: What libpq says when a connection can never succeed as configured.
+PERMANENT_CONNECT_ERRORS = ("password authentication failed", "does not exist", "no pg_hba.conf entry",
+                            "is not permitted to log in")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A fault that a reconnect and a retry can ride out: the server or the network went
+    away, the session was terminated, a serialization race was lost, the disk is full,
+    or the dead-letter topic did not answer. Bad credentials (SQLSTATE class 28), a
+    missing database (3D) and anything a bug causes (a missing table, a broken
+    constraint) are permanent: retrying would only hide them."""
+    if isinstance(exc, DeadLetterUnavailable | psycopg2.InterfaceError):
+        return True
+    if isinstance(exc, psycopg2.OperationalError):   # includes AdminShutdown, SerializationFailure, DiskFull
+        if exc.pgcode is None:   # failed to connect: libpq gives a message, not a SQLSTATE
+            return not any(text in str(exc) for text in PERMANENT_CONNECT_ERRORS)
+        return not exc.pgcode.startswith(("28", "3D"))
+    return False
+
+
 class PostgresSink:
-    def __init__(self, settings: Settings, pipeline: str):
+    """The sink's connection and its one-transaction write, retried through transient faults.
+
+    A retry reconnects (the staging tables live with the connection) and runs the whole
+    batch again; the ledger check at its start makes that exactly-once, including when
+    a COMMIT went through but its answer was lost. A permanent error, or a transient one
+    that outlasts ``retry_for_s``, is raised.
+    """
+
+    def __init__(self, settings: Settings, pipeline: str, retry_for_s: float = 300.0,
+                 on_retry: Callable[[str], None] | None = None, on_recovered: Callable[[], None] | None = None):
         """``pipeline`` is "name:checkpoint query id", so a new checkpoint never matches an old ledger."""
-        self.pipeline = pipeline
-        self.conn = psycopg2.connect(settings.postgres_dsn("writer"))
-        with self.conn, self.conn.cursor() as cur:
+        self.settings, self.pipeline, self.retry_for_s = settings, pipeline, retry_for_s
+        self.on_retry, self.on_recovered = on_retry, on_recovered
+        self.conn = None
+        self._retrying(lambda: None)
+
+    def _connect(self) -> None:
+        conn = psycopg2.connect(self.settings.postgres_dsn("writer"))
+        with conn, conn.cursor() as cur:
             cur.execute(sql.CREATE_STAGING)
             cur.execute(sql.ENSURE_PARTITIONS)
+        self.conn = conn
+
+    def _disconnect(self) -> None:
+        if self.conn is not None and not self.conn.closed:
+            try:
+                self.conn.close()
+            except psycopg2.Error:
+                pass
+        self.conn = None
+
+    def _retrying(self, work: Callable[[], T]) -> T:
+        failed = False
+
+        def before_sleep(state: RetryCallState) -> None:
+            nonlocal failed
+            failed = True
+            exc = state.outcome.exception()
+            log.warning("sink: %s (attempt %d, retrying in %.1f s): %s", type(exc).__name__, state.attempt_number,
+                        state.upcoming_sleep, _first_line(exc))
+            self._disconnect()
+            if self.on_retry:
+                self.on_retry(type(exc).__name__)
+
+        for attempt in Retrying(retry=retry_if_exception(is_transient), stop=stop_after_delay(self.retry_for_s),
+                                wait=wait_exponential(multiplier=0.2, max=5.0), before_sleep=before_sleep,
+                                reraise=True):
+            with attempt:
+                if self.conn is None or self.conn.closed:
+                    self._connect()
+                result = work()
+        if failed:
+            log.info("sink: recovered")
+            if self.on_recovered:
+                self.on_recovered()
+        return result
 
     def close(self) -> None:
-        self.conn.close()
+        self._disconnect()
 
     def already_written(self, batch_id: int) -> bool:
-        with self.conn, self.conn.cursor() as cur:
-            cur.execute(sql.LEDGER_HAS_BATCH, (self.pipeline, batch_id))
-            return cur.fetchone() is not None
+        def check() -> bool:
+            with self.conn, self.conn.cursor() as cur:
+                cur.execute(sql.LEDGER_HAS_BATCH, (self.pipeline, batch_id))
+                return cur.fetchone() is not None
+        return self._retrying(check)
 
     def write(self, batch_id: int, lines: dict[str, bytes], end_offsets: dict, late_after_s: float = 5.0,
               picked_up_at: float | None = None, before_commit=None) -> BatchOutcome:
-        """Write one batch. ``lines`` maps a kind to its CSV rows (newline-terminated).
+        """Write one batch, retried through transient faults. ``lines`` maps a kind to its
+        CSV rows (newline-terminated).
 
         ``before_commit`` runs inside the transaction, after every insert succeeded and
         before COMMIT (the dead-letter publish); if it raises, nothing is committed.
         """
+        return self._retrying(lambda: self._write_once(batch_id, lines, end_offsets, late_after_s, picked_up_at,
+                                                       before_commit))
+
+    def _write_once(self, batch_id: int, lines: dict[str, bytes], end_offsets: dict, late_after_s: float,
+                    picked_up_at: float | None, before_commit) -> BatchOutcome:
         begun = time.time()
         try:
             with self.conn.cursor() as cur:
@@ -95,14 +178,15 @@ class PostgresSink:
             committed = time.time()  # the metrics observe the commit itself, after it returned
         except BaseException:
             if not self.conn.closed:
-                self.conn.rollback()
+                try:
+                    self.conn.rollback()
+                except psycopg2.Error:
+                    self._disconnect()   # the connection broke: the retry reconnects
             raise
         return BatchOutcome(batch_id, False, records_in, stored, duplicates, quarantined, late, begun, committed)
 
-    def ensure_partitions(self) -> None:
-        with self.conn, self.conn.cursor() as cur:
-            cur.execute(sql.ENSURE_PARTITIONS)
-
+def _first_line(exc: BaseException) -> str:
+    return next((line for line in str(exc).splitlines() if line.strip()), repr(exc))[:300]
 
 
 def _ts(epoch: float) -> dt.datetime:

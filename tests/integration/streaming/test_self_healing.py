@@ -1,0 +1,78 @@
+"""The stream job rides out database faults by itself: the sink retries the micro-batch
+it is in, the job is never restarted, and the accounting stays exact."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+import producers
+import schemas
+from core.kafka import log_end_offsets
+from core.settings import ProduceOptions
+from infra.pipeline import StreamProcess, wait_for_ledger
+from monitoring.summary import RunScope, summarize
+from tests.fixtures.database import scalar
+from tests.fixtures.faults import postgres_immediate_stop, postgres_start, terminate_writer_sessions
+from tests.fixtures.waiting import wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def ledger_rows(settings) -> int:
+    return scalar(settings, "SELECT count(*) FROM sink_ledger")
+
+
+def job_metric(settings, name: str) -> float:
+    """The sum of one metric's samples on the stream job's own /metrics."""
+    text = httpx.get(f"http://{settings.host}:{settings.stream_metrics_port}/metrics", timeout=5).text
+    return sum(s.value for family in text_string_to_metric_families(text) for s in family.samples if s.name == name)
+
+
+def test_the_job_rides_out_a_killed_connection_and_a_postgres_restart(pipeline_env):
+    settings, options = pipeline_env
+    if settings.postgres_host not in (None, settings.host):
+        pytest.skip("an external PostgreSQL is not ours to restart")
+    topics = list(schemas.event_topics(settings).values())
+    start = log_end_offsets(settings, topics)
+    stream = StreamProcess(settings, options.model_copy(update={"max_offsets_per_trigger": 4000}))
+    stream.start()
+    result: dict = {}
+    producing = threading.Thread(target=lambda: result.update(r=producers.run(settings, ProduceOptions(
+        rate=2500, duration_s=30, run_id="heal"))))
+    producing.start()
+    try:
+        committed = wait_for(lambda: ledger_rows(settings), 90, "the first commit")
+        assert terminate_writer_sessions(settings) >= 1
+        wait_for(lambda: ledger_rows(settings) > committed, 30, "a commit after the killed connection")
+        retries = job_metric(settings, "shopstream_sink_retries_total")
+        assert retries >= 1, "the killed connection was retried, and the job's metrics say so"
+
+        committed = ledger_rows(settings)
+        postgres_immediate_stop(settings)
+        down_since = time.monotonic()
+        # Down until the job itself shows it is retrying: detection, read from the job's own metrics.
+        wait_for(lambda: job_metric(settings, "shopstream_sink_retrying") == 1, 30, "the job to report retrying")
+        detected_s = time.monotonic() - down_since
+        postgres_start(settings)
+        wait_for(lambda: ledger_rows(settings) > committed, 60, "a commit after the restart")
+        recovered_s = time.monotonic() - down_since
+        assert stream.alive(), "the job was not restarted by anyone: it must still be the same process"
+    finally:
+        producing.join(120)
+    end = log_end_offsets(settings, topics)
+    try:
+        wait_for_ledger(settings, stream.pipeline_key(), end, stream, timeout=180)
+    finally:
+        assert stream.stop() == 0
+    manifest = result["r"].manifest
+    s = summarize(settings, RunScope(start, end, stream.pipeline_key()), manifest.unique_events,
+                  options.late_threshold_s)
+    assert (s["lost"], s["duplicates_in_db"]) == (0, 0)
+    assert s["stored"] + s["quarantined"] == manifest.unique_events
+    assert s["quality"] == manifest.to_dict()["quality"]
+    assert detected_s < 10 and recovered_s < 40, (detected_s, recovered_s)
