@@ -35,6 +35,7 @@ class Metrics:
     sink_retries: Counter
     sink_retrying: Gauge
     last_commit: Gauge
+    stream_restarts: Counter
     batch_phase: Histogram
     consumer_lag: Gauge
     view_age: Gauge
@@ -79,6 +80,10 @@ def build_metrics(registry: CollectorRegistry | None = None, prefix: str = PREFI
         last_commit=Gauge(
             f"{prefix}_sink_last_commit_timestamp_seconds", "When the sink last committed a micro-batch "
             "(Unix time).", registry=registry),
+        stream_restarts=Counter(
+            f"{prefix}_stream_restarts_total", "Restarts of the streaming query in the driver (query_failed) and "
+            "of the job's process by its supervisor (the signal or exit code that ended it).", ["reason"],
+            registry=registry),
         batch_phase=Histogram(
             f"{prefix}_stream_batch_phase_seconds", "Micro-batch phase durations reported by Spark's "
             "StreamingQueryListener (durationMs).", ["phase"], buckets=LATENCY_BUCKETS, registry=registry),

@@ -265,6 +265,8 @@ class StreamOptions(BaseModel):
     sink_retry_s: float = Field(300.0, gt=0, description="how long the sink retries a micro-batch through a "
                                                           "transient fault (database or dead-letter topic away) "
                                                           "before the job fails")
+    supervise: bool = Field(True, description="restart the job's process when it dies (SIGKILL, OOM, a crash), "
+                                              "from its checkpoint, with backoff")
     ready_file: Path | None = Field(None, description="touched once the query runs", **HIDDEN)
 
     def checkpoint(self, settings: "Settings") -> Path:

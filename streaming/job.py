@@ -205,10 +205,14 @@ class StreamResult:
 
 def run(settings: Settings, options: StreamOptions, jars: list[str], warmup_rows: WarmupRows | None = None,
         metrics_port: int | None = None, stop: threading.Event | None = None,
-        progress: Callable[[dict], None] | None = None) -> StreamResult:
-    """The stage's entry point: build the query, start it, watch it until it stops or ``stop`` is set."""
+        progress: Callable[[dict], None] | None = None, restarts: dict[str, int] | None = None) -> StreamResult:
+    """The stage's entry point: build the query, start it, watch it until it stops or ``stop``
+    is set; a query that fails is started again from its checkpoint, with backoff.
+    ``restarts`` are the process restarts so far (by reason), which its counter carries on from."""
     stop = stop or threading.Event()
     metrics = serve_metrics(metrics_port, STREAM_STAGES, "stream_metrics_port")
+    for reason, n in (restarts or {}).items():
+        metrics.stream_restarts.labels(reason=reason).inc(n)
     schemas = load_writer_schemas(settings)
     topics = list(schemas.topics.values())
     with OffsetProbe(settings) as probe:
@@ -221,10 +225,20 @@ def run(settings: Settings, options: StreamOptions, jars: list[str], warmup_rows
         try:
             with stop_on_signals(stop):
                 started = time.monotonic()
-                query = build_query(spark, settings, options, schemas, writer, starting).start()
-                if options.ready_file:
-                    options.ready_file.touch()
-                watch(query, writer, options, topics, probe, stop, progress)
+                delay = 1.0
+                while True:
+                    query = build_query(spark, settings, options, schemas, writer, starting).start()
+                    if options.ready_file:
+                        options.ready_file.touch()
+                    try:
+                        watch(query, writer, options, topics, probe, stop, progress)
+                        break
+                    except StreamingError as exc:   # the query failed, the driver lives: start it again
+                        metrics.stream_restarts.labels(reason="query_failed").inc()
+                        log.warning("%s: restarting the query from its checkpoint in %.0f s", exc, delay)
+                        if stop.wait(delay):
+                            break
+                        delay = min(delay * 2, 30.0)
         finally:
             writer.close()
     t = writer.totals

@@ -49,12 +49,24 @@ RUN_PRODUCE = Options("produce_options", ProduceOptions, "produce", "Produce opt
 @with_options(STREAM)
 def stream(options: StreamOptions) -> None:
     """Run the Spark Structured Streaming job: Kafka -> validate -> PostgreSQL, exactly once."""
+    import os
+    import sys
+
+    from core.settings import settings_env
     from db.maintenance import Maintenance
+    from infra.cli.options import json_variable
     from infra.runtime.jvm import spark_jars
     from infra.samples import warmup_rows
+    from infra.supervisor import RESTARTS_ENV, supervise
     from streaming.job import run as run_stream
 
     cfg = settings()
+    if options.supervise:   # this process only restarts the job's process when it dies
+        worker = options.model_copy(update={"supervise": False})
+        code = supervise([sys.executable, "-m", "infra", "stream"],
+                         {**os.environ, **settings_env(cfg), json_variable("stream"): worker.model_dump_json()})
+        raise typer.Exit(code)
+    restarts = json.loads(os.environ.get(RESTARTS_ENV, "{}"))
     with console.status("streaming… (Ctrl-C stops after the current batch)") as status:
         def progress(t):
             status.update(f"streaming: {t['batches']} batches · {t['stored']:,} stored · "
@@ -63,8 +75,8 @@ def stream(options: StreamOptions) -> None:
         upkeep = Maintenance(cfg, options.rollup_refresh_s)   # the database's own upkeep, beside the job
         upkeep.start()
         try:
-            result = run_stream(cfg, options, jars, warmup_rows=warmup_rows, metrics_port=cfg.stream_metrics_port or None,
-                                progress=progress)
+            result = run_stream(cfg, options, jars, warmup_rows=warmup_rows,
+                                metrics_port=cfg.stream_metrics_port or None, progress=progress, restarts=restarts)
         finally:
             upkeep.stop()
     console.print(f"stopped after {result.batches} batches: {result.records_in:,} records in, {result.stored:,} "

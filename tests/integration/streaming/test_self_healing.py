@@ -3,6 +3,8 @@ it is in, the job is never restarted, and the accounting stays exact."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 
@@ -17,7 +19,7 @@ from core.settings import ProduceOptions
 from infra.pipeline import StreamProcess, wait_for_ledger
 from monitoring.summary import RunScope, summarize
 from tests.fixtures.database import scalar
-from tests.fixtures.faults import postgres_immediate_stop, postgres_start, terminate_writer_sessions
+from tests.fixtures.faults import child_pids, postgres_immediate_stop, postgres_start, terminate_writer_sessions
 from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -76,3 +78,41 @@ def test_the_job_rides_out_a_killed_connection_and_a_postgres_restart(pipeline_e
     assert s["stored"] + s["quarantined"] == manifest.unique_events
     assert s["quality"] == manifest.to_dict()["quality"]
     assert detected_s < 10 and recovered_s < 40, (detected_s, recovered_s)
+
+
+def test_a_killed_job_process_is_restarted_by_its_supervisor(pipeline_env):
+    """SIGKILL of the job's process (the Spark driver): its supervisor starts it again from the
+    checkpoint, nobody else does anything, and the accounting stays exact."""
+    settings, options = pipeline_env
+    topics = list(schemas.event_topics(settings).values())
+    start = log_end_offsets(settings, topics)
+    stream = StreamProcess(settings, options)   # supervised: the default
+    stream.start()
+    result: dict = {}
+    producing = threading.Thread(target=lambda: result.update(r=producers.run(settings, ProduceOptions(
+        rate=2500, duration_s=25, run_id="supervised"))))
+    producing.start()
+    try:
+        committed = wait_for(lambda: ledger_rows(settings), 90, "the first commit")
+        (worker,) = child_pids(stream.proc.pid)
+        os.kill(worker, signal.SIGKILL)
+        killed_at = time.monotonic()
+        wait_for(lambda: ledger_rows(settings) > committed and child_pids(stream.proc.pid) not in ([], [worker]),
+                 120, "commits from a restarted job process")
+        recovered_s = time.monotonic() - killed_at
+        assert stream.alive(), "the supervisor itself carried on"
+        assert job_metric(settings, "shopstream_stream_restarts_total") == 1
+    finally:
+        producing.join(120)
+    end = log_end_offsets(settings, topics)
+    try:
+        wait_for_ledger(settings, stream.pipeline_key(), end, stream, timeout=180)
+    finally:
+        assert stream.stop() == 0
+    manifest = result["r"].manifest
+    s = summarize(settings, RunScope(start, end, stream.pipeline_key()), manifest.unique_events,
+                  options.late_threshold_s)
+    assert (s["lost"], s["duplicates_in_db"]) == (0, 0)
+    assert s["stored"] + s["quarantined"] == manifest.unique_events
+    assert s["quality"] == manifest.to_dict()["quality"]
+    assert recovered_s < 120

@@ -1,0 +1,68 @@
+"""A parent that restarts the stream job's process when it dies, as systemd or
+Kubernetes would: after a SIGKILL, an OOM kill or a crash, the job starts again from its
+checkpoint, with backoff. A clean exit (0) or a permanent error (2, a misconfiguration
+the job named) ends the supervisor too: restarting would only repeat it."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import signal
+import subprocess
+import threading
+import time
+from collections import Counter
+
+log = logging.getLogger(__name__)
+
+#: {reason: restarts so far}, handed to each new process so its counter carries on.
+RESTARTS_ENV = "SHOPSTREAM_STREAM_RESTARTS"
+PERMANENT_EXIT = 2
+STEADY_AFTER_S = 60.0   # a process that ran this long resets the backoff
+
+
+def exit_reason(code: int) -> str:
+    return f"signal_{signal.Signals(-code).name}" if code < 0 else f"exit_{code}"
+
+
+def _die_with_parent() -> None:   # in the child, before exec: the kernel kills it if we die
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+
+
+def supervise(argv: list[str], env: dict[str, str], stop: threading.Event | None = None,
+              backoff_max_s: float = 30.0) -> int:
+    """Run ``argv`` until it exits cleanly or ``stop`` is set; restart it whenever it dies."""
+    stop = stop or threading.Event()
+    restarts: Counter[str] = Counter()
+    delay = 1.0
+    child: subprocess.Popen | None = None
+
+    def forward(signum, frame):   # SIGTERM or Ctrl-C: the job finishes its batch and exits; no restart
+        stop.set()
+        if child is not None and child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while True:
+            started = time.monotonic()
+            child = subprocess.Popen(argv, env={**env, RESTARTS_ENV: json.dumps(restarts)},
+                                     preexec_fn=_die_with_parent)
+            code = child.wait()
+            if code in (0, PERMANENT_EXIT) or stop.is_set():
+                return code
+            if time.monotonic() - started > STEADY_AFTER_S:
+                delay = 1.0
+            reason = exit_reason(code)
+            restarts[reason] += 1
+            log.warning("the stream job ended (%s): restart %d in %.0f s, from its checkpoint", reason,
+                        sum(restarts.values()), delay)
+            if stop.wait(delay):
+                return code
+            delay = min(delay * 2, backoff_max_s)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
