@@ -29,6 +29,20 @@ def ledger_rows(settings) -> int:
     return scalar(settings, "SELECT count(*) FROM sink_ledger")
 
 
+def drain_and_account(settings, options, stream: StreamProcess, start: dict, topics: list[str], manifest) -> None:
+    """Wait until the ledger has every produced offset, stop the job cleanly, and check exact accounting."""
+    end = log_end_offsets(settings, topics)
+    try:
+        wait_for_ledger(settings, stream.pipeline_key(), end, stream, timeout=180)
+    finally:
+        assert stream.stop() == 0
+    s = summarize(settings, RunScope(start, end, stream.pipeline_key()), manifest.unique_events,
+                  options.late_threshold_s)
+    assert (s["lost"], s["duplicates_in_db"]) == (0, 0)
+    assert s["stored"] + s["quarantined"] == manifest.unique_events
+    assert s["quality"] == manifest.to_dict()["quality"]
+
+
 def job_metric(settings, name: str) -> float:
     """The sum of one metric's samples on the stream job's own /metrics."""
     text = httpx.get(f"http://{settings.host}:{settings.stream_metrics_port}/metrics", timeout=5).text
@@ -66,17 +80,7 @@ def test_the_job_rides_out_a_killed_connection_and_a_postgres_restart(pipeline_e
         assert stream.alive(), "the job was not restarted by anyone: it must still be the same process"
     finally:
         producing.join(120)
-    end = log_end_offsets(settings, topics)
-    try:
-        wait_for_ledger(settings, stream.pipeline_key(), end, stream, timeout=180)
-    finally:
-        assert stream.stop() == 0
-    manifest = result["r"].manifest
-    s = summarize(settings, RunScope(start, end, stream.pipeline_key()), manifest.unique_events,
-                  options.late_threshold_s)
-    assert (s["lost"], s["duplicates_in_db"]) == (0, 0)
-    assert s["stored"] + s["quarantined"] == manifest.unique_events
-    assert s["quality"] == manifest.to_dict()["quality"]
+    drain_and_account(settings, options, stream, start, topics, result["r"].manifest)
     assert detected_s < 10 and recovered_s < 40, (detected_s, recovered_s)
 
 
@@ -104,15 +108,5 @@ def test_a_killed_job_process_is_restarted_by_its_supervisor(pipeline_env):
         assert job_metric(settings, "shopstream_stream_restarts_total") == 1
     finally:
         producing.join(120)
-    end = log_end_offsets(settings, topics)
-    try:
-        wait_for_ledger(settings, stream.pipeline_key(), end, stream, timeout=180)
-    finally:
-        assert stream.stop() == 0
-    manifest = result["r"].manifest
-    s = summarize(settings, RunScope(start, end, stream.pipeline_key()), manifest.unique_events,
-                  options.late_threshold_s)
-    assert (s["lost"], s["duplicates_in_db"]) == (0, 0)
-    assert s["stored"] + s["quarantined"] == manifest.unique_events
-    assert s["quality"] == manifest.to_dict()["quality"]
+    drain_and_account(settings, options, stream, start, topics, result["r"].manifest)
     assert recovered_s < 120
