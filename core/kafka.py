@@ -6,8 +6,9 @@ made here, so a SASL/TLS cluster needs its settings once, in one place.
 
 from __future__ import annotations
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from core.settings import Settings
 
@@ -39,9 +40,14 @@ class OffsetProbe:
         self._consumer = consumer(settings, "shopstream-probe", {"enable.auto.commit": False})
 
     def log_end_offsets(self, topics: list[str], timeout: float = 10.0) -> Offsets:
-        meta = self._consumer.list_topics(timeout=timeout)
-        return {t: {str(p): self._consumer.get_watermark_offsets(TopicPartition(t, p), timeout=timeout)[1]
-                    for p in meta.topics[t].partitions} for t in topics}
+        """Retries what the broker calls retriable (a leader being elected, a new topic settling)."""
+        for attempt in Retrying(retry=retry_if_exception(_retriable), stop=stop_after_delay(timeout),
+                                wait=wait_exponential(multiplier=0.1, max=1.0), reraise=True):
+            with attempt:
+                meta = self._consumer.list_topics(timeout=timeout)
+                return {t: {str(p): self._consumer.get_watermark_offsets(TopicPartition(t, p), timeout=timeout)[1]
+                            for p in meta.topics[t].partitions} for t in topics}
+        raise AssertionError("unreachable: Retrying returns or raises")
 
     def close(self) -> None:
         self._consumer.close()
@@ -51,6 +57,17 @@ class OffsetProbe:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+#: Broker answers that pass: a partition's leader being elected, a new topic settling, a broker away.
+RETRIABLE = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART,
+             KafkaError.REQUEST_TIMED_OUT, KafkaError._TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN}
+
+
+def _retriable(exc: BaseException) -> bool:
+    if not (isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError)):
+        return False
+    return exc.args[0].retriable() or exc.args[0].code() in RETRIABLE
 
 
 def log_end_offsets(settings: Settings, topics: list[str]) -> Offsets:

@@ -90,3 +90,13 @@ def test_sasl_without_its_credentials_is_a_configuration_error(tmp_path):
     with pytest.raises(ValidationError, match="kafka_sasl_username, kafka_sasl_password"):
         Settings(runtime_dir=tmp_path, kafka_security_protocol="SASL_SSL", kafka_sasl_mechanism="PLAIN")
     assert "sasl.mechanism" not in Settings(runtime_dir=tmp_path).kafka.librdkafka()
+
+
+def test_offset_probes_retry_what_the_broker_says_will_pass():
+    from confluent_kafka import KafkaError, KafkaException
+
+    from core.kafka import _retriable
+
+    assert _retriable(KafkaException(KafkaError(KafkaError.NOT_LEADER_FOR_PARTITION)))
+    assert not _retriable(KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED)))
+    assert not _retriable(ValueError("a bug"))
