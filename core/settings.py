@@ -63,6 +63,15 @@ class Settings(BaseSettings):
     stream_metrics_port: int = Field(9465, ge=0, le=65535, description="the streaming job's /metrics; 0 = none")
     exporter_metrics_port: int = Field(9466, ge=1, le=65535, description="the lag/DB exporter's /metrics")
 
+    # Alertmanager: where Prometheus's alerts go.
+    alertmanager_port: int = Field(9095, ge=1, le=65535)
+    alert_webhook_url: str | None = Field(None, description="a webhook that receives every alert; none = alerts stay "
+                                          "in Alertmanager's UI")
+
+    # The watchdog `up` starts: it restarts a local service that died.
+    watchdog: bool = Field(True, description="restart local services that die (on by default)")
+    watchdog_interval_s: float = Field(1.0, gt=0, description="how often the watchdog looks")
+
     # How long `up` waits for each service before giving up.
     start_timeout_s: float = Field(90.0, gt=0)
 
@@ -92,6 +101,10 @@ class Settings(BaseSettings):
     @property
     def prometheus_url(self) -> str:
         return f"http://{self.host}:{self.prometheus_port}"
+
+    @property
+    def alertmanager_url(self) -> str:
+        return f"http://{self.host}:{self.alertmanager_port}"
 
     def postgres_dsn(self, role: str = "writer", dbname: str | None = None) -> str:
         """libpq DSN for ``role`` in ("writer", "reader", "admin")."""

@@ -122,7 +122,7 @@ def run_pipeline(settings: Settings, produce_options: ProduceOptions, stream_opt
                  on_step: Callable[[str], None] = lambda s: None,
                  on_produce: Callable | None = None, on_drain: Callable[[dict], None] | None = None) -> dict:
     on_step("starting the stack")
-    stack.up(settings)
+    stack.up(settings, watchdog=settings.watchdog)
     on_step("migrating the database")
     migrate(settings)
     load_dimensions(settings, produce_options)

@@ -28,23 +28,36 @@ WHERE p.relname IN ('clickstream_events', 'orders', 'order_lines') GROUP BY 1
 """
 
 
-def collect(settings: Settings, pipeline: str, metrics: Metrics, topics: list[str], probe: OffsetProbe) -> None:
+def collect(settings: Settings, pipeline: str, metrics: Metrics, topics: list[str], probe: OffsetProbe,
+            committed: dict[str, dict[int, int]]) -> None:
+    """One round. ``committed`` keeps the ledger's offsets from the last round that could read it: while
+    PostgreSQL is away, lag still follows the log end (nothing can commit then), so it shows the backlog grow."""
     ends = probe.log_end_offsets(topics)
-    with connect(settings, "reader") as conn, conn.cursor() as cur:
-        committed = ledger.latest_offsets(cur, pipeline)
-        cur.execute(VIEW_AGES)
-        ages = cur.fetchall()
-        cur.execute(PARTITION_COUNTS)
-        partitions = cur.fetchall()
-    conn.close()
-    for topic, parts in ends.items():
-        for partition, end in parts.items():
-            lag = end - committed.get(topic, {}).get(partition, 0)
-            metrics.consumer_lag.labels(topic=topic, partition=partition).set(max(lag, 0))
+    try:
+        with connect(settings, "reader") as conn, conn.cursor() as cur:
+            fresh = ledger.latest_offsets(cur, pipeline)
+            cur.execute(VIEW_AGES)
+            ages = cur.fetchall()
+            cur.execute(PARTITION_COUNTS)
+            partitions = cur.fetchall()
+        conn.close()
+    except psycopg2.Error:
+        _set_lag(metrics, ends, committed)
+        raise
+    committed.clear()
+    committed.update(fresh)
+    _set_lag(metrics, ends, committed)
     for view, age in ages:
         metrics.view_age.labels(view=view).set(float(age))
     for table, n in partitions:
         metrics.partitions.labels(table=table).set(n)
+
+
+def _set_lag(metrics: Metrics, ends: dict[str, dict[int, int]], committed: dict[str, dict[int, int]]) -> None:
+    for topic, parts in ends.items():
+        for partition, end in parts.items():
+            lag = end - committed.get(topic, {}).get(partition, 0)
+            metrics.consumer_lag.labels(topic=topic, partition=partition).set(max(lag, 0))
 
 
 def run(settings: Settings, pipeline: str = "shopstream", interval_s: float = 5.0,
@@ -52,10 +65,11 @@ def run(settings: Settings, pipeline: str = "shopstream", interval_s: float = 5.
     stop = stop or threading.Event()
     metrics = serve_metrics(port if port is not None else settings.exporter_metrics_port, (), "exporter_metrics_port")
     topics = list(schemas.event_topics(settings).values())
+    committed: dict[str, dict[int, int]] = {}
     with OffsetProbe(settings) as probe:
         while not stop.is_set():
             try:
-                collect(settings, pipeline, metrics, topics, probe)
+                collect(settings, pipeline, metrics, topics, probe, committed)
             except (psycopg2.Error, Exception) as exc:  # keep exporting; a scrape shows stale values, the log says why
                 log.warning("exporter: %s", exc)
             stop.wait(interval_s)

@@ -15,17 +15,31 @@ from infra.cli.app import app, console, settings
 
 @app.command()
 def up() -> None:
-    """Start Kafka, the schema registry, PostgreSQL and Prometheus (a no-op when they run)."""
+    """Start PostgreSQL, Kafka, the schema registry, Alertmanager and Prometheus (a no-op when they run), and the
+    watchdog that restarts any of them that dies (SHOPSTREAM_WATCHDOG=false turns it off)."""
     from infra.runtime import stack
 
     cfg = settings()
     with console.status("starting…") as spinner:
         def step(name: str, what: str) -> None:
             spinner.update(f"{name}: {what}…")
-            if what in ("healthy", "external"):
+            if what in ("healthy", "external", "started"):
                 console.print(f"[green]✔[/] {name} {what}")
-        stack.up(cfg, step)
+        stack.up(cfg, step, watchdog=cfg.watchdog)
     _print_status(cfg)
+
+
+@app.command()
+def watchdog() -> None:
+    """Restart local services that die, with backoff, in the foreground (`up` runs this in the background)."""
+    from infra.runtime import watchdog as dog
+
+    cfg = settings()
+    console.print(f"watching the local services every {cfg.watchdog_interval_s:g} s (Ctrl-C stops)")
+    try:
+        dog.watch(cfg)
+    except KeyboardInterrupt:
+        pass
 
 
 @app.command()
@@ -46,32 +60,42 @@ def status() -> None:
 
 
 def _print_status(cfg: Settings) -> bool:
-    from infra.runtime import stack
+    from infra.runtime import stack, watchdog
 
+    restarts = watchdog.restarts(cfg)
     table = Table(title="shopstream services")
-    for column in ("service", "state", "healthy", "version", "address", "pid"):
+    for column in ("service", "state", "healthy", "version", "address", "pid", "restarts"):
         table.add_column(column, overflow="fold")
     all_ok = True
     for st in stack.status(cfg):
         all_ok &= st.healthy
         state = "external" if not st.managed else ("running" if st.running else "stopped")
+        record = restarts.get(st.name)
         table.add_row(st.name, state, "[green]yes[/]" if st.healthy else "[red]no[/]", st.version, st.address,
-                      str(st.pid or "-"))
+                      str(st.pid or "-"), str(record.restarts) if record else "0")
     console.print(table)
+    dog = stack.watchdog_process(cfg).pid()
+    console.print(f"watchdog: running (pid {dog}), restarts are logged in {cfg.runtime_dir / 'logs' / 'watchdog.log'}"
+                  if dog else "watchdog: off (`shopstream up` starts it unless SHOPSTREAM_WATCHDOG=false)")
+    errors = [f"{name}: {r.last_error}" for name, r in restarts.items() if r.last_error]
+    for line in errors:
+        console.print(f"[yellow]last failed restart[/] {line}")
+    console.print(f"alerts: {cfg.alertmanager_url}/#/alerts · graphs: {cfg.prometheus_url}/graph")
     return all_ok
 
 
 @app.command()
 def logs(
-    service: Annotated[str, typer.Argument(help="kafka, registry, postgres or prometheus")],
+    service: Annotated[str, typer.Argument(help="postgres, kafka, registry, alertmanager, prometheus, watchdog or stream")],
     lines: Annotated[int, typer.Option("--lines", "-n", min=1, help="How many lines from the end.")] = 50,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
 ) -> None:
     """Print a service's log from .runtime/logs/."""
     from infra.runtime import stack
 
-    if service not in stack.SERVICE_NAMES:
-        raise ShopstreamError(f"unknown service {service!r}: choose one of {', '.join(stack.SERVICE_NAMES)}")
+    names = (*stack.SERVICE_NAMES, "watchdog", "stream")
+    if service not in names:
+        raise ShopstreamError(f"unknown service {service!r}: choose one of {', '.join(names)}")
     path = settings().runtime_dir / "logs" / f"{service}.log"
     if not path.exists():
         raise ShopstreamError(f"no log yet at {path}: start the stack with `shopstream up`")

@@ -1,12 +1,15 @@
-"""`up`, `down` and `status` over the four local services, in dependency order."""
+"""`up`, `down` and `status` over the five local services, in dependency order."""
 
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 
-from core.settings import Settings
+from core.settings import Settings, settings_env
 from infra.runtime.base import Service, ServiceStatus
+from infra.runtime.process import ManagedProcess
+from infra.runtime.services.alertmanager import Alertmanager
 from infra.runtime.services.kafka import Kafka
 from infra.runtime.services.postgres import Postgres
 from infra.runtime.services.prometheus import Prometheus
@@ -14,8 +17,8 @@ from infra.runtime.services.registry import Registry
 
 log = logging.getLogger(__name__)
 
-#: Start order: the registry stores its schemas in PostgreSQL.
-SERVICE_TYPES: tuple[type[Service], ...] = (Postgres, Kafka, Registry, Prometheus)
+#: Start order: the registry stores its schemas in PostgreSQL; Prometheus sends alerts to Alertmanager.
+SERVICE_TYPES: tuple[type[Service], ...] = (Postgres, Kafka, Registry, Alertmanager, Prometheus)
 SERVICE_NAMES = tuple(t.name for t in SERVICE_TYPES)
 
 
@@ -23,9 +26,24 @@ def services(settings: Settings, only: list[str] | None = None) -> list[Service]
     return [t(settings) for t in SERVICE_TYPES if not only or t.name in only]
 
 
+def watchdog_process(settings: Settings) -> ManagedProcess:
+    """The watchdog (infra/runtime/watchdog.py) as a background process of ours."""
+    return ManagedProcess("watchdog", settings.runtime_dir)
+
+
+def start_watchdog(settings: Settings) -> bool:
+    """Start the watchdog unless it runs. Returns whether this call started it."""
+    process = watchdog_process(settings)
+    if process.pid() is not None:
+        return False
+    process.start([sys.executable, "-m", "infra", "watchdog"], env=settings_env(settings))
+    return True
+
+
 def up(settings: Settings, on_step: Callable[[str, str], None] = lambda name, what: None,
-       only: list[str] | None = None) -> list[str]:
-    """Start whatever is not running (of ``only``, if given). On failure, stop what this call started and re-raise."""
+       only: list[str] | None = None, watchdog: bool = False) -> list[str]:
+    """Start whatever is not running (of ``only``, if given), then the watchdog if asked. On failure, stop what
+    this call started and re-raise."""
     started: list[Service] = []
     try:
         for service in services(settings, only):
@@ -45,12 +63,15 @@ def up(settings: Settings, on_step: Callable[[str, str], None] = lambda name, wh
         for service in reversed(started):
             service.stop()
         raise
+    if watchdog and start_watchdog(settings):
+        on_step("watchdog", "started")
     return [s.name for s in started]
 
 
 def down(settings: Settings) -> list[str]:
-    """Stop every service of ours, in reverse order. Succeeds when nothing runs."""
-    return [s.name for s in reversed(services(settings)) if s.stop()]
+    """Stop the watchdog, then every service of ours, in reverse order. Succeeds when nothing runs."""
+    watchdog = ["watchdog"] if watchdog_process(settings).stop() else []
+    return watchdog + [s.name for s in reversed(services(settings)) if s.stop()]
 
 
 def down_services(settings: Settings, names: list[str]) -> list[str]:

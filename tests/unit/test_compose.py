@@ -45,7 +45,8 @@ def test_every_mounted_file_exists_in_the_repo(compose):
 def test_every_prometheus_target_is_a_compose_service_and_port(compose):
     targets_dir = ROOT / "monitoring" / "prometheus" / "compose-targets"
     config = yaml.safe_load((ROOT / "monitoring" / "prometheus" / "prometheus.yml").read_text())
-    wanted = {f for job in config["scrape_configs"] for sd in job["file_sd_configs"] for f in sd["files"]}
+    jobs = [*config["scrape_configs"], *config["alerting"]["alertmanagers"]]
+    wanted = {f for job in jobs for sd in job["file_sd_configs"] for f in sd["files"]}
     assert {f"targets/{p.name}" for p in targets_dir.glob("*.json")} == wanted
     for path in targets_dir.glob("*.json"):
         for group in json.loads(path.read_text()):

@@ -34,6 +34,7 @@ class Prometheus(Service):
         s = self.settings
         return {
             "prometheus": [{"targets": [f"{s.host}:{s.prometheus_port}"]}],
+            "alertmanager": [{"targets": [f"{s.host}:{s.alertmanager_port}"]}],
             "shopstream": [
                 {"targets": [f"{s.host}:{s.producer_metrics_port}"], "labels": {"component": "producer"}},
                 {"targets": [f"{s.host}:{s.stream_metrics_port}"], "labels": {"component": "stream"}},

@@ -49,7 +49,9 @@ def job_metric(settings, name: str) -> float:
     return sum(s.value for family in text_string_to_metric_families(text) for s in family.samples if s.name == name)
 
 
-def test_the_job_rides_out_a_killed_connection_and_a_postgres_restart(pipeline_env):
+def test_the_job_rides_out_a_killed_connection_and_a_postgres_restart(pipeline_env, alert_receiver):
+    """...and while PostgreSQL is down, Prometheus's alert on the job's own health signal reaches a webhook
+    through Alertmanager."""
     settings, options = pipeline_env
     if settings.postgres_host not in (None, settings.host):
         pytest.skip("an external PostgreSQL is not ours to restart")
@@ -74,9 +76,12 @@ def test_the_job_rides_out_a_killed_connection_and_a_postgres_restart(pipeline_e
         # Down until the job itself shows it is retrying: detection, read from the job's own metrics.
         wait_for(lambda: job_metric(settings, "shopstream_sink_retrying") == 1, 30, "the job to report retrying")
         detected_s = time.monotonic() - down_since
+        # Kept down until someone is told: scrape (5 s), the rule's 10 s, Alertmanager's group wait (5 s).
+        wait_for(lambda: alert_receiver.firing("ShopstreamSinkRetrying"), 90, "the alert at the webhook")
         postgres_start(settings)
+        back_since = time.monotonic()
         wait_for(lambda: ledger_rows(settings) > committed, 60, "a commit after the restart")
-        recovered_s = time.monotonic() - down_since
+        recovered_s = time.monotonic() - back_since
         assert stream.alive(), "the job was not restarted by anyone: it must still be the same process"
     finally:
         producing.join(120)

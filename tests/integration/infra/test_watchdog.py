@@ -1,0 +1,32 @@
+"""The services' watchdog starts a local service that died, by itself, and counts it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+from infra.runtime import watchdog
+from infra.runtime.services.prometheus import Prometheus
+from tests.fixtures.waiting import wait_for
+
+
+def test_a_killed_service_is_started_again_by_the_watchdog(running_stack):
+    settings = running_stack.model_copy(update={"watchdog_interval_s": 0.5})
+    prometheus = Prometheus(settings)
+    stop = threading.Event()
+    dog = threading.Thread(target=watchdog.watch, args=(settings, stop), name="watchdog")
+    dog.start()
+    try:
+        killed = prometheus.process.pid()
+        os.kill(killed, signal.SIGKILL)
+        record = wait_for(lambda: watchdog.restarts(settings).get("prometheus"), 60,
+                          "the watchdog to start Prometheus again")
+        assert prometheus.process.pid() not in (None, killed) and prometheus.healthy()
+        assert (record.restarts, record.last_error) == (1, None)
+        assert {name: r.restarts for name, r in watchdog.restarts(settings).items() if r.restarts} == \
+            {"prometheus": 1}, "nothing else was touched"
+    finally:
+        stop.set()
+        dog.join(30)
+    assert not dog.is_alive()
