@@ -6,6 +6,8 @@ made here, so a SASL/TLS cluster needs its settings once, in one place.
 
 from __future__ import annotations
 
+import logging
+
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
@@ -18,16 +20,22 @@ def client_config(settings: Settings, config: dict | None = None) -> dict:
     return {**settings.kafka.librdkafka(), **(config or {})}
 
 
+#: librdkafka's own log (a broker away: one line per reconnect) goes through this logger, which the CLI keeps
+#: quiet unless --verbose; without one, librdkafka prints to stderr.
+LIBRDKAFKA_LOG = logging.getLogger("librdkafka")
+
+
 def producer(settings: Settings, config: dict | None = None, **kwargs) -> Producer:
-    return Producer(client_config(settings, config), **kwargs)
+    return Producer(client_config(settings, config), **{"logger": LIBRDKAFKA_LOG, **kwargs})
 
 
 def consumer(settings: Settings, group: str, config: dict | None = None, **kwargs) -> Consumer:
-    return Consumer(client_config(settings, {"group.id": group, **(config or {})}), **kwargs)
+    return Consumer(client_config(settings, {"group.id": group, **(config or {})}), **{"logger": LIBRDKAFKA_LOG,
+                                                                                          **kwargs})
 
 
 def admin(settings: Settings, config: dict | None = None, **kwargs) -> AdminClient:
-    return AdminClient(client_config(settings, config), **kwargs)
+    return AdminClient(client_config(settings, config), **{"logger": LIBRDKAFKA_LOG, **kwargs})
 
 
 Offsets = dict[str, dict[str, int]]   # {topic: {partition: offset}}, partitions as strings (Spark's JSON form)

@@ -35,6 +35,8 @@ class Metrics:
     sink_retries: Counter
     sink_retrying: Gauge
     last_commit: Gauge
+    retry_started: Gauge
+    last_failure: Gauge
     stream_restarts: Counter
     batch_phase: Histogram
     consumer_lag: Gauge
@@ -80,6 +82,12 @@ def build_metrics(registry: CollectorRegistry | None = None, prefix: str = PREFI
         last_commit=Gauge(
             f"{prefix}_sink_last_commit_timestamp_seconds", "When the sink last committed a micro-batch "
             "(Unix time).", registry=registry),
+        retry_started=Gauge(
+            f"{prefix}_sink_retry_started_timestamp_seconds", "When the sink last began retrying a micro-batch "
+            "(Unix time): the moment the job saw a dependency go away.", registry=registry),
+        last_failure=Gauge(
+            f"{prefix}_stream_last_failure_timestamp_seconds", "When the job's query last failed, or its supervisor "
+            "saw its process end (Unix time).", registry=registry),
         stream_restarts=Counter(
             f"{prefix}_stream_restarts_total", "Restarts of the streaming query in the driver (query_failed) and "
             "of the job's process by its supervisor (the signal or exit code that ended it).", ["reason"],

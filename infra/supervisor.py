@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 
 #: {reason: restarts so far}, handed to each new process so its counter carries on.
 RESTARTS_ENV = "SHOPSTREAM_STREAM_RESTARTS"
+#: When the previous process was seen to end (Unix time), for the job's failure timestamp.
+LAST_FAILURE_ENV = "SHOPSTREAM_STREAM_LAST_FAILURE"
 PERMANENT_EXIT = 2
 STEADY_AFTER_S = 60.0   # a process that ran this long resets the backoff
 
@@ -37,6 +39,7 @@ def supervise(argv: list[str], env: dict[str, str], stop: threading.Event | None
     restarts: Counter[str] = Counter()
     delay = 1.0
     child: subprocess.Popen | None = None
+    failed_at = ""
 
     def forward(signum, frame):   # SIGTERM or Ctrl-C: the job finishes its batch and exits; no restart
         stop.set()
@@ -49,9 +52,10 @@ def supervise(argv: list[str], env: dict[str, str], stop: threading.Event | None
     try:
         while True:
             started = time.monotonic()
-            child = subprocess.Popen(argv, env={**env, RESTARTS_ENV: json.dumps(restarts)},
+            child = subprocess.Popen(argv, env={**env, RESTARTS_ENV: json.dumps(restarts), LAST_FAILURE_ENV: failed_at},
                                      preexec_fn=_die_with_parent)
             code = child.wait()
+            failed_at = repr(time.time())
             if code in (0, PERMANENT_EXIT) or stop.is_set():
                 return code
             if time.monotonic() - started > STEADY_AFTER_S:

@@ -76,14 +76,21 @@ class BatchWriter:
 
     def _open_sink(self) -> PostgresSink:
         m = self.metrics
+        retrying_since: list[float] = []   # set while a batch is being retried
 
         def retrying(reason: str) -> None:
             m.sink_retries.labels(reason=reason).inc()
+            if not retrying_since:   # the batch's first failure: when the job saw the fault
+                retrying_since.append(time.time())
+                m.retry_started.set(retrying_since[0])
             m.sink_retrying.set(1)
 
+        def recovered() -> None:
+            retrying_since.clear()
+            m.sink_retrying.set(0)
+
         return PostgresSink(self.settings, f"{self.options.pipeline}:{checkpoint_query_id(self.checkpoint)}",
-                            retry_for_s=self.options.sink_retry_s, on_retry=retrying,
-                            on_recovered=lambda: m.sink_retrying.set(0))
+                            retry_for_s=self.options.sink_retry_s, on_retry=retrying, on_recovered=recovered)
 
     def _after_commit(self, end_offsets: dict) -> None:
         self.metrics.last_commit.set(time.time())

@@ -205,14 +205,18 @@ class StreamResult:
 
 def run(settings: Settings, options: StreamOptions, jars: list[str], warmup_rows: WarmupRows | None = None,
         metrics_port: int | None = None, stop: threading.Event | None = None,
-        progress: Callable[[dict], None] | None = None, restarts: dict[str, int] | None = None) -> StreamResult:
+        progress: Callable[[dict], None] | None = None, restarts: dict[str, int] | None = None,
+        last_failure: float | None = None) -> StreamResult:
     """The stage's entry point: build the query, start it, watch it until it stops or ``stop``
     is set; a query that fails is started again from its checkpoint, with backoff.
-    ``restarts`` are the process restarts so far (by reason), which its counter carries on from."""
+    ``restarts`` are the process restarts so far (by reason), which its counter carries on from, and
+    ``last_failure`` when the supervisor saw the previous process end."""
     stop = stop or threading.Event()
     metrics = serve_metrics(metrics_port, STREAM_STAGES, "stream_metrics_port")
     for reason, n in (restarts or {}).items():
         metrics.stream_restarts.labels(reason=reason).inc(n)
+    if last_failure:
+        metrics.last_failure.set(last_failure)
     schemas = load_writer_schemas(settings)
     topics = list(schemas.topics.values())
     with OffsetProbe(settings) as probe:
@@ -234,6 +238,7 @@ def run(settings: Settings, options: StreamOptions, jars: list[str], warmup_rows
                         watch(query, writer, options, topics, probe, stop, progress)
                         break
                     except StreamingError as exc:   # the query failed, the driver lives: start it again
+                        metrics.last_failure.set(time.time())
                         metrics.stream_restarts.labels(reason="query_failed").inc()
                         log.warning("%s: restarting the query from its checkpoint in %.0f s", exc, delay)
                         if stop.wait(delay):

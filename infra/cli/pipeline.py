@@ -57,7 +57,7 @@ def stream(options: StreamOptions) -> None:
     from infra.cli.options import json_variable
     from infra.runtime.jvm import spark_jars
     from infra.samples import warmup_rows
-    from infra.supervisor import RESTARTS_ENV, supervise
+    from infra.supervisor import LAST_FAILURE_ENV, RESTARTS_ENV, supervise
     from streaming.job import run as run_stream
 
     cfg = settings()
@@ -67,6 +67,7 @@ def stream(options: StreamOptions) -> None:
                          {**os.environ, **settings_env(cfg), json_variable("stream"): worker.model_dump_json()})
         raise typer.Exit(code)
     restarts = json.loads(os.environ.get(RESTARTS_ENV, "{}"))
+    last_failure = float(os.environ.get(LAST_FAILURE_ENV) or 0) or None
     with console.status("streaming… (Ctrl-C stops after the current batch)") as status:
         def progress(t):
             status.update(f"streaming: {t['batches']} batches · {t['stored']:,} stored · "
@@ -76,7 +77,8 @@ def stream(options: StreamOptions) -> None:
         upkeep.start()
         try:
             result = run_stream(cfg, options, jars, warmup_rows=warmup_rows,
-                                metrics_port=cfg.stream_metrics_port or None, progress=progress, restarts=restarts)
+                                metrics_port=cfg.stream_metrics_port or None, progress=progress, restarts=restarts,
+                                last_failure=last_failure)
         finally:
             upkeep.stop()
     console.print(f"stopped after {result.batches} batches: {result.records_in:,} records in, {result.stored:,} "

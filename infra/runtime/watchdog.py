@@ -28,6 +28,7 @@ STEADY_AFTER_S = 60.0   # a service up this long since its last restart gets its
 @dataclass
 class ServiceRecord:
     restarts: int = 0
+    detected_at: float | None = None    # Unix time the watchdog last found it not running
     last_restart: float | None = None   # Unix time
     last_error: str | None = None
 
@@ -72,6 +73,9 @@ def watch(settings: Settings, stop: threading.Event | None = None) -> None:
                 continue
             if now < next_try[service.name]:
                 continue
+            if not record.last_error:   # a new outage, not the next try of a failing start
+                record.detected_at = time.time()
+                _save(settings, records)
             log.warning("%s is not running: starting it (its log: %s)", service.name, service.process.log_file)
             try:
                 service.start()

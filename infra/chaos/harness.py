@@ -1,0 +1,370 @@
+"""The fault matrix against the live pipeline.
+
+One run: produce ``events`` at ``rate`` into topics of the scenario's own; part-way through,
+inject the fault; hold it; clear it; then drain and account exactly as `run` does (Kafka
+offsets, the ledger, SQL), against the producer's manifest.
+
+- **Detection** runs from the fault to the timestamp the platform itself put on seeing it,
+  read from the job's own /metrics (not Prometheus, which scrapes every 5 s): when the sink
+  began retrying, when the query failed or the supervisor saw the process end; for a
+  killed service, when the watchdog found it gone.
+- **Recovery** runs from the fault being cleared (for a kill: the kill itself) until the job
+  has committed since and lag, log end minus the ledger, is back under its level in the
+  3 s before the fault.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import shutil
+import signal
+import statistics
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+import producers
+import schemas
+from core import ledger
+from core.database import connect
+from core.kafka import OffsetProbe
+from core.settings import ProduceOptions, Settings, StreamOptions
+from db.migrate import migrate
+from infra.chaos import faults
+from infra.chaos.options import ChaosOptions
+from infra.pipeline import StreamProcess, wait_for_ledger
+from infra.runtime import stack, watchdog
+from infra.runtime.services.kafka import Kafka
+from infra.runtime.services.registry import Registry
+from infra.topics import delete_topics, ensure_topics, load_topic_specs
+from monitoring.summary import RunScope, summarize
+from producers.dimensions import load_dimensions
+
+log = logging.getLogger(__name__)
+
+#: The seed's failure-recovery table (detection s, recovery s), and which of its rows each scenario is.
+SEED = {"worker failure": (15, 45), "database connection loss": (5, 12), "file system full": (30, 180),
+        "network partition": (25, 90)}
+
+
+@dataclass
+class RunResult:
+    scenario: str
+    run: int
+    produced: int
+    unique_events: int
+    lost: int
+    duplicates: int
+    quality_matches_manifest: bool
+    detection_s: float | None
+    recovery_s: float | None
+    handled_by: str
+
+
+# What the job says about itself -------------------------------------------------------------
+class JobSignals:
+    def __init__(self, settings: Settings):
+        self.url = f"http://{settings.host}:{settings.stream_metrics_port}/metrics"
+
+    def read(self) -> dict[str, float]:
+        """Each sample's value by name (label sets summed; restarts also by reason). Empty while the job's
+        process is down."""
+        try:
+            text = httpx.get(self.url, timeout=2).text
+        except httpx.HTTPError:
+            return {}
+        values: dict[str, float] = {}
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                values[s.name] = values.get(s.name, 0.0) + s.value
+                if s.name == "shopstream_stream_restarts_total":
+                    key = f"restarts:{s.labels['reason']}"
+                    values[key] = values.get(key, 0.0) + s.value
+        return values
+
+
+# The scenarios --------------------------------------------------------------------------------
+@dataclass
+class Scenario:
+    name: str
+    seed_row: str
+    inject: Callable[[Harness, int], None]
+    signal: str                       # "retry", "failure" or "watchdog:<service>"
+    hold_s: float = 0.0               # how long the fault lasts before it is cleared; 0 = a kill
+    clear: Callable[[Harness], None] = lambda h: None
+    setup: Callable[[Harness], contextlib.AbstractContextManager] = lambda h: contextlib.nullcontext()
+
+
+def _kill_job(h: Harness, run: int) -> None:
+    """SIGKILL of the job's process; every other run waits until the sink is inside its transaction."""
+    (worker,) = faults.child_pids(h.stream.proc.pid)
+    if run % 2 == 1:
+        with contextlib.suppress(TimeoutError):
+            faults.wait_until(lambda: faults.writer_in_transaction(h.settings), 10, "the sink's transaction", 0.005)
+    os.kill(worker, signal.SIGKILL)
+
+
+def _kill_jvm(h: Harness, run: int) -> None:
+    (worker,) = faults.child_pids(h.stream.proc.pid)
+    (jvm,) = [p for p in faults.child_pids(worker) if faults.comm(p) == "java"]
+    os.kill(jvm, signal.SIGKILL)
+
+
+def _kill_service(service_type) -> Callable[[Harness, int], None]:
+    def kill(h: Harness, run: int) -> None:
+        pid = service_type(h.settings).process.pid()
+        if pid is None:
+            raise RuntimeError(f"{service_type.name} is not running here: the scenario kills a local service")
+        os.kill(pid, signal.SIGKILL)
+    return kill
+
+
+@contextlib.contextmanager
+def _watchdog(h: Harness) -> Iterator[None]:
+    """The services' watchdog, the recovery path for a killed service."""
+    stop = threading.Event()
+    dog = threading.Thread(target=watchdog.watch, args=(h.settings.model_copy(update={"watchdog_interval_s": 0.5}),
+                                                         stop), name="watchdog", daemon=True)
+    dog.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        dog.join(60)
+
+
+@contextlib.contextmanager
+def _pg_through_partition(h: Harness) -> Iterator[None]:
+    with faults.Proxy(h.settings.host, h.settings.postgres_port) as proxy:
+        h.partition = faults.Partition(proxy.port)
+        h.job_settings = h.settings.model_copy(update={"postgres_port": proxy.port})
+        try:
+            yield
+        finally:
+            h.partition.heal()
+
+
+@contextlib.contextmanager
+def _checkpoint_on_small_disk(h: Harness) -> Iterator[None]:
+    with faults.SmallDisk(h.folder / "small-disk") as disk:
+        h.disk = disk
+        h.checkpoint = disk.path / "checkpoint"
+        yield
+
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
+    Scenario("job-sigkill", "worker failure", _kill_job, "failure"),
+    Scenario("jvm-kill", "worker failure", _kill_jvm, "failure"),
+    Scenario("pg-stop-10s", "database connection loss", lambda h, r: faults.postgres_immediate_stop(h.settings),
+             "retry", hold_s=10, clear=lambda h: faults.postgres_start(h.settings)),
+    Scenario("pg-stop-60s", "database connection loss", lambda h, r: faults.postgres_immediate_stop(h.settings),
+             "retry", hold_s=60, clear=lambda h: faults.postgres_start(h.settings)),
+    Scenario("pg-connection-kill", "database connection loss",
+             lambda h, r: faults.terminate_writer_sessions(h.settings), "retry"),
+    Scenario("broker-kill", "worker failure", _kill_service(Kafka), "watchdog:kafka", setup=_watchdog),
+    Scenario("registry-kill", "worker failure", _kill_service(Registry), "watchdog:registry", setup=_watchdog),
+    Scenario("checkpoint-disk-full", "file system full", lambda h, r: h.disk.fill(), "failure", hold_s=30,
+             clear=lambda h: h.disk.free(), setup=_checkpoint_on_small_disk),
+    Scenario("pg-partition-30s", "network partition", lambda h, r: h.partition.cut(), "retry", hold_s=30,
+             clear=lambda h: h.partition.heal(), setup=_pg_through_partition),
+)}
+
+
+# The harness ----------------------------------------------------------------------------------
+@dataclass
+class Harness:
+    settings: Settings
+    options: ChaosOptions
+    scenario: Scenario
+    folder: object = None
+    job_settings: Settings | None = None
+    checkpoint: object = None
+    stream: StreamProcess | None = None
+    partition: faults.Partition | None = None
+    disk: faults.SmallDisk | None = None
+    results: list[RunResult] = field(default_factory=list)
+
+    def lag(self, probe: OffsetProbe, topics: list[str], key: str) -> int | None:
+        try:
+            ends = probe.log_end_offsets(topics, timeout=2)
+            with contextlib.closing(connect(self.settings, "reader")) as conn, conn.cursor() as cur:
+                committed = ledger.committed_offsets(cur, key)
+        except Exception:   # noqa: BLE001 - PostgreSQL or Kafka may be the fault: no reading this time
+            return None
+        return sum(max(end - committed.get(t, {}).get(p, 0), 0) for t, parts in ends.items()
+                   for p, end in parts.items())
+
+    def detected_at(self, signals: dict[str, float]) -> float | None:
+        kind = self.scenario.signal
+        if kind == "retry":
+            return signals.get("shopstream_sink_retry_started_timestamp_seconds") or None
+        if kind == "failure":
+            return signals.get("shopstream_stream_last_failure_timestamp_seconds") or None
+        record = watchdog.restarts(self.settings).get(kind.split(":", 1)[1])
+        return record.detected_at if record else None
+
+
+def handled_by(before: dict[str, float], after: dict[str, float], service_restarts: int) -> str:
+    ways = []
+    process = sum(v for k, v in after.items() if k.startswith("restarts:") and k != "restarts:query_failed")
+    if process > sum(v for k, v in before.items() if k.startswith("restarts:") and k != "restarts:query_failed"):
+        ways.append("process restarted by its supervisor")
+    elif after.get("restarts:query_failed", 0) > before.get("restarts:query_failed", 0):
+        ways.append("query restarted in the driver")
+    retries = "shopstream_sink_retries_total"
+    if after.get(retries, 0) > (0 if process else before.get(retries, 0)) and not ways:
+        ways.append("sink retried the batch")
+    if service_restarts:
+        ways.append("service restarted by the watchdog")
+    return " + ".join(ways) or "nothing needed"
+
+
+def one_run(h: Harness, run: int, topics: list[str], probe: OffsetProbe, signals: JobSignals,
+            on_step: Callable[[str], None]) -> RunResult:
+    s, o = h.settings, h.options
+    key = h.stream.pipeline_key()
+    start = probe.log_end_offsets(topics)
+    produced: dict = {}
+    produce = ProduceOptions(rate=o.rate, count=o.events, run_id=f"{h.scenario.name}-{run}-{uuid.uuid4().hex[:6]}",
+                             seed=run + 1)
+    producing = threading.Thread(target=lambda: produced.update(r=producers.run(s.model_copy(update={
+        "producer_metrics_port": 0}), produce)), name="producer")
+    began = time.monotonic()
+    producing.start()
+    fault_after = random.uniform(0.3, 0.6) * o.events / o.rate
+    time.sleep(max(0.0, fault_after - 3 - (time.monotonic() - began)))
+    pre_lag = 0
+    while time.monotonic() - began < fault_after:
+        pre_lag = max(pre_lag, h.lag(probe, topics, key) or 0)
+        time.sleep(0.25)
+    before = signals.read()
+    restarts_before = sum(r.restarts for r in watchdog.restarts(s).values())
+    on_step(f"run {run + 1}: fault at {fault_after:.0f} s (lag before: {pre_lag:,})")
+    t_fault = time.time()
+    h.scenario.inject(h, run)
+    detected: float | None = None
+
+    def poll_detection() -> None:
+        nonlocal detected
+        if detected is None:
+            at = h.detected_at(signals.read())
+            if at is not None and at >= t_fault - 0.5:
+                detected = max(at - t_fault, 0.0)
+
+    while time.time() - t_fault < h.scenario.hold_s:
+        poll_detection()
+        time.sleep(0.25)
+    h.scenario.clear(h)
+    t_clear = time.time()
+    recovered: float | None = None
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and (recovered is None or detected is None):
+        poll_detection()
+        if recovered is None:
+            job = signals.read()
+            lag = h.lag(probe, topics, key)
+            if job.get("shopstream_sink_last_commit_timestamp_seconds", 0) > t_clear and lag is not None \
+                    and lag <= pre_lag:
+                recovered = time.time() - t_clear
+        time.sleep(0.25)
+    after = signals.read()
+    producing.join()
+    manifest = produced["r"].manifest
+    end = probe.log_end_offsets(topics)
+    on_step(f"run {run + 1}: draining")
+    wait_for_ledger(s, key, end, h.stream, timeout=600)
+    summary = summarize(s, RunScope(start, end, key), manifest.unique_events, StreamOptions().late_threshold_s)
+    restarts_after = sum(r.restarts for r in watchdog.restarts(s).values())
+    return RunResult(h.scenario.name, run + 1, summary["produced"], manifest.unique_events, summary["lost"],
+                     summary["duplicates_in_db"], summary["quality"] == manifest.to_dict()["quality"],
+                     None if detected is None else round(detected, 2),
+                     None if recovered is None else round(recovered, 2),
+                     handled_by(before, after, restarts_after - restarts_before))
+
+
+def run_scenario(settings: Settings, options: ChaosOptions, scenario: Scenario,
+                 on_step: Callable[[str], None] = lambda text: None) -> list[RunResult]:
+    stamp = uuid.uuid4().hex[:6]
+    h = Harness(settings, options, scenario, folder=settings.runtime_dir / "chaos" / f"{scenario.name}-{stamp}")
+    h.folder.mkdir(parents=True, exist_ok=True)
+    prefix = f"chaos-{scenario.name}-{stamp}"
+    base = settings.model_copy(update={"topic_prefix": prefix})
+    h.settings = base
+    specs = load_topic_specs()
+    ensure_topics(base, prefix, specs)
+    topics = list(schemas.event_topics(base).values())
+    try:
+        with scenario.setup(h), OffsetProbe(base) as probe:
+            job_settings = (h.job_settings or base).model_copy(update={"topic_prefix": prefix})
+            h.stream = StreamProcess(job_settings, StreamOptions(
+                pipeline=prefix, checkpoint_dir=h.checkpoint or h.folder / "checkpoint"))
+            on_step(f"{scenario.name}: starting the stream job")
+            h.stream.start()
+            try:
+                signals = JobSignals(base)
+                for run in range(options.runs):
+                    h.results.append(one_run(h, run, topics, probe, signals, lambda t: on_step(f"{scenario.name} {t}")))
+            finally:
+                h.stream.stop()
+    finally:
+        delete_topics(base, prefix, specs)
+        shutil.rmtree(h.folder, ignore_errors=True)
+    return h.results
+
+
+def run_matrix(settings: Settings, options: ChaosOptions, on_step: Callable[[str], None] = lambda text: None,
+               on_result: Callable[[RunResult], None] = lambda r: None) -> list[RunResult]:
+    """Every scenario's runs; the stack's own watchdog is paused (the scenarios that need one run it)."""
+    stack.up(settings)
+    migrate(settings)
+    load_dimensions(settings, ProduceOptions(count=options.events))
+    paused = stack.watchdog_process(settings).stop()
+    results: list[RunResult] = []
+    try:
+        for name in options.scenarios:
+            for result in run_scenario(settings, options, SCENARIOS[name], on_step):
+                results.append(result)
+                on_result(result)
+    finally:
+        if paused:
+            stack.start_watchdog(settings)
+    return results
+
+
+# The table ------------------------------------------------------------------------------------
+def spread(values: list[float | None]) -> dict | None:
+    seen = [v for v in values if v is not None]
+    if not seen:
+        return None
+    return {"min": min(seen), "median": round(statistics.median(seen), 2), "max": max(seen),
+            "missing": len(values) - len(seen)}
+
+
+def table(results: list[RunResult]) -> list[dict]:
+    rows = []
+    for name in dict.fromkeys(r.scenario for r in results):
+        runs = [r for r in results if r.scenario == name]
+        seed = SEED[SCENARIOS[name].seed_row]
+        rows.append({
+            "scenario": name, "seed_row": SCENARIOS[name].seed_row, "runs": len(runs),
+            "events_per_run": min(r.produced for r in runs),
+            "detection_s": spread([r.detection_s for r in runs]), "recovery_s": spread([r.recovery_s for r in runs]),
+            "target_s": [seed[0] / 2, seed[1] / 2], "seed_s": list(seed),
+            "lost": sum(r.lost for r in runs), "duplicates": sum(r.duplicates for r in runs),
+            "quality_matches_manifest": all(r.quality_matches_manifest for r in runs),
+            "detected_by": SCENARIOS[name].signal,
+            "handled_by": sorted({r.handled_by for r in runs}),
+        })
+    return rows
+
+
+def as_dicts(results: list[RunResult]) -> list[dict]:
+    return [asdict(r) for r in results]
