@@ -37,6 +37,8 @@ class Metrics:
     last_commit: Gauge
     retry_started: Gauge
     last_failure: Gauge
+    stalled: Gauge
+    stalled_since: Gauge
     stream_restarts: Counter
     batch_phase: Histogram
     consumer_lag: Gauge
@@ -88,6 +90,12 @@ def build_metrics(registry: CollectorRegistry | None = None, prefix: str = PREFI
         last_failure=Gauge(
             f"{prefix}_stream_last_failure_timestamp_seconds", "When the job's query last failed, or its supervisor "
             "saw its process end (Unix time).", registry=registry),
+        stalled=Gauge(
+            f"{prefix}_stream_stalled", "1 while input waits in Kafka (or Kafka cannot be reached) and the job has "
+            "committed nothing for stall_after_s, else 0.", registry=registry),
+        stalled_since=Gauge(
+            f"{prefix}_stream_stalled_since_timestamp_seconds", "When the job last found itself stalled "
+            "(Unix time).", registry=registry),
         stream_restarts=Counter(
             f"{prefix}_stream_restarts_total", "Restarts of the streaming query in the driver (query_failed) and "
             "of the job's process by its supervisor (the signal or exit code that ended it).", ["reason"],

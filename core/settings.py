@@ -282,6 +282,8 @@ class StreamOptions(BaseModel):
     sink_retry_s: float = Field(300.0, gt=0, description="how long the sink retries a micro-batch through a "
                                                           "transient fault (database or dead-letter topic away) "
                                                           "before the job fails")
+    stall_after_s: float = Field(10.0, gt=0, description="report the job stalled (shopstream_stream_stalled) when "
+                                                         "input waits in Kafka and nothing committed for this long")
     supervise: bool = Field(True, description="restart the job's process when it dies (SIGKILL, OOM, a crash), "
                                               "from its checkpoint, with backoff")
     ready_file: Path | None = Field(None, description="touched once the query runs", **HIDDEN)

@@ -19,6 +19,9 @@ import threading
 import time
 from collections.abc import Callable
 
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
 import producers
 import schemas
 from core import ledger
@@ -28,7 +31,7 @@ from core.kafka import caught_up, log_end_offsets
 from core.settings import ProduceOptions, Settings, StreamOptions, settings_env
 from db.migrate import migrate
 from infra.cli.options import json_variable
-from infra.runtime import stack
+from infra.runtime import stack, watchdog
 from monitoring import exporter
 from monitoring.summary import RunScope, summarize
 from producers.dimensions import load_dimensions
@@ -94,6 +97,25 @@ class StreamProcess:
             self.proc.wait()
 
 
+def job_metrics(settings: Settings) -> dict[str, float]:
+    """The stream job's own /metrics: each sample's value by name, label sets summed, and restarts also as
+    ``restarts:<reason>``. Empty while the job's process is down (or serves no metrics)."""
+    if not settings.stream_metrics_port:
+        return {}
+    try:
+        text = httpx.get(f"http://{settings.host}:{settings.stream_metrics_port}/metrics", timeout=2).text
+    except httpx.HTTPError:
+        return {}
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            values[sample.name] = values.get(sample.name, 0.0) + sample.value
+            if sample.name == "shopstream_stream_restarts_total":
+                key = f"restarts:{sample.labels['reason']}"
+                values[key] = values.get(key, 0.0) + sample.value
+    return values
+
+
 def wait_for_ledger(settings: Settings, pipeline_key: str, end: dict, stream: StreamProcess,
                     timeout: float, on_wait: Callable[[dict], None] | None = None) -> None:
     """Block until the ledger's newest end offsets reach ``end``."""
@@ -121,6 +143,7 @@ def wait_for_ledger(settings: Settings, pipeline_key: str, end: dict, stream: St
 def run_pipeline(settings: Settings, produce_options: ProduceOptions, stream_options: StreamOptions,
                  on_step: Callable[[str], None] = lambda s: None,
                  on_produce: Callable | None = None, on_drain: Callable[[dict], None] | None = None) -> dict:
+    started_at = time.time()
     on_step("starting the stack")
     stack.up(settings, watchdog=settings.watchdog)
     on_step("migrating the database")
@@ -143,6 +166,7 @@ def run_pipeline(settings: Settings, produce_options: ProduceOptions, stream_opt
         key = stream.pipeline_key()
         wait_for_ledger(settings, key, end, stream, timeout=max(180.0, result.manifest.produced / 500),
                         on_wait=on_drain)
+        job = job_metrics(settings)
     finally:
         stream.stop()
         exporter_stop.set()
@@ -152,4 +176,10 @@ def run_pipeline(settings: Settings, produce_options: ProduceOptions, stream_opt
     summary["producer"] = {"events_per_second": round(result.events_per_second), "seconds": round(result.seconds, 1),
                            "acknowledged": result.manifest.produced, "failed": sum(result.manifest.failed.values())}
     summary["manifest_quality"] = result.manifest.to_dict()["quality"]
+    summary["restarts"] = {
+        "stream": {k.split(":", 1)[1]: int(v) for k, v in job.items() if k.startswith("restarts:") and v},
+        "sink_retries": int(job.get("shopstream_sink_retries_total", 0)),
+        "services": {name: r.restarts for name, r in watchdog.restarts(settings).items()
+                     if r.last_restart and r.last_restart >= started_at and r.restarts},
+    }
     return summary

@@ -31,6 +31,7 @@ class BatchWriter:
         self.dead_letter = (DeadLetterPublisher(settings, settings.topic("dead-letter"))
                             if options.dead_letter else None)
         self.committed_offsets: dict[str, dict[str, int]] = {}
+        self.last_commit_at: float | None = None   # Unix time
         self.last_outcome: BatchOutcome | None = None
         self.totals = {"batches": 0, "records_in": 0, "stored": 0, "duplicates": 0, "quarantined": 0, "late": 0}
 
@@ -93,7 +94,8 @@ class BatchWriter:
                             retry_for_s=self.options.sink_retry_s, on_retry=retrying, on_recovered=recovered)
 
     def _after_commit(self, end_offsets: dict) -> None:
-        self.metrics.last_commit.set(time.time())
+        self.last_commit_at = time.time()
+        self.metrics.last_commit.set(self.last_commit_at)
         self.committed_offsets = end_offsets
         self.mirror.mirror(end_offsets)
 

@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from confluent_kafka import KafkaException
+
 from core import ledger
 from core.database import connect
 from core.kafka import OffsetProbe, caught_up
@@ -169,14 +171,51 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+class StallWatch:
+    """The job's own view of its progress: stalled when input waits in Kafka, or Kafka cannot be reached,
+    and nothing has committed for ``stall_after_s``. Kafka is asked only once commits are that late."""
+
+    def __init__(self, writer: BatchWriter, options: StreamOptions, topics: list[str], probe: OffsetProbe):
+        self.writer, self.topics, self.probe = writer, topics, probe
+        self.after_s = options.stall_after_s
+        self.since = time.time()   # a new query has had no chance to commit yet
+        self.stalled = False
+        self.next_check = 0.0
+
+    def check(self) -> None:
+        now = time.time()
+        if now < self.next_check:
+            return
+        self.next_check = now + 1.0
+        if now - max(self.writer.last_commit_at or 0.0, self.since) < self.after_s:
+            return self._set(False)
+        try:
+            waiting = not caught_up(self.writer.committed_offsets, self.probe.log_end_offsets(self.topics, timeout=2))
+        except KafkaException as exc:
+            if not self.stalled:
+                log.warning("Kafka cannot be reached: %s", exc)
+            waiting = True
+        self._set(waiting)
+
+    def _set(self, stalled: bool) -> None:
+        m = self.writer.metrics
+        if stalled and not self.stalled:
+            m.stalled_since.set(time.time())
+            log.warning("stalled: input waits and nothing committed for %.0f s", self.after_s)
+        self.stalled = stalled
+        m.stalled.set(int(stalled))
+
+
 def watch(query, writer: BatchWriter, options: StreamOptions, topics: list[str], probe: OffsetProbe,
           stop: threading.Event, progress: Callable[[dict], None] | None) -> None:
-    """Until the query ends: report progress, notice idleness, stop between batches when asked."""
+    """Until the query ends: report progress and stalls, notice idleness, stop between batches when asked."""
     idle_since = None
+    stall = StallWatch(writer, options, topics, probe)
     while query.isActive:
         query.awaitTermination(0.5)
         if progress:
             progress(dict(writer.totals))
+        stall.check()
         if options.stop_when_idle_s and not stop.is_set():
             if writer.committed_offsets and caught_up(writer.committed_offsets, probe.log_end_offsets(topics)):
                 idle_since = idle_since or time.monotonic()

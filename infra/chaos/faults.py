@@ -13,6 +13,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Self
 
 from core.database import connect
 from core.exceptions import DependencyMissing
@@ -122,7 +123,7 @@ class Proxy:
             return
         await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
 
-    def __enter__(self) -> Proxy:
+    def __enter__(self) -> Self:
         self.thread.start()
         self.server = asyncio.run_coroutine_threadsafe(asyncio.start_server(self._handle, self.host, self.port),
                                                        self.loop).result(10)
@@ -174,14 +175,14 @@ class SmallDisk:
         self.path, self.size_mb = path, size_mb
         self.filler = path / ".filler"
 
-    def __enter__(self) -> SmallDisk:
+    def __enter__(self) -> Self:
         self.path.mkdir(parents=True, exist_ok=True)
         subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.size_mb}m", "tmpfs", str(self.path)],
                        check=True, capture_output=True, text=True)
         return self
 
     def __exit__(self, *exc) -> None:
-        subprocess.run(["umount", "-l", str(self.path)], capture_output=True)
+        subprocess.run(["umount", "-l", str(self.path)], check=False, capture_output=True)
 
     def fill(self) -> None:
         chunk = b"\0" * (1 << 20)

@@ -7,7 +7,8 @@ offsets, the ledger, SQL), against the producer's manifest.
 - **Detection** runs from the fault to the timestamp the platform itself put on seeing it,
   read from the job's own /metrics (not Prometheus, which scrapes every 5 s): when the sink
   began retrying, when the query failed or the supervisor saw the process end; for a
-  killed service, when the watchdog found it gone.
+  killed service, when the watchdog found it gone; cut from Kafka, when it found itself
+  stalled (input waiting, or Kafka unreachable, and nothing committed for 10 s).
 - **Recovery** runs from the fault being cleared (for a kill: the kill itself) until the job
   has committed since and lag, log end minus the ledger, is back under its level in the
   3 s before the fault.
@@ -28,9 +29,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 
-import httpx
-from prometheus_client.parser import text_string_to_metric_families
-
 import producers
 import schemas
 from core import ledger
@@ -40,9 +38,9 @@ from core.settings import ProduceOptions, Settings, StreamOptions
 from db.migrate import migrate
 from infra.chaos import faults
 from infra.chaos.options import ChaosOptions
-from infra.pipeline import StreamProcess, wait_for_ledger
+from infra.pipeline import StreamProcess, job_metrics, wait_for_ledger
 from infra.runtime import stack, watchdog
-from infra.runtime.services.kafka import Kafka
+from infra.runtime.services.kafka import Kafka, over_sasl_ssl
 from infra.runtime.services.registry import Registry
 from infra.topics import delete_topics, ensure_topics, load_topic_specs
 from monitoring.summary import RunScope, summarize
@@ -69,35 +67,13 @@ class RunResult:
     handled_by: str
 
 
-# What the job says about itself -------------------------------------------------------------
-class JobSignals:
-    def __init__(self, settings: Settings):
-        self.url = f"http://{settings.host}:{settings.stream_metrics_port}/metrics"
-
-    def read(self) -> dict[str, float]:
-        """Each sample's value by name (label sets summed; restarts also by reason). Empty while the job's
-        process is down."""
-        try:
-            text = httpx.get(self.url, timeout=2).text
-        except httpx.HTTPError:
-            return {}
-        values: dict[str, float] = {}
-        for family in text_string_to_metric_families(text):
-            for s in family.samples:
-                values[s.name] = values.get(s.name, 0.0) + s.value
-                if s.name == "shopstream_stream_restarts_total":
-                    key = f"restarts:{s.labels['reason']}"
-                    values[key] = values.get(key, 0.0) + s.value
-        return values
-
-
 # The scenarios --------------------------------------------------------------------------------
 @dataclass
 class Scenario:
     name: str
     seed_row: str
     inject: Callable[[Harness, int], None]
-    signal: str                       # "retry", "failure" or "watchdog:<service>"
+    signal: str                       # "retry", "failure", "stall" or "watchdog:<service>"
     hold_s: float = 0.0               # how long the fault lasts before it is cleared; 0 = a kill
     clear: Callable[[Harness], None] = lambda h: None
     setup: Callable[[Harness], contextlib.AbstractContextManager] = lambda h: contextlib.nullcontext()
@@ -153,6 +129,18 @@ def _pg_through_partition(h: Harness) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _kafka_through_partition(h: Harness) -> Iterator[None]:
+    """The job alone talks to the broker's second listener (SASL_SSL), whose port it advertises too: cutting
+    that port cuts the job, and only the job, from Kafka (the producer and the harness stay on the first)."""
+    h.partition = faults.Partition(h.settings.kafka_secure_port)
+    h.job_settings = over_sasl_ssl(h.settings)
+    try:
+        yield
+    finally:
+        h.partition.heal()
+
+
+@contextlib.contextmanager
 def _checkpoint_on_small_disk(h: Harness) -> Iterator[None]:
     with faults.SmallDisk(h.folder / "small-disk") as disk:
         h.disk = disk
@@ -175,6 +163,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              clear=lambda h: h.disk.free(), setup=_checkpoint_on_small_disk),
     Scenario("pg-partition-30s", "network partition", lambda h, r: h.partition.cut(), "retry", hold_s=30,
              clear=lambda h: h.partition.heal(), setup=_pg_through_partition),
+    Scenario("kafka-partition-30s", "network partition", lambda h, r: h.partition.cut(), "stall", hold_s=30,
+             clear=lambda h: h.partition.heal(), setup=_kafka_through_partition),
 )}
 
 
@@ -208,6 +198,8 @@ class Harness:
             return signals.get("shopstream_sink_retry_started_timestamp_seconds") or None
         if kind == "failure":
             return signals.get("shopstream_stream_last_failure_timestamp_seconds") or None
+        if kind == "stall":
+            return signals.get("shopstream_stream_stalled_since_timestamp_seconds") or None
         record = watchdog.restarts(self.settings).get(kind.split(":", 1)[1])
         return record.detected_at if record else None
 
@@ -224,11 +216,10 @@ def handled_by(before: dict[str, float], after: dict[str, float], service_restar
         ways.append("sink retried the batch")
     if service_restarts:
         ways.append("service restarted by the watchdog")
-    return " + ".join(ways) or "nothing needed"
+    return " + ".join(ways) or "rode it out (its clients reconnected)"
 
 
-def one_run(h: Harness, run: int, topics: list[str], probe: OffsetProbe, signals: JobSignals,
-            on_step: Callable[[str], None]) -> RunResult:
+def one_run(h: Harness, run: int, topics: list[str], probe: OffsetProbe, on_step: Callable[[str], None]) -> RunResult:
     s, o = h.settings, h.options
     key = h.stream.pipeline_key()
     start = probe.log_end_offsets(topics)
@@ -245,7 +236,7 @@ def one_run(h: Harness, run: int, topics: list[str], probe: OffsetProbe, signals
     while time.monotonic() - began < fault_after:
         pre_lag = max(pre_lag, h.lag(probe, topics, key) or 0)
         time.sleep(0.25)
-    before = signals.read()
+    before = job_metrics(h.settings)
     restarts_before = sum(r.restarts for r in watchdog.restarts(s).values())
     on_step(f"run {run + 1}: fault at {fault_after:.0f} s (lag before: {pre_lag:,})")
     t_fault = time.time()
@@ -255,7 +246,7 @@ def one_run(h: Harness, run: int, topics: list[str], probe: OffsetProbe, signals
     def poll_detection() -> None:
         nonlocal detected
         if detected is None:
-            at = h.detected_at(signals.read())
+            at = h.detected_at(job_metrics(h.settings))
             if at is not None and at >= t_fault - 0.5:
                 detected = max(at - t_fault, 0.0)
 
@@ -269,13 +260,13 @@ def one_run(h: Harness, run: int, topics: list[str], probe: OffsetProbe, signals
     while time.monotonic() < deadline and (recovered is None or detected is None):
         poll_detection()
         if recovered is None:
-            job = signals.read()
+            job = job_metrics(h.settings)
             lag = h.lag(probe, topics, key)
             if job.get("shopstream_sink_last_commit_timestamp_seconds", 0) > t_clear and lag is not None \
                     and lag <= pre_lag:
                 recovered = time.time() - t_clear
         time.sleep(0.25)
-    after = signals.read()
+    after = job_metrics(h.settings)
     producing.join()
     manifest = produced["r"].manifest
     end = probe.log_end_offsets(topics)
@@ -309,9 +300,8 @@ def run_scenario(settings: Settings, options: ChaosOptions, scenario: Scenario,
             on_step(f"{scenario.name}: starting the stream job")
             h.stream.start()
             try:
-                signals = JobSignals(base)
                 for run in range(options.runs):
-                    h.results.append(one_run(h, run, topics, probe, signals, lambda t: on_step(f"{scenario.name} {t}")))
+                    h.results.append(one_run(h, run, topics, probe, lambda t: on_step(f"{scenario.name} {t}")))
             finally:
                 h.stream.stop()
     finally:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from rich.table import Table
 
@@ -31,7 +31,7 @@ def chaos(options: ChaosOptions) -> None:
     from infra.chaos import harness
 
     cfg = settings()
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     with console.status("starting…") as status:
         def step(text: str) -> None:
             status.update(text + "…")
@@ -64,14 +64,14 @@ def markdown(doc: dict) -> str:
     lines = [
         "# Failure recovery, measured by `shopstream chaos`",
         "",
-        f"Started {doc['started']}; {o['runs']} run(s) per scenario, {o['events']:,} events per run at "
-        f"{o['rate']:,.0f} events/s with the default bad-data mix; everything on one 2-core machine.",
-        "Detection is read from the job's own /metrics timestamps (or the watchdog's, for a killed service), "
-        "not from Prometheus. Recovery runs from the fault being cleared (for a kill: the kill) until the job "
-        "has committed again and lag is back under its level before the fault.",
+        (f"Started {doc['started']}; {o['runs']} run(s) per scenario, {o['events']:,} events per run at "
+         f"{o['rate']:,.0f} events/s with the default bad-data mix; everything on one 2-core machine."),
+        ("Detection is read from the job's own /metrics timestamps (or the watchdog's, for a killed service), "
+         "not from Prometheus. Recovery runs from the fault being cleared (for a kill: the kill) until the job "
+         "has committed again and lag is back under its level before the fault."),
         "",
-        "| scenario | seed row (detection / recovery s) | target s | detection s (min / median / max) "
-        "| recovery s (min / median / max) | lost | duplicates | runs | handled by |",
+        ("| scenario | seed row (detection / recovery s) | target s | detection s (min / median / max) "
+         "| recovery s (min / median / max) | lost | duplicates | runs | handled by |"),
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in doc["table"]:

@@ -76,7 +76,9 @@ def stream(options: StreamOptions) -> None:
         upkeep = Maintenance(cfg, options.rollup_refresh_s)   # the database's own upkeep, beside the job
         upkeep.start()
         try:
-            result = run_stream(cfg, options, jars, warmup_rows=warmup_rows,
+            # A restarted process has a backlog waiting: it consumes at once, and its first batch pays for the
+            # compilation, rather than spend ~17 s warming up first (bench-results/faults/: SIGKILL recovery).
+            result = run_stream(cfg, options, jars, warmup_rows=None if restarts else warmup_rows,
                                 metrics_port=cfg.stream_metrics_port or None, progress=progress, restarts=restarts,
                                 last_failure=last_failure)
         finally:
@@ -148,6 +150,12 @@ def print_summary(s: dict) -> None:
         rules = ", ".join(f"{r} {c}" for r, c in s["quality_by_rule"][category].items())
         quality.add_row(category, f"{n:,}", f"{s.get('manifest_quality', {}).get(category, 0):,}", rules)
     console.print(quality)
+    r = s.get("restarts", {})
+    parts = [f"stream job {reason} ×{n}" for reason, n in r.get("stream", {}).items()]
+    parts += [f"{name} ×{n} (watchdog)" for name, n in r.get("services", {}).items()]
+    if r.get("sink_retries"):
+        parts.append(f"sink retries ×{r['sink_retries']}")
+    console.print(f"restarts and retries: {', '.join(parts) if parts else 'none'}")
 
 
 @app.command()

@@ -65,7 +65,7 @@ class Alertmanager(Service):
             return False
 
     def version(self) -> str:
-        out = subprocess.run([self.binary(), "--version"], capture_output=True, text=True)
+        out = subprocess.run([self.binary(), "--version"], check=False, capture_output=True, text=True)
         return (out.stdout or out.stderr).split()[2]
 
     def address(self) -> str:

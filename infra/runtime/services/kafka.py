@@ -11,7 +11,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from core import kafka
-from core.settings import KafkaConnection
+from core.settings import KafkaConnection, Settings
 from infra.runtime import jvm
 from infra.runtime.base import Service
 from infra.runtime.process import port_is_open
@@ -210,3 +210,11 @@ def tool_command(settings, tool: str, args: list[str]) -> list[str]:
     return [jvm.find_java(KAFKA_MIN_JAVA, "the Kafka tools").path, "-Xmx256m",
             f"-Dlog4j2.configurationFile={CONFIG_DIR / 'tools-log4j2.yaml'}",
             "-cp", kafka_classpath(settings.runtime_dir), main_class, *args]
+
+
+def over_sasl_ssl(settings: Settings) -> Settings:
+    """The same settings, connecting through the local broker's SASL_SSL listener (SCRAM-SHA-512 over TLS)."""
+    return Settings(**{**settings.model_dump(), "bootstrap_servers": f"{settings.host}:{settings.kafka_secure_port}",
+                       "kafka_security_protocol": "SASL_SSL", "kafka_sasl_mechanism": "SCRAM-SHA-512",
+                       "kafka_sasl_username": SCRAM_USER, "kafka_sasl_password": settings.kafka_scram_password,
+                       "kafka_ssl_ca_location": Kafka(settings).ca_file})

@@ -24,7 +24,8 @@ from producers.app import build_serializers
 from producers.generator import EventGenerator
 from producers.producer import ShopProducer
 from tests.fixtures.database import scalar
-from tests.fixtures.kafka import consume_all, over_sasl_ssl
+from infra.runtime.services.kafka import over_sasl_ssl
+from tests.fixtures.kafka import consume_all
 from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.slow

@@ -8,15 +8,13 @@ import signal
 import threading
 import time
 
-import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 import producers
 import schemas
 from core.kafka import log_end_offsets
 from core.settings import ProduceOptions
-from infra.pipeline import StreamProcess, wait_for_ledger
+from infra.pipeline import StreamProcess, job_metrics, wait_for_ledger
 from monitoring.summary import RunScope, summarize
 from tests.fixtures.database import scalar
 from tests.fixtures.faults import child_pids, postgres_immediate_stop, postgres_start, terminate_writer_sessions
@@ -45,8 +43,7 @@ def drain_and_account(settings, options, stream: StreamProcess, start: dict, top
 
 def job_metric(settings, name: str) -> float:
     """The sum of one metric's samples on the stream job's own /metrics."""
-    text = httpx.get(f"http://{settings.host}:{settings.stream_metrics_port}/metrics", timeout=5).text
-    return sum(s.value for family in text_string_to_metric_families(text) for s in family.samples if s.name == name)
+    return job_metrics(settings).get(name, 0.0)
 
 
 def test_the_job_rides_out_a_killed_connection_and_a_postgres_restart(pipeline_env, alert_receiver):
