@@ -30,5 +30,18 @@ class ServiceUnhealthy(ShopstreamError):
     """A service did not become healthy, or is down when it is needed."""
 
 
+class DependencyUnavailable(ServiceUnhealthy):
+    """A dependency is away right now (refused, timed out, shutting down): trying again later may succeed.
+    The stream job's process exits with TEMPFAIL_EXIT on it, which its supervisor restarts with backoff."""
+
+
 class RegistryError(ShopstreamError):
     """The schema registry is unreachable, or refused a schema."""
+
+
+class RegistryUnavailable(RegistryError, DependencyUnavailable):
+    """The schema registry did not answer."""
+
+
+#: sysexits' EX_TEMPFAIL: the exit code of a process that met a DependencyUnavailable.
+TEMPFAIL_EXIT = 75

@@ -1,7 +1,8 @@
 """A parent that restarts the stream job's process when it dies, as systemd or
 Kubernetes would: after a SIGKILL, an OOM kill or a crash, the job starts again from its
-checkpoint, with backoff. A clean exit (0) or a permanent error (2, a misconfiguration
-the job named) ends the supervisor too: restarting would only repeat it."""
+checkpoint, with backoff; so does a dependency that was away when it started (exit 75,
+TEMPFAIL_EXIT). A clean exit (0) or a permanent error (2, a misconfiguration the job
+named) ends the supervisor too: restarting would only repeat it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import threading
 import time
 from collections import Counter
 
+from core.exceptions import TEMPFAIL_EXIT
+
 log = logging.getLogger(__name__)
 
 #: {reason: restarts so far}, handed to each new process so its counter carries on.
@@ -25,6 +28,8 @@ STEADY_AFTER_S = 60.0   # a process that ran this long resets the backoff
 
 
 def exit_reason(code: int) -> str:
+    if code == TEMPFAIL_EXIT:
+        return "dependency_unavailable"
     return f"signal_{signal.Signals(-code).name}" if code < 0 else f"exit_{code}"
 
 

@@ -10,7 +10,7 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 import schemas
-from core.exceptions import RegistryError
+from core.exceptions import RegistryError, RegistryUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def register_family(client: SchemaRegistryClient, url: str, family: str, topic: 
     except SchemaRegistryError as exc:
         raise RegistryError(f"the registry refused schema {family} for {subject}: {exc}") from exc
     except httpx2.TransportError as exc:  # the client's HTTP layer: refused, timed out
-        raise RegistryError(f"the schema registry at {url} is unreachable ({exc}): "
+        raise RegistryUnavailable(f"the schema registry at {url} is unreachable ({exc}): "
                             f"run `shopstream up` or fix --schema-registry-url") from exc
     log.debug("registered %s under %s: %s", family, subject, ids)
     return ids

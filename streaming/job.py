@@ -25,6 +25,7 @@ from confluent_kafka import KafkaException
 
 from core import ledger
 from core.database import connect
+from core.exceptions import DependencyUnavailable
 from core.kafka import OffsetProbe, caught_up
 from core.metrics import serve_metrics
 from core.settings import Settings, StreamOptions
@@ -259,7 +260,11 @@ def run(settings: Settings, options: StreamOptions, jars: list[str], warmup_rows
     schemas = load_writer_schemas(settings)
     topics = list(schemas.topics.values())
     with OffsetProbe(settings) as probe:
-        starting = starting_offsets(settings, options, topics, probe)
+        try:
+            starting = starting_offsets(settings, options, topics, probe)
+        except KafkaException as exc:
+            raise DependencyUnavailable(f"Kafka at {settings.kafka_bootstrap} is not reachable ({exc}): "
+                                        f"run `shopstream up` or fix --bootstrap-servers") from None
         spark = build_spark(options, jars)
         if warmup_rows is not None:
             log.info("warm-up took %.1f s", warm_up(spark, schemas, warmup_rows(schemas)))

@@ -20,6 +20,7 @@ from typing import TypeVar
 import psycopg2
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
+from core.database import PERMANENT_CONNECT_ERRORS
 from core.settings import Settings
 from streaming import sql
 from streaming.exceptions import DeadLetterUnavailable
@@ -44,9 +45,6 @@ class BatchOutcome:
     committed_at: float = 0.0   # epoch seconds: COMMIT returned
 
 
-#: What libpq says when a connection can never succeed as configured.
-PERMANENT_CONNECT_ERRORS = ("password authentication failed", "does not exist", "no pg_hba.conf entry",
-                            "is not permitted to log in")
 
 
 def is_transient(exc: BaseException) -> bool:

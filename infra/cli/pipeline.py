@@ -6,10 +6,11 @@ import json
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from core.settings import ExporterOptions, MaintainOptions, ProduceOptions, RunOptions, StreamOptions
-from infra.cli.app import app, console, settings
+from infra.cli.app import app, console, err_console, settings
 from infra.cli.options import Options, with_options
 
 
@@ -57,6 +58,7 @@ def stream(options: StreamOptions) -> None:
     from infra.cli.options import json_variable
     from infra.runtime.jvm import spark_jars
     from infra.samples import warmup_rows
+    from core.exceptions import TEMPFAIL_EXIT, DependencyUnavailable
     from infra.supervisor import LAST_FAILURE_ENV, RESTARTS_ENV, supervise
     from streaming.job import run as run_stream
 
@@ -81,6 +83,9 @@ def stream(options: StreamOptions) -> None:
             result = run_stream(cfg, options, jars, warmup_rows=None if restarts else warmup_rows,
                                 metrics_port=cfg.stream_metrics_port or None, progress=progress, restarts=restarts,
                                 last_failure=last_failure)
+        except DependencyUnavailable as exc:   # weather: the supervisor starts this process again, with backoff
+            err_console.print(f"[yellow]waiting:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(TEMPFAIL_EXIT) from None
         finally:
             upkeep.stop()
     console.print(f"stopped after {result.batches} batches: {result.records_in:,} records in, {result.stored:,} "

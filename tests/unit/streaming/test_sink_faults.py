@@ -26,3 +26,15 @@ def test_a_lost_connection_or_an_unavailable_dead_letter_topic_is_retried(exc):
 ])
 def test_bad_credentials_a_missing_table_or_a_bug_is_not(exc):
     assert not is_transient(exc)
+
+
+def test_a_server_that_is_away_is_weather_and_says_so():
+    """connect() tells an unreachable server (retry later) from settings that can never connect."""
+    from core.database import connect
+    from core.exceptions import DependencyUnavailable
+    from core.settings import Settings
+    from infra.chaos.faults import free_port
+
+    port = free_port()
+    with pytest.raises(DependencyUnavailable, match=f"PostgreSQL at 127.0.0.1:{port} is not reachable"):
+        connect(Settings(postgres_port=port), "reader")
