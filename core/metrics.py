@@ -38,6 +38,7 @@ class Metrics:
     retry_started: Gauge
     last_failure: Gauge
     stalled: Gauge
+    query_active: Gauge
     stalled_since: Gauge
     stream_restarts: Counter
     batch_phase: Histogram
@@ -93,6 +94,9 @@ def build_metrics(registry: CollectorRegistry | None = None, prefix: str = PREFI
         stalled=Gauge(
             f"{prefix}_stream_stalled", "1 while input waits in Kafka (or Kafka cannot be reached) and the job has "
             "committed nothing for stall_after_s, else 0.", registry=registry),
+        query_active=Gauge(
+            f"{prefix}_stream_query_active", "1 while the job's streaming query runs, else 0 (warming up, "
+            "restarting, stopped).", registry=registry),
         stalled_since=Gauge(
             f"{prefix}_stream_stalled_since_timestamp_seconds", "When the job last found itself stalled "
             "(Unix time).", registry=registry),

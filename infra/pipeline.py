@@ -32,6 +32,7 @@ from core.settings import ProduceOptions, Settings, StreamOptions, settings_env
 from db.migrate import migrate
 from infra.cli.options import json_variable
 from infra.runtime import stack, watchdog
+from infra.supervisor import die_with_parent
 from monitoring import exporter
 from monitoring.summary import RunScope, summarize
 from producers.dimensions import load_dimensions
@@ -59,7 +60,10 @@ class StreamProcess:
         self.ready_file.parent.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log_out:
-            self.proc = subprocess.Popen(self.argv(), stdout=log_out, stderr=subprocess.STDOUT, env=self.env())
+            # If this process dies (a crash, a kill), the job stops cleanly after its batch rather than run on
+            # orphaned, holding its metrics port.
+            self.proc = subprocess.Popen(self.argv(), stdout=log_out, stderr=subprocess.STDOUT, env=self.env(),
+                                         preexec_fn=die_with_parent(signal.SIGTERM))
         deadline = time.monotonic() + timeout
         while not self.ready_file.exists():
             if self.proc.poll() is not None:
@@ -114,6 +118,23 @@ def job_metrics(settings: Settings) -> dict[str, float]:
                 key = f"restarts:{sample.labels['reason']}"
                 values[key] = values.get(key, 0.0) + sample.value
     return values
+
+
+def job_health(settings: Settings) -> tuple[bool, str]:
+    """Whether the stream job is healthy, from its own signals, and one line saying why (or why not)."""
+    m = job_metrics(settings)
+    where = f"{settings.host}:{settings.stream_metrics_port}"
+    if not m:
+        return False, f"the stream job does not answer on {where}: start it with `shopstream stream`"
+    if not m.get("shopstream_stream_query_active"):
+        return False, "the stream job's query is not running (warming up or restarting)"
+    if m.get("shopstream_sink_retrying"):
+        return False, "the sink is retrying a micro-batch: PostgreSQL or the dead-letter topic is away"
+    if m.get("shopstream_stream_stalled"):
+        return False, "the stream job is stalled: input waits in Kafka and nothing has committed"
+    last = m.get("shopstream_sink_last_commit_timestamp_seconds") or 0
+    age = f"last commit {time.time() - last:.0f} s ago" if last else "no commit yet"
+    return True, f"the stream job is healthy ({age})"
 
 
 def wait_for_ledger(settings: Settings, pipeline_key: str, end: dict, stream: StreamProcess,

@@ -33,8 +33,11 @@ def exit_reason(code: int) -> str:
     return f"signal_{signal.Signals(-code).name}" if code < 0 else f"exit_{code}"
 
 
-def _die_with_parent() -> None:   # in the child, before exec: the kernel kills it if we die
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+def die_with_parent(sig: int = signal.SIGKILL):
+    """A preexec_fn: the kernel sends the child ``sig`` when its parent dies (PR_SET_PDEATHSIG)."""
+    def preexec() -> None:   # in the child, before exec
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)
+    return preexec
 
 
 def supervise(argv: list[str], env: dict[str, str], stop: threading.Event | None = None,
@@ -58,7 +61,7 @@ def supervise(argv: list[str], env: dict[str, str], stop: threading.Event | None
         while True:
             started = time.monotonic()
             child = subprocess.Popen(argv, env={**env, RESTARTS_ENV: json.dumps(restarts), LAST_FAILURE_ENV: failed_at},
-                                     preexec_fn=_die_with_parent)
+                                     preexec_fn=die_with_parent())
             code = child.wait()
             failed_at = repr(time.time())
             if code in (0, PERMANENT_EXIT) or stop.is_set():

@@ -276,12 +276,14 @@ def run(settings: Settings, options: StreamOptions, jars: list[str], warmup_rows
                 delay = 1.0
                 while True:
                     query = build_query(spark, settings, options, schemas, writer, starting).start()
+                    metrics.query_active.set(1)
                     if options.ready_file:
                         options.ready_file.touch()
                     try:
                         watch(query, writer, options, topics, probe, stop, progress)
                         break
                     except StreamingError as exc:   # the query failed, the driver lives: start it again
+                        metrics.query_active.set(0)
                         metrics.last_failure.set(time.time())
                         metrics.stream_restarts.labels(reason="query_failed").inc()
                         log.warning("%s: restarting the query from its checkpoint in %.0f s", exc, delay)
@@ -289,6 +291,7 @@ def run(settings: Settings, options: StreamOptions, jars: list[str], warmup_rows
                             break
                         delay = min(delay * 2, 30.0)
         finally:
+            metrics.query_active.set(0)
             writer.close()
     t = writer.totals
     return StreamResult(t["batches"], t["records_in"], t["stored"], t["duplicates"], t["quarantined"], t["late"],

@@ -164,6 +164,18 @@ def print_summary(s: dict) -> None:
 
 
 @app.command()
+def health() -> None:
+    """Exit 0 if the stream job answers, its query runs, and it is neither retrying nor stalled; else say why and
+    exit 1 (the compose healthcheck runs this)."""
+    from infra.pipeline import job_health
+
+    ok, why = job_health(settings())
+    console.print(f"[green]✔[/] {why}" if ok else f"[red]✘[/] {why}")
+    if not ok:
+        raise typer.Exit(1)
+
+
+@app.command()
 @with_options(Options("options", ExporterOptions, "exporter"))
 def exporter(options: ExporterOptions) -> None:
     """Serve consumer lag (log end minus ledger), rollup age and partition counts on /metrics."""

@@ -14,7 +14,7 @@ import producers
 import schemas
 from core.kafka import log_end_offsets
 from core.settings import ProduceOptions
-from infra.pipeline import StreamProcess, job_metrics, wait_for_ledger
+from infra.pipeline import StreamProcess, job_health, job_metrics, wait_for_ledger
 from monitoring.summary import RunScope, summarize
 from tests.fixtures.database import scalar
 from tests.fixtures.faults import child_pids, postgres_immediate_stop, postgres_start, terminate_writer_sessions
@@ -75,11 +75,14 @@ def test_the_job_rides_out_a_killed_connection_and_a_postgres_restart(pipeline_e
         detected_s = time.monotonic() - down_since
         # Kept down until someone is told: scrape (5 s), the rule's 10 s, Alertmanager's group wait (5 s).
         wait_for(lambda: alert_receiver.firing("ShopstreamSinkRetrying"), 90, "the alert at the webhook")
+        healthy, why = job_health(settings)
+        assert not healthy and "retrying" in why, why
         postgres_start(settings)
         back_since = time.monotonic()
         wait_for(lambda: ledger_rows(settings) > committed, 60, "a commit after the restart")
         recovered_s = time.monotonic() - back_since
         assert stream.alive(), "the job was not restarted by anyone: it must still be the same process"
+        assert wait_for(lambda: job_health(settings)[0], 30, "the job to report itself healthy again")
     finally:
         producing.join(120)
     drain_and_account(settings, options, stream, start, topics, result["r"].manifest)

@@ -44,3 +44,10 @@ def test_the_supervisor_restarts_after_tempfail_and_sigkill_and_stops_on_a_perma
     assert counter.read_text() == "3", "started again after the tempfail and after the SIGKILL, not after exit 2"
     assert exit_reason(TEMPFAIL_EXIT) == "dependency_unavailable"
     assert exit_reason(-9) == "signal_SIGKILL"
+
+
+def test_health_says_the_job_is_not_there_in_one_line_and_exits_1():
+    out = subprocess.run([sys.executable, "-m", "infra", "health"], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "SHOPSTREAM_STREAM_METRICS_PORT": str(free_port())})
+    assert out.returncode == 1
+    assert "the stream job does not answer" in out.stdout and "Traceback" not in out.stderr
