@@ -74,6 +74,27 @@ def writer_in_transaction(settings: Settings) -> bool:
         conn.close()
 
 
+def admin_sql(settings: Settings, statement: str) -> None:
+    """One statement as the superuser, outside a transaction (CREATE TABLESPACE, ALTER DATABASE…)."""
+    conn = connect(settings, "admin", "postgres")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        conn.close()
+
+
+def tablespace_dir(settings: Settings, disk: Path) -> Path:
+    """An empty folder on ``disk`` that the server's user owns, for CREATE TABLESPACE."""
+    folder = disk / "tablespace"
+    folder.mkdir(exist_ok=True)
+    user = Postgres(settings).run_as()
+    if user is not None:
+        os.chown(folder, *user)
+    return folder
+
+
 def postgres_immediate_stop(settings: Settings) -> None:
     """SIGQUIT to the postmaster, which is what `pg_ctl stop -m immediate` sends: no checkpoint, crash recovery
     at the next start."""
