@@ -310,7 +310,8 @@ def one_run(h: Harness, run: int, topics: list[str], probe: OffsetProbe, on_step
 
 
 def run_scenario(settings: Settings, options: ChaosOptions, scenario: Scenario,
-                 on_step: Callable[[str], None] = lambda text: None) -> list[RunResult]:
+                 on_step: Callable[[str], None] = lambda text: None) -> Iterator[RunResult]:
+    """Each run's result as soon as it is measured."""
     stamp = uuid.uuid4().hex[:6]
     h = Harness(settings, options, scenario, folder=settings.runtime_dir / "chaos" / f"{scenario.name}-{stamp}")
     h.folder.mkdir(parents=True, exist_ok=True)
@@ -329,13 +330,14 @@ def run_scenario(settings: Settings, options: ChaosOptions, scenario: Scenario,
             h.stream.start()
             try:
                 for run in range(options.runs):
-                    h.results.append(one_run(h, run, topics, probe, lambda t: on_step(f"{scenario.name} {t}")))
+                    result = one_run(h, run, topics, probe, lambda t: on_step(f"{scenario.name} {t}"))
+                    h.results.append(result)
+                    yield result
             finally:
                 h.stream.stop()
     finally:
         delete_topics(base, prefix, specs)
         shutil.rmtree(h.folder, ignore_errors=True)
-    return h.results
 
 
 def run_matrix(settings: Settings, options: ChaosOptions, on_step: Callable[[str], None] = lambda text: None,
@@ -348,9 +350,15 @@ def run_matrix(settings: Settings, options: ChaosOptions, on_step: Callable[[str
     results: list[RunResult] = []
     try:
         for name in options.scenarios:
-            for result in run_scenario(settings, options, SCENARIOS[name], on_step):
-                results.append(result)
-                on_result(result)
+            try:
+                for result in run_scenario(settings, options, SCENARIOS[name], on_step):
+                    results.append(result)
+                    on_result(result)
+            except Exception as exc:   # noqa: BLE001 - one broken scenario must not lose the others' results
+                log.error("scenario %s failed: %s", name, exc, exc_info=True)
+                failed = RunResult(name, 0, 0, 0, -1, -1, False, None, None, f"the harness failed: {exc}")
+                results.append(failed)
+                on_result(failed)
     finally:
         if paused:
             stack.start_watchdog(settings)
