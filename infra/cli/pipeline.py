@@ -134,13 +134,15 @@ def run(run_options: RunOptions, produce_options: ProduceOptions, stream_options
 
 
 def print_summary(s: dict) -> None:
-    key = Table(title="Key indicators (measured)")
-    for column in ("produced", "unique events", "stored", "quarantined", "duplicates in DB", "lost",
-                   "throughput ev/s", "e2e p95 ms", "late events"):
-        key.add_column(column, justify="right")
-    key.add_row(f"{s['produced']:,}", f"{s['unique_events']:,}", f"{s['stored']:,}", f"{s['quarantined']:,}",
-                str(s["duplicates_in_db"]), str(s["lost"]), f"{s['throughput_eps']:,.0f}",
-                f"{s['e2e_latency_ms']['p95']:,.0f}", f"{s['late_events']:,}")
+    key = Table(title="Key indicators (measured)")   # label/value rows: whole in an 80-column terminal
+    key.add_column("indicator")
+    key.add_column("value", justify="right", no_wrap=True)
+    for label, value in (("produced", f"{s['produced']:,}"), ("unique events", f"{s['unique_events']:,}"),
+                         ("stored", f"{s['stored']:,}"), ("quarantined", f"{s['quarantined']:,}"),
+                         ("duplicates in DB", str(s["duplicates_in_db"])), ("lost", str(s["lost"])),
+                         ("throughput ev/s", f"{s['throughput_eps']:,.0f}"),
+                         ("e2e p95 ms", f"{s['e2e_latency_ms']['p95']:,.0f}"), ("late events", f"{s['late_events']:,}")):
+        key.add_row(label, value)
     console.print(key)
     stages = Table(title="Latency breakdown (ms, on-time events)")
     for column in ("stage", "average", "95th percentile", "maximum"):
@@ -149,18 +151,18 @@ def print_summary(s: dict) -> None:
         stages.add_row(stage, f"{v['avg']:,.1f}", f"{v['p95']:,.1f}", f"{v['max']:,.1f}")
     console.print(stages)
     quality = Table(title="Data quality (quarantined by category)")
-    for column in ("category", "records", "expected (producer manifest)", "rules"):
-        quality.add_column(column, justify="right")
+    for column in ("category", "records", "manifest", "rules"):
+        quality.add_column(column, justify="left" if column == "rules" else "right",
+                           overflow="fold", no_wrap=column != "rules")
     for category, n in s["quality"].items():
-        rules = ", ".join(f"{r} {c}" for r, c in s["quality_by_rule"][category].items())
+        rules = "\n".join(f"{r} {c:,}" for r, c in s["quality_by_rule"][category].items())
         quality.add_row(category, f"{n:,}", f"{s.get('manifest_quality', {}).get(category, 0):,}", rules)
     console.print(quality)
     r = s.get("restarts", {})
     parts = [f"stream job {reason} ×{n}" for reason, n in r.get("stream", {}).items()]
     parts += [f"{name} ×{n} (watchdog)" for name, n in r.get("services", {}).items()]
-    if r.get("sink_retries"):
-        parts.append(f"sink retries ×{r['sink_retries']}")
-    console.print(f"restarts and retries: {', '.join(parts) if parts else 'none'}")
+    console.print(f"restarts: {', '.join(parts) if parts else 'none'}")
+    console.print(f"sink retries: {r.get('sink_retries', 0)}")
 
 
 @app.command()
