@@ -209,11 +209,17 @@ class StallWatch:
 
 def watch(query, writer: BatchWriter, options: StreamOptions, topics: list[str], probe: OffsetProbe,
           stop: threading.Event, progress: Callable[[dict], None] | None) -> None:
-    """Until the query ends: report progress and stalls, notice idleness, stop between batches when asked."""
+    """Until the query ends: report progress and stalls, notice idleness, stop between batches when asked.
+    A query that failed raises StreamingError."""
+    from pyspark.errors import StreamingQueryException
+
     idle_since = None
     stall = StallWatch(writer, options, topics, probe)
     while query.isActive:
-        query.awaitTermination(0.5)
+        try:
+            query.awaitTermination(0.5)
+        except StreamingQueryException as exc:   # it failed while we waited
+            raise StreamingError(f"the streaming query failed: {_first_line(str(exc))}") from None
         if progress:
             progress(dict(writer.totals))
         stall.check()
@@ -230,6 +236,23 @@ def watch(query, writer: BatchWriter, options: StreamOptions, topics: list[str],
             query.stop()
     if query.exception() is not None:
         raise StreamingError(f"the streaming query failed: {_first_line(str(query.exception()))}")
+
+
+#: A failed query is started again in the driver with backoff from 1 s to this (no JVM to start: it is cheap).
+QUERY_RESTART_MAX_S = 10.0
+
+
+def start_query(spark, settings: Settings, options: StreamOptions, schemas: WriterSchemas, writer: BatchWriter,
+                starting: str):
+    """Start the query; a start that fails on the JVM (its checkpoint unwritable: a full disk) is a StreamingError,
+    which the driver retries like a failed query."""
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
+    try:
+        return build_query(spark, settings, options, schemas, writer, starting).start()
+    except (PySparkException, Py4JJavaError) as exc:
+        raise StreamingError(f"the streaming query did not start: {_first_line(str(exc))}") from None
 
 
 @dataclass
@@ -275,21 +298,24 @@ def run(settings: Settings, options: StreamOptions, jars: list[str], warmup_rows
                 started = time.monotonic()
                 delay = 1.0
                 while True:
-                    query = build_query(spark, settings, options, schemas, writer, starting).start()
-                    metrics.query_active.set(1)
-                    if options.ready_file:
-                        options.ready_file.touch()
+                    attempt_started = time.monotonic()
                     try:
+                        query = start_query(spark, settings, options, schemas, writer, starting)
+                        metrics.query_active.set(1)
+                        if options.ready_file:
+                            options.ready_file.touch()
                         watch(query, writer, options, topics, probe, stop, progress)
                         break
                     except StreamingError as exc:   # the query failed, the driver lives: start it again
                         metrics.query_active.set(0)
                         metrics.last_failure.set(time.time())
                         metrics.stream_restarts.labels(reason="query_failed").inc()
+                        if time.monotonic() - attempt_started > 60:   # it had run steadily: a new fault
+                            delay = 1.0
                         log.warning("%s: restarting the query from its checkpoint in %.0f s", exc, delay)
                         if stop.wait(delay):
                             break
-                        delay = min(delay * 2, 30.0)
+                        delay = min(delay * 2, QUERY_RESTART_MAX_S)
         finally:
             metrics.query_active.set(0)
             writer.close()
