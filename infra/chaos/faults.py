@@ -206,14 +206,15 @@ class SmallDisk:
         subprocess.run(["umount", "-l", str(self.path)], check=False, capture_output=True)
 
     def fill(self) -> None:
-        chunk = b"\0" * (1 << 20)
-        with open(self.filler, "wb") as out:
-            try:
-                while True:
-                    out.write(chunk)
-                    out.flush()
-            except OSError:   # ENOSPC: full
-                pass
+        """Write until ENOSPC, in 1 MiB then 4 KiB pieces (unbuffered): not even a page is left."""
+        with open(self.filler, "wb", buffering=0) as out:
+            for size in (1 << 20, 4096):
+                chunk = b"\0" * size
+                try:
+                    while True:
+                        out.write(chunk)
+                except OSError:   # ENOSPC: full at this size
+                    pass
 
     def free(self) -> None:
         self.filler.unlink(missing_ok=True)
