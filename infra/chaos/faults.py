@@ -118,6 +118,12 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+def _quiet_on_cancel(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+    """Closing the proxy cancels its connections' tasks: that is not an error worth a traceback."""
+    if not isinstance(context.get("exception"), asyncio.CancelledError):
+        loop.default_exception_handler(context)
+
+
 class Proxy:
     """A plain TCP forwarder on loopback (asyncio, in a thread): ``listen_port`` -> ``target``. It gives the
     job a path of its own to a service, which :class:`Partition` can then cut without touching anyone else."""
@@ -126,6 +132,7 @@ class Proxy:
         self.host, self.target_port = host, target_port
         self.port = free_port(host)
         self.loop = asyncio.new_event_loop()
+        self.loop.set_exception_handler(_quiet_on_cancel)
         self.thread = threading.Thread(target=self.loop.run_forever, name=f"proxy:{self.port}", daemon=True)
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -35,3 +35,29 @@ def test_the_mechanism_is_read_from_the_jobs_counters(before, after, services, e
 def test_a_spread_says_how_many_runs_never_showed_the_signal():
     assert spread([1.0, None, 3.0, 2.0]) == {"min": 1.0, "median": 2.0, "max": 3.0, "missing": 1}
     assert spread([None]) is None
+
+
+def test_the_proxy_forwards_both_ways_and_closes_quietly(capsys):
+    import socket
+    import threading
+
+    from infra.chaos.faults import Proxy
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def echo_upper():
+        conn, _ = server.accept()
+        with conn:
+            conn.sendall(conn.recv(100).upper())
+            conn.recv(100)   # held open until the proxy closes
+
+    threading.Thread(target=echo_upper, daemon=True).start()
+    with Proxy("127.0.0.1", port) as proxy:
+        assert proxy.port != port
+        client = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)
+        client.sendall(b"through the proxy")
+        assert client.recv(100) == b"THROUGH THE PROXY"
+    client.close()
+    server.close()
+    assert "Traceback" not in capsys.readouterr().err
