@@ -103,7 +103,7 @@ def test_kafka_topics_tool_lists_the_spec_topics(running_stack):
 
 def test_status_reports_every_service_healthy(running_stack):
     names = {st.name: st for st in stack.status(running_stack)}
-    assert set(names) == {"postgres", "kafka", "registry", "prometheus"}
+    assert set(names) == {"postgres", "kafka", "registry", "alertmanager", "prometheus"}
     assert all(st.healthy for st in names.values()), names
 
 
@@ -118,7 +118,8 @@ def _private_settings(tmp_path: Path, shared: Settings, offset: int) -> Settings
                     kafka_secure_port=shared.kafka_secure_port + offset,
                     registry_port=shared.registry_port + offset,
                     registry_management_port=shared.registry_management_port + offset, postgres_port=shared.postgres_port + offset,
-                    prometheus_port=shared.prometheus_port + offset, start_timeout_s=120)
+                    prometheus_port=shared.prometheus_port + offset,
+                    alertmanager_port=shared.alertmanager_port + offset, start_timeout_s=120)
 
 
 def _processes_mentioning(text: str) -> list[str]:
@@ -147,10 +148,10 @@ def private_tmp():
 @pytest.mark.slow
 def test_up_twice_is_a_no_op_and_down_leaves_nothing(running_stack, private_tmp):
     private = _private_settings(private_tmp, running_stack, offset=200)
-    assert stack.up(private) == ["postgres", "kafka", "registry", "prometheus"]
+    assert stack.up(private) == ["postgres", "kafka", "registry", "alertmanager", "prometheus"]
     assert stack.up(private) == []
-    assert len(_processes_mentioning(str(private.runtime_dir))) >= 4
-    assert set(stack.down(private)) == {"postgres", "kafka", "registry", "prometheus"}
+    assert len(_processes_mentioning(str(private.runtime_dir))) >= 5
+    assert set(stack.down(private)) == {"postgres", "kafka", "registry", "alertmanager", "prometheus"}
     assert _processes_mentioning(str(private.runtime_dir)) == []
     assert stack.down(private) == []
 

@@ -115,3 +115,35 @@ def test_a_killed_job_process_is_restarted_by_its_supervisor(pipeline_env):
         producing.join(120)
     drain_and_account(settings, options, stream, start, topics, result["r"].manifest)
     assert recovered_s < 120
+
+
+def test_the_job_rides_out_a_broker_restart(pipeline_env):
+    """kill -9 of the broker, started again 5 s later: the job (and the producer) carry on by themselves."""
+    from infra.runtime.services.kafka import Kafka
+
+    settings, options = pipeline_env
+    if settings.bootstrap_servers:
+        pytest.skip("an external Kafka is not ours to restart")
+    topics = list(schemas.event_topics(settings).values())
+    start = log_end_offsets(settings, topics)
+    stream = StreamProcess(settings, options)
+    stream.start()
+    broker = Kafka(settings)
+    result: dict = {}
+    producing = threading.Thread(target=lambda: result.update(r=producers.run(settings, ProduceOptions(
+        rate=2500, duration_s=30, run_id="broker"))))
+    producing.start()
+    try:
+        committed = wait_for(lambda: ledger_rows(settings), 90, "the first commit")
+        os.kill(broker.process.pid(), signal.SIGKILL)
+        wait_for(lambda: broker.process.pid() is None, 30, "the broker to die")
+        time.sleep(5)   # the outage: down for a while, on purpose
+        broker.start()
+        back_since = time.monotonic()
+        wait_for(lambda: ledger_rows(settings) > committed + 2, 120, "commits after the broker's restart")
+        recovered_s = time.monotonic() - back_since
+        assert stream.alive()
+    finally:
+        producing.join(180)
+    drain_and_account(settings, options, stream, start, topics, result["r"].manifest)
+    assert recovered_s < 90, recovered_s
