@@ -6,6 +6,7 @@ alert_webhook_url setting is set, the local copy sends every alert there.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 from pathlib import Path
@@ -36,11 +37,15 @@ class Alertmanager(Service):
         return self.home / "alertmanager.yml"
 
     def config(self) -> dict:
-        """The shared config, with the webhook receiver when one is set."""
+        """The shared config, with every alert routed to the webhook when one is set. The receiver is named after
+        the URL: Alertmanager remembers what it sent per receiver, so a new webhook hears of alerts already
+        firing instead of waiting out the repeat interval."""
         config = yaml.safe_load(CONFIG.read_text())
-        if self.settings.alert_webhook_url:
-            (default,) = (r for r in config["receivers"] if r["name"] == config["route"]["receiver"])
-            default["webhook_configs"] = [{"url": self.settings.alert_webhook_url, "send_resolved": True}]
+        url = self.settings.alert_webhook_url
+        if url:
+            name = f"webhook-{hashlib.sha1(url.encode()).hexdigest()[:8]}"
+            config["receivers"].append({"name": name, "webhook_configs": [{"url": url, "send_resolved": True}]})
+            config["route"]["receiver"] = name
         return config
 
     def prepare(self) -> None:
