@@ -48,41 +48,29 @@ def wait_until(condition, timeout: float, what: str, interval: float = 0.05):
 
 
 # PostgreSQL ------------------------------------------------------------------------------
-def terminate_writer_sessions(settings: Settings) -> int:
-    """pg_terminate_backend on every session of the writer role in the settings' database."""
+def admin_sql(settings: Settings, statement: str, params: tuple = ()):
+    """One statement as the superuser, outside a transaction (CREATE TABLESPACE, pg_terminate_backend…);
+    the first column of its first row, if it returns rows."""
     conn = connect(settings, "admin", "postgres")
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                        "WHERE datname = %s AND usename = %s", (settings.postgres_db, settings.writer_user))
-            return cur.fetchone()[0]
+            cur.execute(statement, params or None)
+            return cur.fetchone()[0] if cur.description else None
     finally:
         conn.close()
+
+
+def terminate_writer_sessions(settings: Settings) -> int:
+    """pg_terminate_backend on every session of the writer role in the settings' database."""
+    return admin_sql(settings, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                               "WHERE datname = %s AND usename = %s", (settings.postgres_db, settings.writer_user))
 
 
 def writer_in_transaction(settings: Settings) -> bool:
     """Whether the writer has a transaction open right now: the sink is inside its write."""
-    conn = connect(settings, "admin", "postgres")
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND usename = %s "
-                        "AND xact_start IS NOT NULL", (settings.postgres_db, settings.writer_user))
-            return cur.fetchone()[0] > 0
-    finally:
-        conn.close()
-
-
-def admin_sql(settings: Settings, statement: str) -> None:
-    """One statement as the superuser, outside a transaction (CREATE TABLESPACE, ALTER DATABASE…)."""
-    conn = connect(settings, "admin", "postgres")
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(statement)
-    finally:
-        conn.close()
+    return admin_sql(settings, "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND usename = %s "
+                               "AND xact_start IS NOT NULL", (settings.postgres_db, settings.writer_user)) > 0
 
 
 def tablespace_dir(settings: Settings, disk: Path) -> Path:
