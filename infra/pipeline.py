@@ -36,6 +36,7 @@ from infra.supervisor import die_with_parent
 from monitoring import exporter
 from monitoring.summary import RunScope, summarize
 from producers.dimensions import load_dimensions
+from producers.producer import ProduceResult
 from streaming.offsets import checkpoint_query_id
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,31 @@ class StreamProcess:
         if self.alive():
             self.proc.kill()
             self.proc.wait()
+
+
+class Producing(threading.Thread):
+    """``producers.run`` in a thread beside the job (fault tests, chaos): ``join()`` then read ``result``; a
+    producer that failed re-raises its error there instead of leaving no result."""
+
+    def __init__(self, settings: Settings, options: ProduceOptions):
+        super().__init__(name="producer", daemon=True)
+        self.settings, self.options = settings, options
+        self._result: ProduceResult | None = None
+        self._error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._result = producers.run(self.settings, self.options)
+        except BaseException as exc:   # noqa: BLE001 - handed to whoever reads the result
+            self._error = exc
+
+    @property
+    def result(self) -> ProduceResult:
+        if self._error is not None:
+            raise self._error
+        if self._result is None:
+            raise RuntimeError("the producer has not finished: join() it first")
+        return self._result
 
 
 def job_metrics(settings: Settings) -> dict[str, float]:

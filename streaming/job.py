@@ -192,7 +192,7 @@ class StallWatch:
             return self._set(False)
         try:
             waiting = not caught_up(self.writer.committed_offsets, self.probe.log_end_offsets(self.topics, timeout=2))
-        except KafkaException as exc:
+        except (KafkaException, KeyError) as exc:   # KeyError: metadata without our topic, a broker just back
             if not self.stalled:
                 log.warning("Kafka cannot be reached: %s", exc)
             waiting = True

@@ -29,7 +29,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 
-import producers
 import schemas
 from core import ledger
 from core.database import connect
@@ -38,7 +37,7 @@ from core.settings import ProduceOptions, Settings, StreamOptions
 from db.migrate import migrate
 from infra.chaos import faults
 from infra.chaos.options import ChaosOptions
-from infra.pipeline import StreamProcess, job_metrics, wait_for_ledger
+from infra.pipeline import Producing, StreamProcess, job_metrics, wait_for_ledger
 from infra.runtime import stack, watchdog
 from infra.runtime.services.kafka import Kafka, over_sasl_ssl
 from infra.runtime.services.postgres import create_database, drop_database
@@ -249,11 +248,9 @@ def one_run(h: Harness, run: int, topics: list[str], probe: OffsetProbe, on_step
     s, o = h.settings, h.options
     key = h.stream.pipeline_key()
     start = probe.log_end_offsets(topics)
-    produced: dict = {}
     produce = ProduceOptions(rate=o.rate, count=o.events, run_id=f"{h.scenario.name}-{run}-{uuid.uuid4().hex[:6]}",
                              seed=run + 1)
-    producing = threading.Thread(target=lambda: produced.update(r=producers.run(s.model_copy(update={
-        "producer_metrics_port": 0}), produce)), name="producer")
+    producing = Producing(s.model_copy(update={"producer_metrics_port": 0}), produce)
     began = time.monotonic()
     producing.start()
     fault_after = random.uniform(0.3, 0.6) * o.events / o.rate
@@ -296,7 +293,7 @@ def one_run(h: Harness, run: int, topics: list[str], probe: OffsetProbe, on_step
         time.sleep(0.25)
     after = job_metrics(h.settings)
     producing.join()
-    manifest = produced["r"].manifest
+    manifest = producing.result.manifest
     end = probe.log_end_offsets(topics)
     on_step(f"run {run + 1}: draining")
     wait_for_ledger(s, key, end, h.stream, timeout=600)

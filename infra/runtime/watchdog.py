@@ -46,10 +46,14 @@ def restarts(settings: Settings) -> dict[str, ServiceRecord]:
 
 
 def _save(settings: Settings, records: dict[str, ServiceRecord]) -> None:
+    """Best effort: a full disk must not stop the watchdog (restarting services is what matters then)."""
     path = state_file(settings)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({name: asdict(r) for name, r in records.items()}, indent=2))
-    tmp.replace(path)
+    try:
+        tmp.write_text(json.dumps({name: asdict(r) for name, r in records.items()}, indent=2))
+        tmp.replace(path)
+    except OSError as exc:
+        log.warning("could not record restarts in %s: %s", path, exc)
 
 
 def watch(settings: Settings, stop: threading.Event | None = None) -> None:

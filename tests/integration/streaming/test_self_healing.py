@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 
 import pytest
 
-import producers
 import schemas
 from core.kafka import log_end_offsets
 from core.settings import ProduceOptions
-from infra.pipeline import StreamProcess, job_health, job_metrics, wait_for_ledger
+from infra.pipeline import Producing, StreamProcess, job_health, job_metrics, wait_for_ledger
 from monitoring.summary import RunScope, summarize
 from tests.fixtures.database import scalar
 from tests.fixtures.faults import child_pids, postgres_immediate_stop, postgres_start, terminate_writer_sessions
@@ -57,9 +55,7 @@ def test_the_job_rides_out_a_killed_connection_and_a_postgres_restart(pipeline_e
     stopped: list[bool] = []   # PostgreSQL is down on purpose: started again whatever happens
     stream = StreamProcess(settings, options.model_copy(update={"max_offsets_per_trigger": 4000}))
     stream.start()
-    result: dict = {}
-    producing = threading.Thread(target=lambda: result.update(r=producers.run(settings, ProduceOptions(
-        rate=2500, duration_s=30, run_id="heal"))))
+    producing = Producing(settings, ProduceOptions(rate=2500, duration_s=30, run_id="heal"))
     producing.start()
     try:
         committed = wait_for(lambda: ledger_rows(settings), 90, "the first commit")
@@ -91,7 +87,7 @@ def test_the_job_rides_out_a_killed_connection_and_a_postgres_restart(pipeline_e
             postgres_start(settings)
             stream.kill()
         producing.join(120)
-    drain_and_account(settings, options, stream, start, topics, result["r"].manifest)
+    drain_and_account(settings, options, stream, start, topics, producing.result.manifest)
     assert detected_s < 10 and recovered_s < 40, (detected_s, recovered_s)
 
 
@@ -103,9 +99,7 @@ def test_a_killed_job_process_is_restarted_by_its_supervisor(pipeline_env):
     start = log_end_offsets(settings, topics)
     stream = StreamProcess(settings, options)   # supervised: the default
     stream.start()
-    result: dict = {}
-    producing = threading.Thread(target=lambda: result.update(r=producers.run(settings, ProduceOptions(
-        rate=2500, duration_s=25, run_id="supervised"))))
+    producing = Producing(settings, ProduceOptions(rate=2500, duration_s=25, run_id="supervised"))
     producing.start()
     try:
         committed = wait_for(lambda: ledger_rows(settings), 90, "the first commit")
@@ -119,5 +113,5 @@ def test_a_killed_job_process_is_restarted_by_its_supervisor(pipeline_env):
         assert job_metric(settings, "shopstream_stream_restarts_total") == 1
     finally:
         producing.join(120)
-    drain_and_account(settings, options, stream, start, topics, result["r"].manifest)
+    drain_and_account(settings, options, stream, start, topics, producing.result.manifest)
     assert recovered_s < 120
