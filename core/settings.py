@@ -252,12 +252,15 @@ class ProduceOptions(BaseModel):
     cart_rate: float = Field(0.35, ge=0, le=1, description="share of sessions that add to the cart")
     checkout_rate: float = Field(0.6, ge=0, le=1, description="share of carts that start checkout")
     purchase_rate: float = Field(0.8, ge=0, le=1, description="share of checkouts that end in an order")
-    manifest_path: Path | None = Field(None, description="write what was acknowledged, by quality outcome, as JSON")
+    manifest_path: Path | None = Field(None, description="write what was acknowledged, by quality outcome, as JSON "
+                                                         "(kept as the run's journal while it runs)")
+    resume: Path | None = Field(None, description="finish a killed run from its --manifest file, sending only what "
+                                                  "is not in Kafka yet (its other options come from that file)")
 
     @model_validator(mode="after")
     def _bounded(self) -> "ProduceOptions":
-        if self.duration_s is None and self.count is None:
-            raise ValueError("give --duration or --count")
+        if self.duration_s is None and self.count is None and self.resume is None:
+            raise ValueError("give --duration or --count (or --resume MANIFEST)")
         return self
 
 

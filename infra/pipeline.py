@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -36,6 +37,7 @@ from infra.supervisor import die_with_parent
 from monitoring import exporter
 from monitoring.summary import RunScope, summarize
 from producers.dimensions import load_dimensions
+from producers.manifest import Manifest
 from producers.producer import ProduceResult
 from streaming.offsets import checkpoint_query_id
 
@@ -125,6 +127,48 @@ class Producing(threading.Thread):
         if self._result is None:
             raise RuntimeError("the producer has not finished: join() it first")
         return self._result
+
+
+class ProducerProcess:
+    """`shopstream produce` as a child process (chaos's producer kill): ``start()``, ``join()`` and ``result``
+    as :class:`Producing`, plus ``kill()`` (SIGKILL) and ``resume()`` (`produce --resume` on its manifest)."""
+
+    def __init__(self, settings: Settings, options: ProduceOptions, manifest: Path):
+        self.settings, self.manifest = settings, manifest
+        self.options = options.model_copy(update={"manifest_path": manifest})
+        self.log_file = settings.runtime_dir / "logs" / "producer.log"
+        self.proc: subprocess.Popen | None = None
+        self.kills = 0
+
+    def _spawn(self, options: ProduceOptions) -> None:
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **settings_env(self.settings), json_variable("produce"): options.model_dump_json()}
+        with open(self.log_file, "ab") as log_out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "infra", "produce"], stdout=log_out,
+                                         stderr=subprocess.STDOUT, env=env, preexec_fn=die_with_parent(signal.SIGTERM))
+
+    def start(self) -> None:
+        self._spawn(self.options)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        self.kills += 1
+
+    def resume(self) -> None:
+        self._spawn(ProduceOptions(resume=self.manifest))
+
+    def join(self, timeout: float | None = None) -> None:
+        self.proc.wait(timeout)
+
+    @property
+    def result(self) -> ProduceResult:
+        if self.proc is None or self.proc.returncode is None:
+            raise RuntimeError("the producer has not finished: join() it first")
+        if self.proc.returncode != 0:
+            raise ServiceUnhealthy(f"the producer exited with code {self.proc.returncode}: see {self.log_file}")
+        manifest = Manifest.read(self.manifest)
+        return ProduceResult(manifest, (manifest.journal or {}).get("elapsed_s", 0.0), stopped_early=False)
 
 
 def job_metrics(settings: Settings) -> dict[str, float]:

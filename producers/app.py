@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import uuid
 from collections.abc import Callable
 
 import schemas
+from core import kafka
 from core.metrics import serve_metrics
 from core.settings import ProduceOptions, Settings
+from producers import resume
 from producers.generator import EventGenerator
 from producers.manifest import Manifest
 from producers.producer import ProduceResult, ShopProducer
@@ -31,7 +34,15 @@ def build_serializers(settings: Settings) -> dict[tuple[str, int], ConfluentAvro
 
 
 def run(settings: Settings, options: ProduceOptions,
-        progress: Callable[[Manifest, float], None] | None = None, metrics_port: int | None = None) -> ProduceResult:
+        progress: Callable[[Manifest, float], None] | None = None, metrics_port: int | None = None,
+        on_resume: Callable[[str], None] | None = None) -> ProduceResult:
+    """One producer run. With ``options.manifest_path``, the manifest is kept as the run's journal while it runs;
+    with ``options.resume``, a killed run is finished from its journal (producers.resume)."""
+    journal = resume.load(options.resume) if options.resume else None
+    if journal is not None:
+        options = journal.options
+    elif not options.run_id:
+        options = options.model_copy(update={"run_id": uuid.uuid4().hex[:12]})
     generator = EventGenerator(options)
     manifest = Manifest(run_id=options.run_id or "", seed=options.seed)
     topics = schemas.event_topics(settings)
@@ -39,6 +50,26 @@ def run(settings: Settings, options: ProduceOptions,
     producer = ShopProducer(settings, topics, {}, metrics)
     producer.check_connection()
     producer.serializers = build_serializers(settings)
+    delivered, elapsed_before = None, 0.0
+    if journal is not None:
+        if on_resume:
+            on_resume(f"reading run {options.run_id} back from Kafka…")
+        delivered = resume.delivered(settings, journal, list(topics.values()))
+        elapsed_before = journal.elapsed_s
+        if on_resume:
+            on_resume(f"{len(delivered):,} of its events are in Kafka; sending the rest")
+    elif options.manifest_path:
+        journal = resume.Journal(options, kafka.log_end_offsets(settings, list(topics.values())), 0.0, "producing")
+    write_journal = None
+    if journal is not None and options.manifest_path:
+        path = options.manifest_path
+
+        def write_journal(elapsed_s: float, state: str = "producing") -> None:
+            journal.elapsed_s, journal.state = elapsed_before + elapsed_s, state
+            manifest.journal = journal.to_dict()
+            manifest.write(path)
+
+        write_journal(0.0)   # before the first send: a run killed at once can be resumed too
 
     def request_stop(signum, frame):
         log.info("signal %s: stopping after flushing what was sent", signal.Signals(signum).name)
@@ -48,10 +79,12 @@ def run(settings: Settings, options: ProduceOptions,
     if threading.current_thread() is threading.main_thread():
         previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        result = producer.run(generator, options, manifest, progress)
+        result = producer.run(generator, options, manifest, progress, delivered, write_journal, elapsed_before)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    if options.manifest_path:
+    if write_journal is not None:
+        write_journal(result.seconds, "stopped" if result.stopped_early else "done")
+    elif options.manifest_path:
         manifest.write(options.manifest_path)
     return result

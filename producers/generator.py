@@ -6,7 +6,9 @@ cart. Many sessions run at once, so their events interleave as on a real shop.
 
 Everything random comes from generators seeded by ``seed`` (content) and ``seed`` +
 ``run_id`` (event ids), so the same seed and run id give the same events; only
-``event_time`` follows the clock, because it marks when the event was generated.
+``event_time`` follows the clock, because it marks when the event was generated. A resumed
+producer replays the clock's readings (:meth:`EventGenerator.replay`) to make again, byte for
+byte, the events a killed run already put in Kafka.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class GeneratedEvent:
     category: str      # "valid", "duplicate" or a quarantine category
     rule: str = ""     # the broken rule, for a quarantine category
     late: bool = False
+    generated_us: int = 0   # the clock's reading it was made at (0 for a duplicate, which reuses a record)
 
 
 class _Session:
@@ -100,6 +103,11 @@ class EventGenerator:
         return self
 
     def __next__(self) -> GeneratedEvent:
+        return self.replay(None)
+
+    def replay(self, generated_us: int | None) -> GeneratedEvent:
+        """The next event, made as if the clock read ``generated_us`` (None: read the clock). Everything else
+        is drawn from the seeded generators, so a replayed reading gives back the same event."""
         rng = self.rng
         if self._recent_valid and rng.random() < self.o.duplicate_ratio:
             original = self._recent_valid[rng.randrange(len(self._recent_valid))]
@@ -109,7 +117,8 @@ class EventGenerator:
         kind, arg = session.steps.popleft()
         if not session.steps:
             self._sessions[index] = self._new_session()
-        now_us = int(self.clock() * 1_000_000)
+        now_us = int(self.clock() * 1_000_000) if generated_us is None else generated_us
+        generated = now_us
         late = bool(self.o.late_ratio) and rng.random() < self.o.late_ratio
         if late:
             now_us -= int(rng.uniform(1.0, self.o.late_max_s) * 1_000_000)
@@ -117,7 +126,7 @@ class EventGenerator:
             event = self._order(session, now_us)
         else:
             event = self._click(session, kind, arg, now_us)
-        event.late = late
+        event.late, event.generated_us = late, generated
         self._maybe_break(event)
         if event.category == "valid" and self.o.duplicate_ratio:
             self._recent_valid.append(event)

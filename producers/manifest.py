@@ -22,6 +22,7 @@ class Manifest:
     failed: Counter = field(default_factory=Counter)   # (category, rule) -> n
     generated: int = 0
     late: int = 0
+    journal: dict | None = None   # while a run goes on: what `produce --resume` needs (producers.resume)
 
     @property
     def produced(self) -> int:
@@ -54,8 +55,20 @@ class Manifest:
             "valid": self.valid, "late": self.late, "failed": sum(self.failed.values()),
             "quality": {c: sum(rules.values()) for c, rules in quarantine.items()},
             "quality_by_rule": quarantine,
+            "acked": [[category, rule, n] for (category, rule), n in sorted(self.acked.items())],
+            **({"journal": self.journal} if self.journal is not None else {}),
         }
 
     def write(self, path: Path) -> None:
+        """Atomically (a rename), so a process killed while writing leaves the previous version whole."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        partial = path.with_name(f".{path.name}.partial")
+        partial.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        partial.replace(path)
+
+    @classmethod
+    def read(cls, path: Path) -> "Manifest":
+        data = json.loads(path.read_text())
+        acked = Counter({(category, rule): n for category, rule, n in data["acked"]})
+        return cls(data["run_id"], data["seed"], acked, Counter({("", ""): data["failed"]}) if data["failed"]
+                   else Counter(), data["generated"], data["late"], data.get("journal"))

@@ -17,6 +17,7 @@ from confluent_kafka import KafkaError, KafkaException
 from core import kafka
 from core.metrics import Metrics
 from core.settings import ProduceOptions, Settings
+from producers import resume
 from producers.encoding import EventEncoder
 from producers.exceptions import ProducerError
 from producers.generator import EventGenerator, GeneratedEvent
@@ -109,39 +110,52 @@ class ShopProducer:
         return {k: make(k) for k in keys}
 
     def run(self, generator: EventGenerator, options: ProduceOptions, manifest: Manifest,
-            progress: Callable[[Manifest, float], None] | None = None) -> ProduceResult:
+            progress: Callable[[Manifest, float], None] | None = None, delivered: dict[int, int] | None = None,
+            journal: Callable[[float], None] | None = None, elapsed_before: float = 0.0) -> ProduceResult:
+        """Produce ``options``' events. ``delivered`` ({seq: clock µs}, from producers.resume) resumes a killed
+        run: its events are made again, those already in Kafka counted and the rest sent, before the run goes
+        on, for what is left of its duration after ``elapsed_before``. ``journal(elapsed_s)`` is called every
+        second, to keep the run resumable."""
         callbacks = self._callbacks(manifest)
         produce, poll = self.producer.produce, self.producer.poll
         topics, encode = self.topics, EventEncoder(self.serializers, options.seed)
+        run_id = options.run_id or ""
         pacer = Pacer(options.rate, options.burst)
         generate_hist = self.metrics.stage_latency.labels(stage="generate") if self.metrics else None
         limit = options.count or float("inf")
-        start = time.monotonic()
-        deadline = start + options.duration_s if options.duration_s else float("inf")
+
+        def send(event: GeneratedEvent, value: bytes, seq: int) -> None:
+            headers = [("produced_at", str(int(time.time() * 1_000_000)).encode()),
+                       resume.header(run_id, seq, event.generated_us)]
+            while True:
+                try:
+                    produce(topics[event.family], value, event.key, headers=headers,
+                            on_delivery=callbacks[(event.category, event.rule)])
+                    return
+                except BufferError:  # local queue full: let deliveries drain it
+                    poll(0.05)
+
         sent = 0
-        last_progress = start
+        if delivered is not None:
+            sent = self._resend_missing(generator, encode, manifest, delivered, send)
+        base = sent   # the pacer counts this process's own sends
+        start = time.monotonic()
+        deadline = start + options.duration_s - elapsed_before if options.duration_s else float("inf")
+        last_progress = last_journal = start
         while sent < limit and not self.stop_requested:
             now = time.monotonic()
             if now >= deadline:
                 break
-            pause = pacer.pause(sent, now - start)
+            pause = pacer.pause(sent - base, now - start)
             if pause:
                 time.sleep(pause)
                 poll(0)
                 continue
             batch = int(min(CHUNK, limit - sent))
             chunk_started_us = time.time() * 1_000_000
-            for _ in range(batch):
+            for seq in range(sent, sent + batch):
                 event: GeneratedEvent = next(generator)
-                value = encode(event)
-                headers = [("produced_at", str(int(time.time() * 1_000_000)).encode())]
-                while True:
-                    try:
-                        produce(topics[event.family], value, event.key, headers=headers,
-                                on_delivery=callbacks[(event.category, event.rule)])
-                        break
-                    except BufferError:  # local queue full: let deliveries drain it
-                        poll(0.05)
+                send(event, encode(event), seq)
                 manifest.late += event.late
             sent += batch
             manifest.generated = sent
@@ -153,6 +167,9 @@ class ShopProducer:
             if progress and now - last_progress >= 0.5:
                 progress(manifest, now - start)
                 last_progress = now
+            if journal and now - last_journal >= 1.0:
+                journal(now - start)
+                last_journal = now
             if self._client_errors and manifest.produced == 0 and now - start > 15:
                 raise ProducerError(f"Kafka at {self.bootstrap} stopped answering: {self._client_errors[-1]}")
         stopped_early = self.stop_requested
@@ -165,3 +182,24 @@ class ShopProducer:
         if progress:
             progress(manifest, elapsed)
         return ProduceResult(manifest, elapsed, stopped_early)
+
+    @staticmethod
+    def _resend_missing(generator: EventGenerator, encode: EventEncoder, manifest: Manifest,
+                        delivered: dict[int, int], send: Callable[[GeneratedEvent, bytes, int], None]) -> int:
+        """Make a killed run's events again, up to the last one found in Kafka: count those found, send the
+        rest. Every event is encoded, found or not, so the encoder's own random draws stay in step."""
+        upto = max(delivered, default=-1) + 1
+        for seq in range(upto):
+            generated_us = delivered.get(seq)
+            event = generator.replay(generated_us)
+            value = encode(event)
+            if generated_us is None:
+                send(event, value, seq)
+            else:
+                manifest.acked[(event.category, event.rule)] += 1
+            manifest.late += event.late
+        manifest.generated = upto
+        missing = upto - len(delivered)
+        log.info("resuming: %d events of the run are in Kafka, %d before them were not and are sent again",
+                 len(delivered), missing)
+        return upto

@@ -23,6 +23,7 @@ import random
 import shutil
 import signal
 import statistics
+import subprocess
 import threading
 import time
 import uuid
@@ -37,7 +38,7 @@ from core.settings import ProduceOptions, Settings, StreamOptions
 from db.migrate import migrate
 from infra.chaos import faults
 from infra.chaos.options import ChaosOptions
-from infra.pipeline import Producing, StreamProcess, job_metrics, wait_for_ledger
+from infra.pipeline import Producing, ProducerProcess, StreamProcess, job_metrics, wait_for_ledger
 from infra.runtime import stack, watchdog
 from infra.runtime.services.kafka import Kafka, over_sasl_ssl
 from infra.runtime.services.postgres import create_database, drop_database
@@ -73,10 +74,11 @@ class Scenario:
     name: str
     seed_row: str
     inject: Callable[[Harness, int], None]
-    signal: str                       # "retry", "failure", "stall" or "watchdog:<service>"
+    signal: str                       # "retry", "failure", "stall", "watchdog:<service>", or "none"
     hold_s: float = 0.0               # how long the fault lasts before it is cleared; 0 = a kill
     clear: Callable[[Harness], None] = lambda h: None
     setup: Callable[[Harness], contextlib.AbstractContextManager] = lambda h: contextlib.nullcontext()
+    producer_process: bool = False    # the producer as a child process that can be killed (else a thread)
 
 
 def _kill_job(h: Harness, run: int) -> None:
@@ -164,6 +166,39 @@ def _database_on_small_disk(h: Harness) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _kafka_on_small_disk(h: Harness) -> Iterator[None]:
+    """The broker's log folder on a small tmpfs for the scenario, with the watchdog: a full log folder makes
+    the broker halt (its one log folder, the metadata log's too, has failed), and the watchdog starts it again,
+    which succeeds once there is space. Afterwards the folder, with what it took in, goes back to the disk."""
+    kafka = Kafka(h.settings)
+    data = kafka.home / "data"
+    saved = data.with_name("data.before-chaos")
+    kafka.stop()
+    data.rename(saved)
+    used_mb = sum(f.stat().st_size for f in saved.rglob("*") if f.is_file()) >> 20
+    try:
+        with faults.SmallDisk(data, size_mb=used_mb + 512) as disk:
+            subprocess.run(["cp", "-a", f"{saved}/.", str(data)], check=True)
+            kafka.start()
+            h.disk = disk
+            try:
+                with _watchdog(h):
+                    yield
+            finally:
+                disk.free()
+                kafka.stop()
+                after = data.with_name("data.after-chaos")
+                subprocess.run(["cp", "-a", str(data), str(after)], check=True)
+        data.rmdir()   # the mount point, empty again
+        after.rename(data)
+        shutil.rmtree(saved)
+    finally:
+        if not data.exists():   # the copy back failed: the folder as it was before the scenario
+            saved.rename(data)
+        kafka.start()
+
+
+@contextlib.contextmanager
 def _checkpoint_on_small_disk(h: Harness) -> Iterator[None]:
     with faults.SmallDisk(h.folder / "small-disk") as disk:
         h.disk = disk
@@ -186,10 +221,14 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              clear=lambda h: h.disk.free(), setup=_checkpoint_on_small_disk),
     Scenario("database-disk-full", "file system full", lambda h, r: h.disk.fill(), "retry", hold_s=30,
              clear=lambda h: h.disk.free(), setup=_database_on_small_disk),
+    Scenario("kafka-disk-full", "file system full", lambda h, r: h.disk.fill(), "watchdog:kafka", hold_s=30,
+             clear=lambda h: h.disk.free(), setup=_kafka_on_small_disk),
     Scenario("pg-partition-30s", "network partition", lambda h, r: h.partition.cut(), "retry", hold_s=30,
              clear=lambda h: h.partition.heal(), setup=_pg_through_partition),
     Scenario("kafka-partition-30s", "network partition", lambda h, r: h.partition.cut(), "stall", hold_s=30,
              clear=lambda h: h.partition.heal(), setup=_kafka_through_partition),
+    Scenario("producer-sigkill", "worker failure", lambda h, r: h.producing.kill(), "none", hold_s=5,
+             clear=lambda h: h.producing.resume(), producer_process=True),
 )}
 
 
@@ -205,6 +244,7 @@ class Harness:
     stream: StreamProcess | None = None
     partition: faults.Partition | None = None
     disk: faults.SmallDisk | None = None
+    producing: Producing | ProducerProcess | None = None
     results: list[RunResult] = field(default_factory=list)
 
     def lag(self, probe: OffsetProbe, topics: list[str], key: str) -> int | None:
@@ -250,7 +290,10 @@ def one_run(h: Harness, run: int, topics: list[str], probe: OffsetProbe, on_step
     start = probe.log_end_offsets(topics)
     produce = ProduceOptions(rate=o.rate, count=o.events, run_id=f"{h.scenario.name}-{run}-{uuid.uuid4().hex[:6]}",
                              seed=run + 1)
-    producing = Producing(s.model_copy(update={"producer_metrics_port": 0}), produce)
+    quiet = s.model_copy(update={"producer_metrics_port": 0})
+    producing = ProducerProcess(quiet, produce, h.folder / f"manifest-{run + 1}.json") \
+        if h.scenario.producer_process else Producing(quiet, produce)
+    h.producing = producing
     began = time.monotonic()
     producing.start()
     fault_after = random.uniform(0.3, 0.6) * o.events / o.rate
@@ -264,7 +307,9 @@ def one_run(h: Harness, run: int, topics: list[str], probe: OffsetProbe, on_step
     on_step(f"run {run + 1}: fault at {fault_after:.0f} s (lag before: {pre_lag:,})")
     t_fault = time.time()
     h.scenario.inject(h, run)
-    detected: float | None = None   # the platform's own timestamp of seeing the fault (Unix time)
+    # The platform's own timestamp of seeing the fault (Unix time). A killed producer is the user's process,
+    # which the platform does not watch: nothing to detect, and recovery is timed from its rerun.
+    detected: float | None = t_fault if h.scenario.signal == "none" else None
 
     def poll_detection() -> None:
         nonlocal detected
@@ -299,11 +344,15 @@ def one_run(h: Harness, run: int, topics: list[str], probe: OffsetProbe, on_step
     wait_for_ledger(s, key, end, h.stream, timeout=600)
     summary = summarize(s, RunScope(start, end, key), manifest.unique_events, StreamOptions().late_threshold_s)
     restarts_after = sum(r.restarts for r in watchdog.restarts(s).values())
+    how = "its rerun (`produce --resume`) sent only what Kafka lacked" if h.scenario.producer_process \
+        else handled_by(before, after, restarts_after - restarts_before)
+    matches = summary["quality"] == manifest.to_dict()["quality"] and summary["produced"] == manifest.produced
     return RunResult(h.scenario.name, run + 1, summary["produced"], manifest.unique_events, summary["lost"],
-                     summary["duplicates_in_db"], summary["quality"] == manifest.to_dict()["quality"],
-                     None if detected is None else round(max(detected - t_fault, 0.0), 2),
+                     summary["duplicates_in_db"], matches,
+                     None if detected is None or h.scenario.signal == "none"
+                     else round(max(detected - t_fault, 0.0), 2),
                      None if recovered is None else round(recovered, 2),
-                     handled_by(before, after, restarts_after - restarts_before))
+                     how)
 
 
 def run_scenario(settings: Settings, options: ChaosOptions, scenario: Scenario,

@@ -10,8 +10,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from core.settings import PROJECT_ROOT, comma_separated
 
 SCENARIOS = ("job-sigkill", "jvm-kill", "pg-stop-10s", "pg-stop-60s", "pg-connection-kill", "broker-kill",
-             "registry-kill", "checkpoint-disk-full", "database-disk-full", "pg-partition-30s",
-             "kafka-partition-30s")
+             "registry-kill", "checkpoint-disk-full", "database-disk-full", "kafka-disk-full", "pg-partition-30s",
+             "kafka-partition-30s", "producer-sigkill")
 
 
 class ChaosOptions(BaseModel):

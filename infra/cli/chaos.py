@@ -19,6 +19,11 @@ def _spread(v: dict | None) -> str:
     return text + (f" ({v['missing']} not seen)" if v["missing"] else "")
 
 
+def _detection(row: dict) -> str:
+    """A scenario whose fault the platform does not watch for (a killed producer: the user's process) has none."""
+    return "n/a" if row["detected_by"] == "none" else _spread(row["detection_s"])
+
+
 @app.command()
 @with_options(Options("options", ChaosOptions, "chaos"))
 def chaos(options: ChaosOptions) -> None:
@@ -45,7 +50,7 @@ def chaos(options: ChaosOptions) -> None:
     for column in ("scenario", "detection", "recovery", "lost", "dup", "runs"):
         out.add_column(column, justify="left" if column == "scenario" else "right", no_wrap=True)
     for row in rows:
-        out.add_row(row["scenario"], _spread(row["detection_s"]), _spread(row["recovery_s"]), str(row["lost"]),
+        out.add_row(row["scenario"], _detection(row), _spread(row["recovery_s"]), str(row["lost"]),
                     str(row["duplicates"]), str(row["runs"]))
     console.print(out)
     if options.out:
@@ -68,7 +73,9 @@ def markdown(doc: dict) -> str:
          f"{o['rate']:,.0f} events/s with the default bad-data mix; everything on one 2-core machine."),
         ("Detection is read from the job's own /metrics timestamps (or the watchdog's, for a killed service), "
          "not from Prometheus. Recovery runs from the fault being cleared (for a kill: the kill) until the job "
-         "has committed again and lag is back under its level before the fault."),
+         "has committed again and lag is back under its level before the fault. A killed producer is the "
+         "user's process, not watched by the platform: no detection; its recovery runs from its rerun "
+         "(`produce --resume`)."),
         "",
         ("| scenario | seed row (detection / recovery s) | target s | detection s (min / median / max) "
          "| recovery s (min / median / max) | lost | duplicates | runs | handled by |"),
@@ -76,7 +83,7 @@ def markdown(doc: dict) -> str:
     ]
     for r in doc["table"]:
         lines.append(f"| {r['scenario']} | {r['seed_row']} ({r['seed_s'][0]} / {r['seed_s'][1]}) | "
-                     f"{r['target_s'][0]:g} / {r['target_s'][1]:g} | {_spread(r['detection_s'])} | "
+                     f"{r['target_s'][0]:g} / {r['target_s'][1]:g} | {_detection(r)} | "
                      f"{_spread(r['recovery_s'])} | {r['lost']} | {r['duplicates']} | {r['runs']} | "
                      f"{'; '.join(r['handled_by'])} |")
     return "\n".join(lines) + "\n"

@@ -43,7 +43,7 @@ STREAM = Options("options", StreamOptions, "stream", "Stream options")
 RUN_STREAM = Options("stream_options", StreamOptions, "stream", "Stream options",
                      exclude=("ready_file", "stop_when_idle_s"))
 RUN_PRODUCE = Options("produce_options", ProduceOptions, "produce", "Produce options",
-                      exclude=("count",), defaults={"duration_s": 30.0})
+                      exclude=("count", "resume"), defaults={"duration_s": 30.0})
 
 
 @app.command()

@@ -16,10 +16,16 @@ PRODUCE = Options("options", ProduceOptions, "produce", "Produce options")
 @app.command()
 @with_options(PRODUCE)
 def produce(options: ProduceOptions) -> None:
-    """Generate realistic shop events and publish them to Kafka, Avro-encoded via the registry."""
+    """Generate realistic shop events and publish them to Kafka, Avro-encoded via the registry.
+
+    With --manifest, that file is the run's journal while it runs: `produce --resume FILE` finishes a run
+    that was killed, sending only the events that are not in Kafka yet."""
     import producers
+    from producers import resume
 
     cfg = settings()
+    if options.resume:   # the killed run's options, for the bar (producers.run reads them again)
+        options = resume.load(options.resume).options.model_copy(update={"resume": options.resume})
     manifest = options.manifest_path
     port = cfg.producer_metrics_port
     total = options.count if options.count else options.duration_s
@@ -34,7 +40,8 @@ def produce(options: ProduceOptions) -> None:
                 f"{m.generated:,} sent · {m.produced:,} acked · {sum(m.failed.values()):,} failed · "
                 f"{m.produced / elapsed if elapsed else 0:,.0f} ev/s ({unit})"))
 
-        result = producers.run(cfg, options, progress=progress, metrics_port=port or None)
+        result = producers.run(cfg, options, progress=progress, metrics_port=port or None,
+                               on_resume=lambda line: bar.update(task, line=line))
     m = result.manifest
     table = Table(title="produce summary")
     for column in ("generated", "acknowledged", "failed", "duplicates", "bad (by design)", "seconds", "events/s"):

@@ -32,6 +32,16 @@ def test_an_invalid_setting_names_the_flag_and_variable():
     assert "Traceback" not in out.stderr
 
 
+def test_a_resume_without_a_journal_says_what_to_give(tmp_path):
+    missing = shopstream("produce", "--resume", str(tmp_path / "m.json"))
+    (tmp_path / "other.json").write_text("{}")
+    foreign = shopstream("produce", "--resume", str(tmp_path / "other.json"))
+    for out, says in ((missing, "does not exist"), (foreign, "holds no producer journal")):
+        assert out.returncode == 2
+        assert says in out.stderr and "--manifest" in out.stderr
+        assert "Traceback" not in out.stderr
+
+
 def test_an_unknown_kafka_tool_is_named():
     out = shopstream("kafka", "reassign-everything")
     assert out.returncode == 2
@@ -78,8 +88,8 @@ def test_every_stream_and_produce_field_is_a_flag_of_its_commands_with_its_varia
             envvars = {opt: p.envvar for p in commands[(name,)].params for opt in p.opts}
             for path, info in Options("options", model, group).fields():
                 flag = f"--{flag_name(path[-1], info)}"
-                if name == "run" and path[-1] in ("count", "ready_file", "stop_when_idle_s"):
-                    assert flag not in envvars   # run sets these itself
+                if name == "run" and path[-1] in ("count", "resume", "ready_file", "stop_when_idle_s"):
+                    assert flag not in envvars   # run sets these itself (or has no use for them)
                     continue
                 assert flag in envvars, f"`{name}`: {path} has no flag"
                 assert envvars[flag] == variable(group, flag[2:])
@@ -123,7 +133,7 @@ def test_every_option_set_through_its_variable_reaches_the_child_job(tmp_path):
     seen = json.loads(parent.stdout)
     stream = StreamOptions(**seen["stream_options"])
     produce = ProduceOptions(**seen["produce_options"])
-    unset_by_run = {"count", "ready_file", "stop_when_idle_s"}
+    unset_by_run = {"count", "resume", "ready_file", "stop_when_idle_s"}
     defaults = {**StreamOptions().model_dump(), **ProduceOptions(count=1).model_dump()}
     for options in (stream, produce):
         for name in type(options).model_fields:
