@@ -229,6 +229,11 @@ NO_FAULTS = FaultRatios(schema=0, data_type=0, completeness=0, business_rules=0)
 #: every rule fires in a short run.
 DEFAULT_FAULTS = FaultRatios().as_dict()
 
+#: The least lateness the generator injects (s). A stored event whose event_time lags its own send
+#: (the produced_at header) by this much was made late on purpose: the reports show that lag as its
+#: own figure and leave such events out of stage latency, which it would otherwise swamp.
+LATE_MIN_S = 1.0
+
 
 class ProduceOptions(BaseModel):
     """One run of the generator and producer (`shopstream produce`, and `run`'s producing)."""
@@ -330,6 +335,10 @@ class ReportOptions(BaseModel):
 
     minutes: float = Field(60.0, gt=0, description="report on what the sink committed in the last N minutes")
     png: Path | None = Field(None, description="where to write the charts (default .runtime/report.png)")
+    html: Path | None = Field(None, description="where to write the self-contained HTML report: the tables and the "
+                                                "charts (default .runtime/report.html)")
+    manifest_path: Path | None = Field(None, description="a producer manifest (`produce --manifest`), for the "
+                                                         "produced series and the run's parameters")
     query_runs: int = Field(20, ge=1, le=1000, description="repetitions of each timed database query")
 
 

@@ -10,6 +10,7 @@ ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)   # the tests' browser checks (Playwright drives it)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -16,7 +16,7 @@ import psycopg2
 
 from core.database import REFRESH, ROLLUPS
 from core.exceptions import ServiceUnhealthy
-from core.settings import Settings
+from core.settings import LATE_MIN_S, Settings
 from monitoring.summary import STAGE_ORDER
 from schemas.quality import CATEGORIES
 
@@ -25,7 +25,7 @@ from schemas.quality import CATEGORIES
 # with its batch id whose offset range holds the fact's Kafka coordinates: from the end
 # offsets of the pipeline's previous commit (a new checkpoint resumes from there, see
 # core.ledger.LATEST_OFFSETS) to its own.
-WINDOW_FACTS = """
+WINDOW_ROWS = """
 WITH batches AS (
     SELECT batch_id, picked_up_at, started_at, committed_at, end_offsets,
            lag(end_offsets) OVER (PARTITION BY split_part(pipeline, ':', 1) ORDER BY committed_at) AS start_offsets
@@ -43,14 +43,17 @@ stored AS (
     UNION ALL
     SELECT event_time, produced_at, kafka_time, batch_id, kafka_topic, kafka_partition, kafka_offset
     FROM orders WHERE event_time > now() - ((%(minutes)s + 60) * interval '1 minute')
-),
-facts AS (
-    SELECT f.event_time, f.produced_at, f.kafka_time, r.picked_up_at, r.started_at, r.committed_at
-    FROM stored f JOIN ranges r
-      ON r.batch_id = f.batch_id AND r.topic = f.kafka_topic AND r.part = f.kafka_partition
-     AND f.kafka_offset >= r.start_off AND f.kafka_offset < r.end_off
 )
-SELECT * FROM facts WHERE kafka_time - event_time <= make_interval(secs => %(late_s)s)
+SELECT f.event_time, f.produced_at, f.kafka_time, r.picked_up_at, r.started_at, r.committed_at
+FROM stored f JOIN ranges r
+  ON r.batch_id = f.batch_id AND r.topic = f.kafka_topic AND r.part = f.kafka_partition
+ AND f.kafka_offset >= r.start_off AND f.kafka_offset < r.end_off
+"""
+# On time: not late on arrival, and not made late on purpose by the generator (core.settings.LATE_MIN_S).
+WINDOW_FACTS = f"""
+SELECT * FROM ({WINDOW_ROWS}) w
+WHERE kafka_time - event_time <= make_interval(secs => %(late_s)s)
+  AND coalesce(produced_at - event_time < make_interval(secs => %(late_min_s)s), true)
 """
 STAGES = f"""
 WITH f AS ({WINDOW_FACTS}), s AS (
@@ -63,11 +66,21 @@ WITH f AS ({WINDOW_FACTS}), s AS (
 SELECT stage, count(*), avg(ms), percentile_cont(0.95) WITHIN GROUP (ORDER BY ms), max(ms)
 FROM s WHERE ms IS NOT NULL GROUP BY stage
 """
-E2E_SAMPLE = f"SELECT extract(epoch FROM committed_at - event_time) FROM ({WINDOW_FACTS}) f ORDER BY random() LIMIT 20000"
-THROUGHPUT = """
-SELECT date_trunc('second', committed_at) - make_interval(secs => extract(second FROM committed_at)::int %% 10) AS t,
-       sum(records_in), sum(stored), sum(quarantined)
-FROM sink_ledger WHERE committed_at > now() - (%(minutes)s * interval '1 minute') GROUP BY 1 ORDER BY 1
+# Every on-time stored event, in bins a tenth of a decade wide (log10 of ms): not a sample.
+E2E_HISTOGRAM = f"""
+SELECT floor(log(greatest(ms, 1)) * 10) / 10 AS b, count(*)
+FROM (SELECT extract(epoch FROM committed_at - event_time) * 1000 AS ms FROM ({WINDOW_FACTS}) f) h
+GROUP BY 1 ORDER BY 1
+"""
+STORED_BY_EVENT_TIME = f"""
+SELECT floor(extract(epoch FROM event_time))::bigint, count(*) FROM ({WINDOW_ROWS}) w GROUP BY 1 ORDER BY 1
+"""
+# The lag the generator gave events on purpose: event_time that far before their own send.
+LATENESS = f"""
+SELECT floor(lag_s / 5) * 5, count(*)
+FROM (SELECT extract(epoch FROM produced_at - event_time) AS lag_s FROM ({WINDOW_ROWS}) w
+      WHERE produced_at - event_time >= make_interval(secs => %(late_min_s)s)) l
+GROUP BY 1 ORDER BY 1
 """
 TOTALS = """
 SELECT coalesce(sum(records_in), 0), coalesce(sum(stored), 0), coalesce(sum(quarantined), 0),
@@ -76,8 +89,8 @@ SELECT coalesce(sum(records_in), 0), coalesce(sum(stored), 0), coalesce(sum(quar
 FROM sink_ledger WHERE committed_at > now() - (%(minutes)s * interval '1 minute')
 """
 QUALITY = """
-SELECT category, count(*) FROM quarantine WHERE quarantined_at > now() - (%(minutes)s * interval '1 minute')
-GROUP BY 1
+SELECT category, rule, count(*) FROM quarantine WHERE quarantined_at > now() - (%(minutes)s * interval '1 minute')
+GROUP BY 1, 2 ORDER BY 1, 2
 """
 QUERY_BENCH = {
     "Simple Select": "SELECT * FROM clickstream_events WHERE customer_id = (SELECT customer_id FROM customers "
@@ -98,8 +111,18 @@ class Report:
     stages: dict
     quality: dict
     queries: dict
-    throughput: list = field(default_factory=list)
-    e2e_sample: list = field(default_factory=list)
+    quality_by_rule: dict = field(default_factory=dict)     # {category: {rule: n}}
+    stored_timeline: dict = field(default_factory=dict)     # {Unix second of event_time: stored events}
+    e2e_histogram: list = field(default_factory=list)       # [(log10 ms, on-time events)]
+    lateness: list = field(default_factory=list)            # [(lag s, 5 s wide bin), events made late]
+
+    @property
+    def on_time_events(self) -> int:
+        return sum(n for _, n in self.e2e_histogram)
+
+    @property
+    def made_late(self) -> int:
+        return sum(n for _, n in self.lateness)
 
 
 def _time(cur, sql: str, runs: int) -> dict:
@@ -115,12 +138,13 @@ def _time(cur, sql: str, runs: int) -> dict:
 
 
 def build(settings: Settings, minutes: float = 60.0, late_s: float = 5.0, query_runs: int = 20) -> Report:
+    """Everything the sink committed in the last ``minutes``, measured from the database."""
     try:
         conn = psycopg2.connect(settings.postgres_dsn("writer"))
     except psycopg2.OperationalError:
         raise ServiceUnhealthy(f"PostgreSQL at {settings.host}:{settings.postgres_port} is not running, so there is "
                                f"nothing to report: run `shopstream up` (and `shopstream run` for data)") from None
-    params = {"minutes": minutes, "late_s": late_s}
+    params = {"minutes": minutes, "late_s": late_s, "late_min_s": LATE_MIN_S}
     try:
         with conn.cursor() as cur:
             cur.execute(TOTALS, params)
@@ -129,11 +153,15 @@ def build(settings: Settings, minutes: float = 60.0, late_s: float = 5.0, query_
             stages = {stage: {"n": n, "avg": float(a), "p95": float(p), "max": float(m)}
                       for stage, n, a, p, m in cur.fetchall()}
             cur.execute(QUALITY, params)
-            failed = dict(cur.fetchall())
-            cur.execute(THROUGHPUT, params)
-            throughput = [(t, int(r), int(s), int(q)) for t, r, s, q in cur.fetchall()]
-            cur.execute(E2E_SAMPLE, params)
-            sample = [float(r[0]) for r in cur.fetchall()]
+            by_rule: dict[str, dict[str, int]] = {}
+            for category, rule, n in cur.fetchall():
+                by_rule.setdefault(category, {})[rule] = n
+            cur.execute(STORED_BY_EVENT_TIME, params)
+            stored_timeline = {int(second): int(n) for second, n in cur.fetchall()}
+            cur.execute(E2E_HISTOGRAM, params)
+            histogram = [(float(b), int(n)) for b, n in cur.fetchall()]
+            cur.execute(LATENESS, params)
+            lateness = [(float(b), int(n)) for b, n in cur.fetchall()]
             queries = {name: _time(cur, sql, query_runs) for name, sql in QUERY_BENCH.items()}
         conn.rollback()
         conn.autocommit = True
@@ -145,10 +173,11 @@ def build(settings: Settings, minutes: float = 60.0, late_s: float = 5.0, query_
         conn.close()
     totals = {"records": records, "stored": stored, "quarantined": quarantined, "duplicates": duplicates,
               "late": late, "batches": batches, "events_per_second": (records / float(span)) if span else 0.0}
-    quality = {c: {"checked": records, "failed": failed.get(c, 0),
-                   "success_rate": 1 - failed.get(c, 0) / records if records else 1.0} for c in CATEGORIES}
+    failed = {c: sum(by_rule.get(c, {}).values()) for c in CATEGORIES}
+    quality = {c: {"checked": records, "failed": failed[c],
+                   "success_rate": 1 - failed[c] / records if records else 1.0} for c in CATEGORIES}
     ordered = {s: stages[s] for s in STAGE_ORDER if s in stages}
-    return Report(minutes, totals, ordered, quality, queries, throughput, sample)
+    return Report(minutes, totals, ordered, quality, queries, by_rule, stored_timeline, histogram, lateness)
 
 
 def live_metrics(settings: Settings) -> dict | None:
@@ -165,38 +194,3 @@ def live_metrics(settings: Settings) -> dict | None:
     except (httpx.HTTPError, KeyError, ValueError):
         return None
     return out
-
-
-def write_png(report: Report, path: Path) -> Path:
-    """Three charts in one PNG: e2e latency distribution, throughput over time, stage breakdown."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
-    ax = axes[0]
-    if report.e2e_sample:
-        ax.hist(report.e2e_sample, bins=40, color="#3b75af")
-    ax.set(title="End-to-end latency distribution", xlabel="seconds (event_time → commit)", ylabel="events")
-    ax = axes[1]
-    if report.throughput:
-        times = [t for t, *_ in report.throughput]
-        ax.plot(times, [r / 10 for _, r, _, _ in report.throughput], label="records in")
-        ax.plot(times, [s / 10 for _, _, s, _ in report.throughput], label="stored")
-        ax.legend()
-        fig.autofmt_xdate()
-    ax.set(title="Throughput (10 s buckets)", ylabel="events/s")
-    ax = axes[2]
-    names = list(report.stages)
-    ax.barh(names, [report.stages[n]["avg"] for n in names], label="average", color="#3b75af")
-    ax.barh(names, [report.stages[n]["p95"] for n in names], label="p95", color="#f28e2b", alpha=0.5)
-    ax.set_xscale("log")  # stages span microseconds to seconds
-    ax.set(title="Latency by stage", xlabel="ms (log scale)")
-    ax.legend()
-    fig.suptitle(f"shopstream: last {report.minutes:g} minutes, {report.totals['records']:,} records")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path

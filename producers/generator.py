@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from core.settings import ProduceOptions
+from core.settings import LATE_MIN_S, ProduceOptions
 from producers import faults
 from producers.pools import CAMPAIGNS, PAYMENT_METHODS, REFERRERS, Pools, build_pools
 from schemas.quality import CATEGORIES
@@ -39,6 +39,7 @@ class GeneratedEvent:
     rule: str = ""     # the broken rule, for a quarantine category
     late: bool = False
     generated_us: int = 0   # the clock's reading it was made at (0 for a duplicate, which reuses a record)
+    event_us: int = 0       # its event time as made, before any fault broke the record (µs)
 
 
 class _Session:
@@ -111,7 +112,8 @@ class EventGenerator:
         rng = self.rng
         if self._recent_valid and rng.random() < self.o.duplicate_ratio:
             original = self._recent_valid[rng.randrange(len(self._recent_valid))]
-            return GeneratedEvent(original.family, original.key, original.record, original.version, "duplicate")
+            return GeneratedEvent(original.family, original.key, original.record, original.version, "duplicate",
+                                  event_us=original.event_us)
         index = rng.randrange(len(self._sessions))
         session = self._sessions[index]
         kind, arg = session.steps.popleft()
@@ -121,12 +123,12 @@ class EventGenerator:
         generated = now_us
         late = bool(self.o.late_ratio) and rng.random() < self.o.late_ratio
         if late:
-            now_us -= int(rng.uniform(1.0, self.o.late_max_s) * 1_000_000)
+            now_us -= int(rng.uniform(LATE_MIN_S, max(LATE_MIN_S, self.o.late_max_s)) * 1_000_000)
         if kind == "purchase":
             event = self._order(session, now_us)
         else:
             event = self._click(session, kind, arg, now_us)
-        event.late, event.generated_us = late, generated
+        event.late, event.generated_us, event.event_us = late, generated, now_us
         self._maybe_break(event)
         if event.category == "valid" and self.o.duplicate_ratio:
             self._recent_valid.append(event)

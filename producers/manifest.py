@@ -23,6 +23,7 @@ class Manifest:
     generated: int = 0
     late: int = 0
     journal: dict | None = None   # while a run goes on: what `produce --resume` needs (producers.resume)
+    timeline: Counter = field(default_factory=Counter)   # events sent, by their event time's Unix second
 
     @property
     def produced(self) -> int:
@@ -56,6 +57,7 @@ class Manifest:
             "quality": {c: sum(rules.values()) for c, rules in quarantine.items()},
             "quality_by_rule": quarantine,
             "acked": [[category, rule, n] for (category, rule), n in sorted(self.acked.items())],
+            "timeline": {str(second): n for second, n in sorted(self.timeline.items())},
             **({"journal": self.journal} if self.journal is not None else {}),
         }
 
@@ -71,4 +73,5 @@ class Manifest:
         data = json.loads(path.read_text())
         acked = Counter({(category, rule): n for category, rule, n in data["acked"]})
         return cls(data["run_id"], data["seed"], acked, Counter({("", ""): data["failed"]}) if data["failed"]
-                   else Counter(), data["generated"], data["late"], data.get("journal"))
+                   else Counter(), data["generated"], data["late"], data.get("journal"),
+                   Counter({int(second): n for second, n in data.get("timeline", {}).items()}))

@@ -135,6 +135,7 @@ class ShopProducer:
                 except BufferError:  # local queue full: let deliveries drain it
                     poll(0.05)
 
+        timeline = manifest.timeline
         sent = 0
         if delivered is not None:
             sent = self._resend_missing(generator, encode, manifest, delivered, send)
@@ -157,6 +158,7 @@ class ShopProducer:
                 event: GeneratedEvent = next(generator)
                 send(event, encode(event), seq)
                 manifest.late += event.late
+                timeline[event.event_us // 1_000_000] += 1
             sent += batch
             manifest.generated = sent
             poll(0)
@@ -198,6 +200,7 @@ class ShopProducer:
             else:
                 manifest.acked[(event.category, event.rule)] += 1
             manifest.late += event.late
+            manifest.timeline[event.event_us // 1_000_000] += 1
         manifest.generated = upto
         missing = upto - len(delivered)
         log.info("resuming: %d events of the run are in Kafka, %d before them were not and are sent again",

@@ -100,6 +100,8 @@ def run(run_options: RunOptions, produce_options: ProduceOptions, stream_options
 
     cfg = settings()
     produce, options, summary_json = produce_options, stream_options, run_options.summary_json
+    if produce.manifest_path is None:   # the report's produced series and run parameters come from it
+        produce = produce.model_copy(update={"manifest_path": cfg.runtime_dir / "manifest.json"})
     duration = produce.duration_s
     with console.status("starting…") as status:
         def step(text):
@@ -117,14 +119,19 @@ def run(run_options: RunOptions, produce_options: ProduceOptions, stream_options
         summary = run_pipeline(cfg, produce, options, on_step=step, on_produce=produced, on_drain=draining)
     print_summary(summary)
     from infra.cli.report import print_report
+    from monitoring import charts
     from monitoring import report as rep
+    from producers.manifest import Manifest
 
     with console.status("timing database queries and drawing charts…"):
         measured = rep.build(cfg, minutes=max(5.0, duration / 60 + 5), query_runs=10)
         live = rep.live_metrics(cfg)
-        png = rep.write_png(measured, cfg.runtime_dir / "report.png")
+        manifest = Manifest.read(produce.manifest_path)
+        page = charts.write_html(measured, cfg.runtime_dir / "report.html", manifest, summary)
+        png = charts.write_png(measured, cfg.runtime_dir / "report.png", manifest)
     print_report(measured, live)
-    console.print(f"charts: {png}")
+    console.print(f"report: {page}", highlight=False, soft_wrap=True)
+    console.print(f"charts: {png}", highlight=False, soft_wrap=True)
     if summary_json:
         summary_json.parent.mkdir(parents=True, exist_ok=True)
         summary_json.write_text(json.dumps(summary, indent=2) + "\n")
@@ -143,6 +150,10 @@ def print_summary(s: dict) -> None:
                          ("throughput ev/s", f"{s['throughput_eps']:,.0f}"),
                          ("e2e p95 ms", f"{s['e2e_latency_ms']['p95']:,.0f}"), ("late events", f"{s['late_events']:,}")):
         key.add_row(label, value)
+    made_late = s.get("injected_lateness_s")
+    if made_late and made_late["events"]:
+        key.add_row("made late on purpose", f"{made_late['events']:,} · median {made_late['p50']:g} s "
+                                            f"· max {made_late['max']:g} s")
     console.print(key)
     stages = Table(title="Latency breakdown (ms, on-time events)")
     for column in ("stage", "average", "95th percentile", "maximum"):

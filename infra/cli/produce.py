@@ -43,11 +43,14 @@ def produce(options: ProduceOptions) -> None:
         result = producers.run(cfg, options, progress=progress, metrics_port=port or None,
                                on_resume=lambda line: bar.update(task, line=line))
     m = result.manifest
-    table = Table(title="produce summary")
-    for column in ("generated", "acknowledged", "failed", "duplicates", "bad (by design)", "seconds", "events/s"):
-        table.add_column(column, justify="right")
-    table.add_row(f"{m.generated:,}", f"{m.produced:,}", f"{sum(m.failed.values()):,}", f"{m.duplicates:,}",
-                  f"{sum(m.to_dict()['quality'].values()):,}", f"{result.seconds:.1f}", f"{result.events_per_second:,.0f}")
+    table = Table(title="produce summary")   # label/value rows: whole in an 80-column terminal
+    table.add_column("")
+    table.add_column("", justify="right", no_wrap=True)
+    for label, value in (("generated", f"{m.generated:,}"), ("acknowledged", f"{m.produced:,}"),
+                         ("failed", f"{sum(m.failed.values()):,}"), ("duplicates (by design)", f"{m.duplicates:,}"),
+                         ("bad (by design)", f"{sum(m.to_dict()['quality'].values()):,}"),
+                         ("seconds", f"{result.seconds:.1f}"), ("events/s", f"{result.events_per_second:,.0f}")):
+        table.add_row(label, value)
     console.print(table)
     if manifest:
         console.print(f"manifest: {manifest}")

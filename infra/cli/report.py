@@ -14,32 +14,47 @@ from infra.cli.options import Options, with_options
 @app.command()
 @with_options(Options("options", ReportOptions, "report"))
 def report(options: ReportOptions) -> None:
-    """Key indicators, latency breakdown, throughput, data quality and query performance."""
+    """Key indicators, latency breakdown, throughput, data quality and query performance, in the terminal, as a
+    self-contained HTML page and as a PNG."""
+    from core.exceptions import ConfigError
+    from monitoring import charts
     from monitoring import report as rep
+    from producers.manifest import Manifest
 
     cfg = settings()
+    manifest = None
+    if options.manifest_path:
+        try:
+            manifest = Manifest.read(options.manifest_path)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConfigError(f"--manifest {options.manifest_path} is not a producer manifest ({exc}): give the "
+                              f"file `produce --manifest` wrote") from None
     with console.status("measuring…"):
         r = rep.build(cfg, minutes=options.minutes, query_runs=options.query_runs)
         live = rep.live_metrics(cfg)
-        path = rep.write_png(r, options.png or cfg.runtime_dir / "report.png")
+        page = charts.write_html(r, options.html or cfg.runtime_dir / "report.html", manifest)
+        png = charts.write_png(r, options.png or cfg.runtime_dir / "report.png", manifest)
     print_report(r, live)
-    console.print(f"charts: {path}")
+    console.print(f"report: {page}", highlight=False, soft_wrap=True)
+    console.print(f"charts: {png}", highlight=False, soft_wrap=True)
 
 
 def print_report(r, live) -> None:
     t = r.totals
-    key = Table(title=f"Key indicators (last {r.minutes:g} min, from the database)")
-    for column in ("records", "stored", "quarantined", "duplicates dropped", "late", "batches", "events/s",
-                   "e2e p95"):
-        key.add_column(column, justify="right")
+    key = Table(title=f"Key indicators (last {r.minutes:g} min, from the database)")   # label/value: 80 columns
+    key.add_column("indicator")
+    key.add_column("value", justify="right", no_wrap=True)
     e2e = r.stages.get("end_to_end", {})
-    key.add_row(f"{t['records']:,}", f"{t['stored']:,}", f"{t['quarantined']:,}", f"{t['duplicates']:,}",
-                f"{t['late']:,}", f"{t['batches']:,}", f"{t['events_per_second']:,.0f}",
-                f"{e2e.get('p95', math.nan) / 1000:.2f} s")
+    for label, value in (("records", f"{t['records']:,}"), ("stored", f"{t['stored']:,}"),
+                         ("quarantined", f"{t['quarantined']:,}"), ("duplicates dropped", f"{t['duplicates']:,}"),
+                         ("late", f"{t['late']:,}"), ("batches", f"{t['batches']:,}"),
+                         ("events/s", f"{t['events_per_second']:,.0f}"),
+                         ("e2e p95", f"{e2e.get('p95', math.nan) / 1000:.2f} s")):
+        key.add_row(label, value)
     console.print(key)
     lat = Table(title="End-to-end latency breakdown (on-time events)")
     for column in ("stage", "average", "95th percentile", "maximum", "live p95 (Prometheus)"):
-        lat.add_column(column, justify="right")
+        lat.add_column(column, justify="right", no_wrap=column == "stage")
     for stage, v in r.stages.items():
         live_p95 = live["p95"].get(stage) if live else None
         lat.add_row(stage, f"{v['avg'] / 1000:.3f} s", f"{v['p95'] / 1000:.3f} s", f"{v['max'] / 1000:.3f} s",

@@ -61,26 +61,34 @@ def status() -> None:
 
 def _print_status(cfg: Settings) -> bool:
     from infra.runtime import stack, watchdog
+    from monitoring.live_view import graph_url
 
     restarts = watchdog.restarts(cfg)
+    # Addresses go under the table, one a line: with them in it, it would not fit 80 columns.
     table = Table(title="shopstream services")
-    for column in ("service", "state", "healthy", "version", "address", "pid", "restarts"):
-        table.add_column(column, overflow="fold")
+    for column in ("service", "state", "healthy", "version", "pid", "restarts"):
+        table.add_column(column, no_wrap=True, justify="right" if column in ("pid", "restarts") else "left")
     all_ok = True
-    for st in stack.status(cfg):
+    services = stack.status(cfg)
+    for st in services:
         all_ok &= st.healthy
         state = "external" if not st.managed else ("running" if st.running else "stopped")
         record = restarts.get(st.name)
-        table.add_row(st.name, state, "[green]yes[/]" if st.healthy else "[red]no[/]", st.version, st.address,
+        table.add_row(st.name, state, "[green]yes[/]" if st.healthy else "[red]no[/]", st.version,
                       str(st.pid or "-"), str(record.restarts) if record else "0")
     console.print(table)
+    width = max(len(st.name) for st in services)
+    for st in services:
+        console.print(f"{st.name:<{width}}  {st.address}", highlight=False, soft_wrap=True)
     dog = stack.watchdog_process(cfg).pid()
     console.print(f"watchdog: running (pid {dog}), restarts are logged in {cfg.runtime_dir / 'logs' / 'watchdog.log'}"
                   if dog else "watchdog: off (`shopstream up` starts it unless SHOPSTREAM_WATCHDOG=false)")
     errors = [f"{name}: {r.last_error}" for name, r in restarts.items() if r.last_error]
     for line in errors:
         console.print(f"[yellow]last failed restart[/] {line}")
-    console.print(f"alerts: {cfg.alertmanager_url}/#/alerts · graphs: {cfg.prometheus_url}/graph")
+    console.print(f"alerts: {cfg.alertmanager_url}/#/alerts")
+    # One long link (stage p95s, lag, quality ratio): never broken up, so it stays clickable
+    console.print(f"live graphs: {graph_url(cfg.prometheus_url)}", highlight=False, soft_wrap=True)
     return all_ok
 
 

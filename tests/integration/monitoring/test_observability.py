@@ -21,8 +21,10 @@ from db.migrate import migrate
 from infra.pipeline import StreamProcess, wait_for_ledger
 from infra.runtime.services.postgres import create_database, drop_database
 from infra.topics import ensure_topics, load_topic_specs
-from monitoring import exporter
+from monitoring import charts, exporter
+from monitoring.live_view import GRAPHS, graph_url
 from monitoring.summary import RunScope, summarize
+from tests.fixtures.browser import chromium_page
 from tests.fixtures.paths import DASHBOARDS
 from tests.fixtures.waiting import wait_for
 
@@ -53,7 +55,7 @@ def live_run(running_stack, tmp_path_factory):
         topics = list(schemas.event_topics(settings).values())
         start = log_end_offsets(settings, topics)
         manifest = producers.run(settings, ProduceOptions(
-            rate=800, duration_s=25, late_ratio=0, duplicate_ratio=0, run_id=name,
+            rate=800, duration_s=25, late_ratio=0.01, late_max_s=20, duplicate_ratio=0, run_id=name,
             faults=FaultRatios(schema=0.01, data_type=0.01, completeness=0.01, business_rules=0.02)),
             metrics_port=settings.producer_metrics_port).manifest
         end = log_end_offsets(settings, topics)
@@ -92,6 +94,18 @@ def test_every_dashboard_panel_returns_data(live_run, name, expr):
     answer = httpx.get(f"{settings.prometheus_url}/api/v1/query", params={"query": expr}, timeout=10).json()
     assert answer["status"] == "success", answer
     assert answer["data"]["result"], f"{name}: `{expr}` returned no data"
+
+
+@pytest.mark.parametrize("title", list(GRAPHS))
+def test_every_live_view_graph_returns_data(live_run, title):
+    """The ready-made queries `status` links on Prometheus's graph page (the live view without Docker)."""
+    settings = live_run[0]
+    answer = httpx.get(f"{settings.prometheus_url}/api/v1/query", params={"query": GRAPHS[title]}, timeout=10).json()
+    assert answer["status"] == "success", answer
+    assert answer["data"]["result"], f"{title}: `{GRAPHS[title]}` returned no data"
+    # /graph sends Debian's build (no React UI) on to /classic/graph: the queries must survive the redirects
+    page = httpx.get(graph_url(settings.prometheus_url), timeout=10, follow_redirects=True)
+    assert page.status_code == 200 and "g0.expr=stage" in str(page.url), page.url
 
 
 def _samples(text: str, name: str) -> list:
@@ -140,9 +154,34 @@ def test_report_measures_the_live_run(live_run, tmp_path):
     assert sum(q["failed"] for q in r.quality.values()) == summary["quarantined"]
     assert set(r.stages) == {"generate", "produce", "queue", "process", "db_write", "end_to_end"}
     assert set(r.queries) == {"Simple Select", "Aggregation", "Join Operations", "Materialized View Refresh"}
-    png = report.write_png(r, tmp_path / "report.png")
+    assert r.on_time_events + r.made_late == summary["stored"]   # the histogram holds every stored event
+    png = charts.write_png(r, tmp_path / "report.png", manifest)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert report.live_metrics(settings)["p95"]
+
+
+def test_the_html_report_loads_in_a_browser_with_every_chart_drawn(live_run, tmp_path):
+    """Headless Chromium opens the self-contained page with the network cut: no console error, every chart
+    drawn with data, and a screenshot of it."""
+    from monitoring import report
+
+    settings, manifest, summary, _ = live_run
+    r = report.build(settings, minutes=30, query_runs=2)
+    page_file = charts.write_html(r, tmp_path / "report.html", manifest, summary)
+    with chromium_page() as (page, errors):
+        page.route("**/*", lambda route: route.abort() if not route.request.url.startswith("file:")
+                   else route.continue_())   # self-contained: nothing may come from the network
+        page.goto(page_file.as_uri(), wait_until="load")
+        drawn = page.evaluate("""() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(el => ({
+            id: el.id, svg: el.querySelectorAll('.main-svg').length,
+            points: el.data.reduce((n, t) => n + Math.max((t.x || []).length, (t.y || []).length), 0)}))""")
+        page.screenshot(path=str(tmp_path / "report-page.png"), full_page=True)
+        text = page.inner_text("body")
+    assert errors == []
+    assert [d["id"] for d in drawn] == ["throughput", "e2e", "stages", "lateness", "quality"]
+    assert all(d["svg"] and d["points"] for d in drawn), drawn
+    assert f"{summary['stored']:,}" in text and "Run parameters" in text
+    assert (tmp_path / "report-page.png").stat().st_size > 50_000
 
 
 def test_report_against_a_stopped_stack_is_a_clear_message():
