@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     alert_webhook_url: str | None = Field(None, description="a webhook that receives every alert; none = alerts stay "
                                           "in Alertmanager's UI")
 
+    # pgAdmin 4, optional (`up --with pgadmin`): its own venv under .runtime/pgadmin, on 127.0.0.1 only.
+    pgadmin_port: int = Field(5050, ge=1, le=65535)
+    pgadmin_email: str = Field("admin@shopstream.example", description="pgAdmin's login (its first user)")
+    pgadmin_password: SecretStr = Field(SecretStr("shopstream-pgadmin"), description="pgAdmin's login password")
+
     # The watchdog `up` starts: it restarts a local service that died.
     watchdog: bool = Field(True, description="restart local services that die (on by default)")
     watchdog_interval_s: float = Field(1.0, gt=0, description="how often the watchdog looks")
@@ -105,6 +110,10 @@ class Settings(BaseSettings):
     @property
     def alertmanager_url(self) -> str:
         return f"http://{self.host}:{self.alertmanager_port}"
+
+    @property
+    def pgadmin_url(self) -> str:
+        return f"http://{self.host}:{self.pgadmin_port}"
 
     def postgres_dsn(self, role: str = "writer", dbname: str | None = None) -> str:
         """libpq DSN for ``role`` in ("writer", "reader", "admin")."""

@@ -14,19 +14,30 @@ from infra.cli.app import app, console, settings
 
 
 @app.command()
-def up() -> None:
+def up(
+    with_: Annotated[str, typer.Option("--with", help="Optional services to start too, comma-separated: pgadmin "
+                                                      "(pgAdmin 4 on 127.0.0.1, installed on first use).")] = "",
+) -> None:
     """Start PostgreSQL, Kafka, the schema registry, Alertmanager and Prometheus (a no-op when they run), and the
     watchdog that restarts any of them that dies (SHOPSTREAM_WATCHDOG=false turns it off)."""
     from infra.runtime import stack
 
+    optional = tuple(name.strip() for name in with_.split(",") if name.strip())
+    unknown = sorted(set(optional) - set(stack.OPTIONAL_NAMES))
+    if unknown:
+        raise typer.BadParameter(f"unknown service {', '.join(unknown)}: choose from "
+                                 f"{', '.join(stack.OPTIONAL_NAMES)}", param_hint="--with")
     cfg = settings()
     with console.status("starting…") as spinner:
         def step(name: str, what: str) -> None:
             spinner.update(f"{name}: {what}…")
             if what in ("healthy", "external", "started"):
                 console.print(f"[green]✔[/] {name} {what}")
-        stack.up(cfg, step, watchdog=cfg.watchdog)
+        stack.up(cfg, step, watchdog=cfg.watchdog, with_=optional)
     _print_status(cfg)
+    if "pgadmin" in optional:
+        console.print(f"pgAdmin: {cfg.pgadmin_url} (log in as {cfg.pgadmin_email}; the password is the "
+                      f"pgadmin_password setting, SHOPSTREAM_PGADMIN_PASSWORD)", highlight=False)
 
 
 @app.command()
@@ -82,7 +93,8 @@ def _print_status(cfg: Settings) -> bool:
         console.print(f"{st.name:<{width}}  {st.address}", highlight=False, soft_wrap=True)
     dog = stack.watchdog_process(cfg).pid()
     console.print(f"watchdog: running (pid {dog}), restarts are logged in {cfg.runtime_dir / 'logs' / 'watchdog.log'}"
-                  if dog else "watchdog: off (`shopstream up` starts it unless SHOPSTREAM_WATCHDOG=false)")
+                  if dog else "watchdog: off (`shopstream up` starts it unless SHOPSTREAM_WATCHDOG=false)",
+                  highlight=False, soft_wrap=True)   # a path is never broken across lines
     errors = [f"{name}: {r.last_error}" for name, r in restarts.items() if r.last_error]
     for line in errors:
         console.print(f"[yellow]last failed restart[/] {line}")
@@ -94,14 +106,14 @@ def _print_status(cfg: Settings) -> bool:
 
 @app.command()
 def logs(
-    service: Annotated[str, typer.Argument(help="postgres, kafka, registry, alertmanager, prometheus, watchdog or stream")],
+    service: Annotated[str, typer.Argument(help="postgres, kafka, registry, alertmanager, prometheus, pgadmin, watchdog or stream")],
     lines: Annotated[int, typer.Option("--lines", "-n", min=1, help="How many lines from the end.")] = 50,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
 ) -> None:
     """Print a service's log from .runtime/logs/."""
     from infra.runtime import stack
 
-    names = (*stack.SERVICE_NAMES, "watchdog", "stream")
+    names = (*stack.SERVICE_NAMES, *stack.OPTIONAL_NAMES, "watchdog", "stream")
     if service not in names:
         raise ShopstreamError(f"unknown service {service!r}: choose one of {', '.join(names)}")
     path = settings().runtime_dir / "logs" / f"{service}.log"

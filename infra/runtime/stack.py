@@ -1,4 +1,5 @@
-"""`up`, `down` and `status` over the five local services, in dependency order."""
+"""`up`, `down` and `status` over the five local services, in dependency order, and the optional ones
+(`up --with pgadmin`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from infra.runtime.base import Service, ServiceStatus
 from infra.runtime.process import ManagedProcess
 from infra.runtime.services.alertmanager import Alertmanager
 from infra.runtime.services.kafka import Kafka
+from infra.runtime.services.pgadmin import PgAdmin
 from infra.runtime.services.postgres import Postgres
 from infra.runtime.services.prometheus import Prometheus
 from infra.runtime.services.registry import Registry
@@ -20,10 +22,20 @@ log = logging.getLogger(__name__)
 #: Start order: the registry stores its schemas in PostgreSQL; Prometheus sends alerts to Alertmanager.
 SERVICE_TYPES: tuple[type[Service], ...] = (Postgres, Kafka, Registry, Alertmanager, Prometheus)
 SERVICE_NAMES = tuple(t.name for t in SERVICE_TYPES)
+#: Started only when asked for (`up --with NAME`), after the others; stopped by `down` like them.
+OPTIONAL_TYPES: tuple[type[Service], ...] = (PgAdmin,)
+OPTIONAL_NAMES = tuple(t.name for t in OPTIONAL_TYPES)
 
 
-def services(settings: Settings, only: list[str] | None = None) -> list[Service]:
-    return [t(settings) for t in SERVICE_TYPES if not only or t.name in only]
+def services(settings: Settings, only: list[str] | None = None, optional: tuple[str, ...] = ()) -> list[Service]:
+    """The core services (of ``only``, if given), then the named optional ones."""
+    return [t(settings) for t in SERVICE_TYPES if not only or t.name in only] + \
+        [t(settings) for t in OPTIONAL_TYPES if t.name in optional]
+
+
+def installed_optional(settings: Settings) -> tuple[str, ...]:
+    """The optional services this runtime folder has set up (status shows them)."""
+    return tuple(t.name for t in OPTIONAL_TYPES if (settings.runtime_dir / t.name).exists())
 
 
 def watchdog_process(settings: Settings) -> ManagedProcess:
@@ -41,12 +53,12 @@ def start_watchdog(settings: Settings) -> bool:
 
 
 def up(settings: Settings, on_step: Callable[[str, str], None] = lambda name, what: None,
-       only: list[str] | None = None, watchdog: bool = False) -> list[str]:
-    """Start whatever is not running (of ``only``, if given), then the watchdog if asked. On failure, stop what
-    this call started and re-raise."""
+       only: list[str] | None = None, watchdog: bool = False, with_: tuple[str, ...] = ()) -> list[str]:
+    """Start whatever is not running (of ``only``, if given, plus the optional services in ``with_``), then the
+    watchdog if asked. On failure, stop what this call started and re-raise."""
     started: list[Service] = []
     try:
-        for service in services(settings, only):
+        for service in services(settings, only, with_):
             if not service.managed:
                 on_step(service.name, "external")
                 service.after_start()
@@ -71,7 +83,7 @@ def up(settings: Settings, on_step: Callable[[str, str], None] = lambda name, wh
 def down(settings: Settings) -> list[str]:
     """Stop the watchdog, then every service of ours, in reverse order. Succeeds when nothing runs."""
     watchdog = ["watchdog"] if watchdog_process(settings).stop() else []
-    return watchdog + [s.name for s in reversed(services(settings)) if s.stop()]
+    return watchdog + [s.name for s in reversed(services(settings, optional=OPTIONAL_NAMES)) if s.stop()]
 
 
 def down_services(settings: Settings, names: list[str]) -> list[str]:
@@ -80,4 +92,4 @@ def down_services(settings: Settings, names: list[str]) -> list[str]:
 
 
 def status(settings: Settings) -> list[ServiceStatus]:
-    return [s.status() for s in services(settings)]
+    return [s.status() for s in services(settings, optional=installed_optional(settings))]
