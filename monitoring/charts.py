@@ -77,10 +77,11 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 
 def _parameters(manifest) -> list[list[str]]:
     options = ((manifest.journal or {}).get("options") if manifest is not None else None) or {}
-    rows = [[name.replace("_", " "), str(value)] for name, value in options.items() if not isinstance(value, dict)]
+    rows = [[name.replace("_", " "), str(value)] for name, value in options.items()
+            if value is not None and not isinstance(value, dict)]
     for name, value in options.get("faults", {}).items():
         rows.append([f"bad-data ratio: {name.rstrip('_')}", str(value)])
-    if manifest is not None:
+    if manifest is not None and "run_id" not in options:
         rows.append(["run id", manifest.run_id])
     return rows
 
