@@ -34,7 +34,7 @@ class TransformTiming:
 def run(sizes: list[int], reps: int, master: str = "local[2]", spark=None) -> list[TransformTiming]:
     from infra.runtime.jvm import spark_jars
     from infra.samples import catalogue_schemas, generated_events, kafka_source_rows
-    from streaming.job import KAFKA_ROW_SCHEMA, build_spark
+    from streaming.job import build_spark, kafka_rows_frame
     from streaming.transform import sink_rows
 
     own_session = spark is None
@@ -45,7 +45,7 @@ def run(sizes: list[int], reps: int, master: str = "local[2]", spark=None) -> li
     results = []
     try:
         for n in sizes:
-            df = spark.createDataFrame(rows[:n], KAFKA_ROW_SCHEMA).repartition(2).cache()
+            df = kafka_rows_frame(spark, rows[:n]).repartition(2).cache()
             df.count()
             out = sink_rows(df, ws)          # built once, like the streaming plan
             for _ in range(3):

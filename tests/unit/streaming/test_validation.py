@@ -13,7 +13,7 @@ from core.settings import FaultRatios
 from infra.samples import catalogue_schemas, kafka_source_rows
 from schemas import quality
 from streaming.decode import WriterSchemas
-from streaming.job import KAFKA_ROW_SCHEMA
+from streaming.job import KAFKA_ROW_SCHEMA, kafka_rows_frame
 from streaming.transform import sink_rows
 from tests.unit.producers.conftest import SESSION_START, make_generator
 
@@ -29,7 +29,20 @@ def kafka_rows(spark, events):
         broken_time = e.rule in ("future_event_time", "timestamp_out_of_range")
         return dt.datetime.fromtimestamp(SESSION_START if broken_time else e.record["event_time"] / 1e6,
                                          dt.timezone.utc)
-    return spark.createDataFrame(kafka_source_rows(writer_schemas(), events, appended), KAFKA_ROW_SCHEMA)
+    return kafka_rows_frame(spark, kafka_source_rows(writer_schemas(), events, appended))
+
+
+def test_the_warm_up_frame_has_the_kafka_layout_and_needs_no_python_on_executors(spark):
+    """On a cluster, a Python RDD would start Python workers on the executors, whose Python (3.10 in
+    apache/spark:4.2.0) is not the driver's: PYTHON_VERSION_MISMATCH. Arrow batches are decoded by the JVM."""
+    rows = kafka_source_rows(writer_schemas(), [next(make_generator()) for _ in range(50)])
+    frame = kafka_rows_frame(spark, rows)
+    assert frame.schema == spark.createDataFrame([], KAFKA_ROW_SCHEMA).schema
+    lineage = frame._jdf.queryExecution().toRdd().toDebugString()
+    assert "PythonRDD" not in lineage, lineage
+    assert "PythonRDD" in spark.createDataFrame(rows, KAFKA_ROW_SCHEMA)._jdf.queryExecution().toRdd().toDebugString()
+    assert [tuple(r) for r in frame.collect()] == [tuple(r) for r in spark.createDataFrame(rows, KAFKA_ROW_SCHEMA)
+                                                   .collect()]
 
 
 @pytest.fixture(scope="module")
