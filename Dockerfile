@@ -1,20 +1,39 @@
 # The producer, the streaming job (Spark driver), the exporter and the init jobs of the
 # compose stack: one image, `shopstream <command>`.
-FROM python:3.11-slim-bookworm
+#
+# Built in two stages: Maven (and a JDK) resolve the Spark connectors in the first, and
+# only the virtualenv, the jars and a Java runtime reach the second. It runs as an
+# unprivileged user.
+FROM python:3.11-slim-bookworm AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends openjdk-17-jre-headless maven \
+ && apt-get install -y --no-install-recommends openjdk-17-jdk-headless maven \
  && rm -rf /var/lib/apt/lists/*
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH SHOPSTREAM_RUNTIME_DIR=/var/lib/shopstream
 WORKDIR /app
 COPY pyproject.toml README.md ./
-COPY infra infra
+COPY core core
+COPY schemas schemas
 COPY producers producers
 COPY streaming streaming
-COPY schemas schemas
 COPY db db
 COPY monitoring monitoring
+COPY infra infra
 RUN pip install --no-cache-dir .
-ENV SHOPSTREAM_RUNTIME_DIR=/var/lib/shopstream
 # The Spark Kafka/Avro connectors, resolved at build time (infra/poms/spark.xml).
 RUN shopstream fetch --only spark
+
+FROM python:3.11-slim-bookworm
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends openjdk-17-jre-headless \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --home-dir /var/lib/shopstream shopstream
+COPY --from=build /opt/venv /opt/venv
+COPY --from=build --chown=shopstream:shopstream /var/lib/shopstream /var/lib/shopstream
+# The checkpoint volume is mounted here: made now, so the volume starts out owned by the user.
+RUN install -d -o shopstream -g shopstream /var/lib/shopstream/checkpoints
+ENV PATH=/opt/venv/bin:$PATH SHOPSTREAM_RUNTIME_DIR=/var/lib/shopstream
+USER shopstream
+WORKDIR /var/lib/shopstream
 ENTRYPOINT ["shopstream"]
 CMD ["--help"]

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     writer_password: SecretStr = SecretStr("shopstream-writer")
     reader_user: str = "shopstream_reader"
     reader_password: SecretStr = SecretStr("shopstream-reader")
+    registry_password: SecretStr | None = Field(None, description="the schema registry's own role's password "
+                                                "(default: the superuser's, as before this setting existed)")
 
     # Prometheus.
     prometheus_port: int = Field(9090, ge=1, le=65535)
@@ -110,6 +112,10 @@ class Settings(BaseSettings):
     @property
     def alertmanager_url(self) -> str:
         return f"http://{self.host}:{self.alertmanager_port}"
+
+    @property
+    def registry_role_password(self) -> SecretStr:
+        return self.registry_password or self.postgres_superuser_password
 
     @property
     def pgadmin_url(self) -> str:

@@ -108,3 +108,54 @@ def test_docker_compose_config_accepts_the_file():
     out = subprocess.run([docker, "compose", "-f", str(COMPOSE), "--env-file", str(ROOT / ".env.example"),
                           "config", "-q"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+# --- defects a review against the images' own sources found (the clusters issue) -----------------
+def test_every_published_port_is_on_loopback_only(compose):
+    for name, svc in services(compose).items():
+        for port in svc.get("ports", []):
+            assert port.startswith("127.0.0.1:"), f"{name} publishes {port} on every interface"
+
+
+def test_the_spark_master_healthcheck_probes_the_address_it_binds(compose):
+    master = services(compose)["spark-master"]
+    host = master["environment"]["SPARK_MASTER_HOST"]
+    assert f"/dev/tcp/{host}/7077" in " ".join(master["healthcheck"]["test"])
+    for worker in ("spark-worker",):
+        assert f"spark://{host}:7077" in services(compose)[worker]["command"]
+    assert "spark://" + host + ":7077" in services(compose)["stream"]["command"]
+
+
+def test_kafka_writes_its_log_to_its_volume(compose):
+    kafka = services(compose)["kafka"]
+    (mount,) = [v.split(":")[1] for v in kafka["volumes"]]
+    assert kafka["environment"]["KAFKA_LOG_DIRS"] == mount
+
+
+def test_postgres_is_healthy_only_once_it_answers_over_tcp(compose):
+    probe = " ".join(services(compose)["postgres"]["healthcheck"]["test"])
+    assert "pg_isready" in probe and "-h 127.0.0.1" in probe
+    assert services(compose)["db-init"]["restart"] == "on-failure"
+
+
+def test_secrets_go_only_where_they_are_needed(compose):
+    for name, svc in services(compose).items():
+        env = svc.get("environment", {})
+        if "SHOPSTREAM_POSTGRES_SUPERUSER_PASSWORD" in env:
+            assert name == "db-init", f"{name} gets the superuser's password"
+    registry = services(compose)["registry"]["environment"]["APICURIO_DATASOURCE_PASSWORD"]
+    assert "SUPERUSER" not in registry
+    assert "PGADMIN_CONFIG_SERVER_MODE" not in services(compose)["pgadmin"].get("environment", {})
+    assert ".env" in (ROOT / ".gitignore").read_text().split()
+
+
+def test_the_image_holds_every_package_and_runs_unprivileged():
+    import tomllib
+
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    for package in (p.rstrip("*") for p in packages):
+        assert f"COPY {package} {package}" in dockerfile, f"the image leaves out the {package} package"
+    final = dockerfile.rsplit("\nFROM ", 1)[1]
+    assert "maven" not in final and "\nUSER " in final
+    assert ".runtime" in (ROOT / ".dockerignore").read_text().split()

@@ -148,7 +148,7 @@ def bootstrap_roles_and_databases(s) -> None:
 
     Idempotent; needs the superuser ("admin") credentials."""
     roles = [(s.writer_user, s.writer_password), (s.reader_user, s.reader_password),
-             (REGISTRY_USER, s.postgres_superuser_password)]
+             (REGISTRY_USER, s.registry_role_password)]
     conn = psycopg2.connect(s.postgres_dsn("admin", "postgres"))
     conn.autocommit = True
     with conn.cursor() as cur:

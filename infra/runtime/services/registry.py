@@ -37,7 +37,7 @@ class Registry(Service):
             "apicurio.storage.sql.kind": "postgresql",
             "apicurio.datasource.url": f"jdbc:postgresql://{s.host}:{s.postgres_port}/{REGISTRY_DB}",
             "apicurio.datasource.username": REGISTRY_USER,
-            "apicurio.datasource.password": s.postgres_superuser_password.get_secret_value(),
+            "apicurio.datasource.password": s.registry_role_password.get_secret_value(),
             "apicurio.datasource.jdbc.initial-size": 2,
             "apicurio.datasource.jdbc.min-size": 2,
             "apicurio.datasource.jdbc.max-size": 10,
