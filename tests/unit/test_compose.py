@@ -159,3 +159,51 @@ def test_the_image_holds_every_package_and_runs_unprivileged():
     final = dockerfile.rsplit("\nFROM ", 1)[1]
     assert "maven" not in final and "\nUSER " in final
     assert ".runtime" in (ROOT / ".dockerignore").read_text().split()
+
+
+# --- a real parse: compose-go, the library behind `docker compose config` ------------------------
+@pytest.fixture(scope="module")
+def compose_check(tmp_path_factory) -> Path:
+    """infra/compose/check (Go, on compose-go), built once per session into .runtime/bin."""
+    go = shutil.which("go") or "/usr/local/go/bin/go"
+    if not Path(go).exists():
+        pytest.fail("Go is missing: the compose file is parsed by a Go program on compose-go (install Go 1.26)")
+    binary = Settings().runtime_dir / "bin" / "compose-check"
+    import os
+
+    built = subprocess.run([go, "build", "-o", str(binary), "."], cwd=ROOT / "infra" / "compose" / "check",
+                           capture_output=True, text=True, timeout=600,
+                           env={**os.environ, "GOFLAGS": "-buildvcs=false"})
+    assert built.returncode == 0, built.stderr
+    return binary
+
+
+def resolved(binary: Path, file: Path, env_file: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(binary), "-f", str(file), "-env-file", str(env_file)], capture_output=True, text=True,
+                          timeout=60, cwd=ROOT, env={"PATH": "/usr/bin:/bin"})
+
+
+def test_compose_go_loads_the_file_with_the_example_env(compose_check):
+    out = resolved(compose_check, COMPOSE, ROOT / ".env.example")
+    assert out.returncode == 0, out.stderr
+    project = json.loads(out.stdout)["services"]
+    # the anchors merged, the variables interpolated, and the secrets only where they belong
+    assert project["stream"]["environment"]["SHOPSTREAM_WRITER_PASSWORD"] == "change-me-writer"
+    assert project["db-init"]["environment"]["SHOPSTREAM_POSTGRES_SUPERUSER_PASSWORD"] == "change-me-admin"
+    assert "SHOPSTREAM_POSTGRES_SUPERUSER_PASSWORD" not in project["stream"]["environment"]
+    assert project["registry"]["environment"]["APICURIO_DATASOURCE_PASSWORD"] == "change-me-registry"
+    for name, svc in project.items():
+        for port in svc.get("ports", []):
+            assert port["host_ip"] == "127.0.0.1", (name, port)
+    assert project["stream"]["stop_grace_period"] == "1m0s"
+
+
+def test_compose_go_refuses_what_docker_compose_would(compose_check, tmp_path):
+    broken = tmp_path / "compose.yml"
+    broken.write_text("services:\n  a:\n    image: busybox:1.36\n    restart_policy: always\n")
+    out = resolved(compose_check, broken, ROOT / ".env.example")
+    assert out.returncode == 1 and "restart_policy" in out.stderr, out.stderr
+    missing = tmp_path / "empty.env"
+    missing.write_text("")
+    out = resolved(compose_check, COMPOSE, missing)   # the file requires its secrets: `cp .env.example .env`
+    assert out.returncode == 1 and "copy .env.example to .env" in out.stderr, out.stderr
