@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     pgadmin_email: str = Field("admin@shopstream.example", description="pgAdmin's login (its first user)")
     pgadmin_password: SecretStr = Field(SecretStr("shopstream-pgadmin"), description="pgAdmin's login password")
 
+    # A Spark standalone cluster, optional (`up --spark-workers N`): a master and N workers on loopback.
+    spark_master_port: int = Field(7077, ge=1, le=65535)
+    spark_master_ui_port: int = Field(8080, ge=1, le=65535, description="the master's web UI (loopback)")
+    spark_worker_ui_port: int = Field(8181, ge=1, le=65535, description="worker N's web UI is this port + N - 1")
+    spark_worker_cores: int = Field(1, ge=1, description="cores each local worker offers")
+    spark_worker_memory: str = Field("1g", pattern=r"^\d+[mg]$", description="memory each local worker offers")
+
     # The watchdog `up` starts: it restarts a local service that died.
     watchdog: bool = Field(True, description="restart local services that die (on by default)")
     watchdog_interval_s: float = Field(1.0, gt=0, description="how often the watchdog looks")
@@ -116,6 +123,10 @@ class Settings(BaseSettings):
     @property
     def registry_role_password(self) -> SecretStr:
         return self.registry_password or self.postgres_superuser_password
+
+    @property
+    def spark_master_url(self) -> str:
+        return f"spark://{self.host}:{self.spark_master_port}"
 
     @property
     def pgadmin_url(self) -> str:
@@ -296,6 +307,8 @@ class StreamOptions(BaseModel):
     trigger_s: float = Field(0.5, ge=0, description="micro-batch interval in seconds; 0 = back to back")
     max_offsets_per_trigger: int = Field(200_000, ge=1, description="backpressure: records per micro-batch at most")
     driver_memory: str = Field("2g", pattern=r"^[0-9]+[kmgt]$", description="Spark driver heap, e.g. 2g")
+    executor_memory: str = Field("768m", pattern=r"^\d+[mg]$", description="each executor's memory on a "
+                                 "cluster master (spark://…); a local worker offers 1g")
     shuffle_partitions: int = Field(2, ge=1, description="Spark SQL shuffle partitions")
     late_threshold_s: float = Field(5.0, ge=0, description="an event reaching Kafka later than this (s) counts as late")
     dead_letter: bool = Field(True, description="also publish quarantined records to the dead-letter topic")

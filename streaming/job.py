@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from confluent_kafka import KafkaException
 
@@ -50,10 +51,13 @@ def build_spark(options: StreamOptions, jars: list[str]):
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder
-    if options.master.startswith("local"):
-        # Stay on loopback: otherwise Spark binds the driver to the first non-loopback interface.
+    if options.master.startswith("local") or urlsplit(options.master).hostname in ("127.0.0.1", "localhost"):
+        # Stay on loopback (a local cluster's executors call back here): otherwise Spark binds the driver to the
+        # first non-loopback interface. A master elsewhere (compose's spark://spark-master) gets the default.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
+    if not options.master.startswith("local"):
+        builder = builder.config("spark.executor.memory", options.executor_memory)
     spark = (builder.master(options.master).appName(f"shopstream-{options.pipeline}")
              .config("spark.jars", ",".join(jars))
              .config("spark.driver.memory", options.driver_memory)

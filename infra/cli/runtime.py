@@ -17,6 +17,9 @@ from infra.cli.app import app, console, settings
 def up(
     with_: Annotated[str, typer.Option("--with", help="Optional services to start too, comma-separated: pgadmin "
                                                       "(pgAdmin 4 on 127.0.0.1, installed on first use).")] = "",
+    spark_workers: Annotated[int, typer.Option("--spark-workers", min=0, help=(
+        "Also start a Spark standalone master and this many workers (local processes, loopback); run the job on "
+        "them with `stream --master spark://127.0.0.1:7077`."))] = 0,
 ) -> None:
     """Start PostgreSQL, Kafka, the schema registry, Alertmanager and Prometheus (a no-op when they run), and the
     watchdog that restarts any of them that dies (SHOPSTREAM_WATCHDOG=false turns it off)."""
@@ -33,7 +36,7 @@ def up(
             spinner.update(f"{name}: {what}…")
             if what in ("healthy", "external", "started"):
                 console.print(f"[green]✔[/] {name} {what}")
-        stack.up(cfg, step, watchdog=cfg.watchdog, with_=optional)
+        stack.up(cfg, step, watchdog=cfg.watchdog, with_=optional, spark_workers=spark_workers)
     _print_status(cfg)
     if "pgadmin" in optional:
         console.print(f"pgAdmin: {cfg.pgadmin_url} (log in as {cfg.pgadmin_email}; the password is the "

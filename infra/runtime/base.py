@@ -64,6 +64,10 @@ class Service(ABC):
     def run_as(self) -> tuple[int, int] | None:
         return None
 
+    def env(self) -> dict[str, str]:
+        """Variables the process gets on top of ours."""
+        return {}
+
     # Shared behaviour ----------------------------------------------------------------
     def start(self) -> bool:
         """Start unless already running. Returns whether this call started it."""
@@ -73,7 +77,7 @@ class Service(ABC):
             ensure_port_free(self.settings.host, getattr(self.settings, field), self.name, setting)
         self.home.mkdir(parents=True, exist_ok=True)
         self.prepare()
-        self.process.start(self.command(), user=self.run_as(), cwd=self.home)
+        self.process.start(self.command(), env=self.env(), user=self.run_as(), cwd=self.home)
         wait_until_healthy(self.process, self.healthy, self.settings.start_timeout_s)
         return True
 

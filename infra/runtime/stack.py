@@ -16,6 +16,7 @@ from infra.runtime.services.pgadmin import PgAdmin
 from infra.runtime.services.postgres import Postgres
 from infra.runtime.services.prometheus import Prometheus
 from infra.runtime.services.registry import Registry
+from infra.runtime.services.spark import cluster, installed_workers
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +34,17 @@ def services(settings: Settings, only: list[str] | None = None, optional: tuple[
         [t(settings) for t in OPTIONAL_TYPES if t.name in optional]
 
 
-def installed_optional(settings: Settings) -> tuple[str, ...]:
-    """The optional services this runtime folder has set up (status shows them)."""
-    return tuple(t.name for t in OPTIONAL_TYPES if (settings.runtime_dir / t.name).exists())
+def running_optional(settings: Settings) -> tuple[str, ...]:
+    """The optional services running now (status shows them; one not asked for is no fault of the stack's)."""
+    return tuple(t.name for t in OPTIONAL_TYPES if t(settings).process.pid() is not None)
+
+
+def spark_cluster(settings: Settings, workers: int | None = None) -> list[Service]:
+    """The local Spark standalone master and its workers (all that this runtime folder has run, unless told)."""
+    count = installed_workers(settings.runtime_dir) if workers is None else workers
+    if workers is None and count == 0 and not (settings.runtime_dir / "spark-master").exists():
+        return []
+    return cluster(settings, count)
 
 
 def watchdog_process(settings: Settings) -> ManagedProcess:
@@ -53,12 +62,15 @@ def start_watchdog(settings: Settings) -> bool:
 
 
 def up(settings: Settings, on_step: Callable[[str, str], None] = lambda name, what: None,
-       only: list[str] | None = None, watchdog: bool = False, with_: tuple[str, ...] = ()) -> list[str]:
-    """Start whatever is not running (of ``only``, if given, plus the optional services in ``with_``), then the
-    watchdog if asked. On failure, stop what this call started and re-raise."""
+       only: list[str] | None = None, watchdog: bool = False, with_: tuple[str, ...] = (),
+       spark_workers: int = 0) -> list[str]:
+    """Start whatever is not running (of ``only``, if given, plus the optional services in ``with_`` and a Spark
+    standalone master with ``spark_workers`` workers), then the watchdog if asked. On failure, stop what this
+    call started and re-raise."""
     started: list[Service] = []
+    wanted = services(settings, only, with_) + (spark_cluster(settings, spark_workers) if spark_workers else [])
     try:
-        for service in services(settings, only, with_):
+        for service in wanted:
             if not service.managed:
                 on_step(service.name, "external")
                 service.after_start()
@@ -83,7 +95,8 @@ def up(settings: Settings, on_step: Callable[[str, str], None] = lambda name, wh
 def down(settings: Settings) -> list[str]:
     """Stop the watchdog, then every service of ours, in reverse order. Succeeds when nothing runs."""
     watchdog = ["watchdog"] if watchdog_process(settings).stop() else []
-    return watchdog + [s.name for s in reversed(services(settings, optional=OPTIONAL_NAMES)) if s.stop()]
+    everything = services(settings, optional=OPTIONAL_NAMES) + spark_cluster(settings)
+    return watchdog + [s.name for s in reversed(everything) if s.stop()]
 
 
 def down_services(settings: Settings, names: list[str]) -> list[str]:
@@ -92,4 +105,5 @@ def down_services(settings: Settings, names: list[str]) -> list[str]:
 
 
 def status(settings: Settings) -> list[ServiceStatus]:
-    return [s.status() for s in services(settings, optional=installed_optional(settings))]
+    running_cluster = [s for s in spark_cluster(settings) if s.process.pid() is not None]
+    return [s.status() for s in services(settings, optional=running_optional(settings)) + running_cluster]

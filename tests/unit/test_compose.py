@@ -87,8 +87,14 @@ def test_the_shopstream_services_run_real_shopstream_commands(compose):
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert 'ENTRYPOINT ["shopstream"]' in dockerfile
     built = [(n, s) for n, s in services(compose).items() if s["image"].startswith("shopstream:")]
-    assert {n for n, _ in built} >= {"producer", "stream", "exporter", "db-init", "topics-init"}
+    assert {n for n, _ in built} >= {"producer", "stream", "exporter", "db-init", "topics-init", "spark-master",
+                                     "spark-worker"}
     for name, svc in built:
+        if "entrypoint" in svc:   # the Spark master and workers: pyspark's spark-class, from the image's venv
+            python = re.search(r"FROM python:(\d+\.\d+)", dockerfile).group(1)
+            assert svc["entrypoint"] == [f"/opt/venv/lib/python{python}/site-packages/pyspark/bin/spark-class"], name
+            assert svc["command"][0].startswith("org.apache.spark.deploy."), name
+            continue
         assert svc["command"][0] in commands, f"{name}: `shopstream {svc['command'][0]}` does not exist"
 
 

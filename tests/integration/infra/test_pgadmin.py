@@ -65,3 +65,5 @@ def test_pgadmin_logs_in_and_finds_the_fact_tables(running_stack):
     finally:
         if "pgadmin" in started:
             pgadmin.stop()
+    if "pgadmin" in started:   # stopped again: `status` lists only the optional services that run
+        assert "pgadmin" not in [s.name for s in stack.status(settings)]

@@ -105,7 +105,7 @@ def test_the_global_flags_are_settings_fields_with_their_variables():
 
 def non_default_environment(model: type[BaseModel], group: str) -> dict[str, str]:
     """A variable for every flag of ``model``, each set to a valid value unlike its default."""
-    special = {"pipeline": "every-variable", "driver_memory": "1g", "master": "local[1]"}
+    special = {"pipeline": "every-variable", "driver_memory": "1g", "executor_memory": "1g", "master": "local[1]"}
     env = {}
     for path, info in Options("options", model, group).fields():
         default = info.get_default(call_default_factory=True)

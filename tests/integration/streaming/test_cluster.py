@@ -1,0 +1,85 @@
+"""The job on a Spark standalone cluster (`up --spark-workers 2`): a master and two workers,
+local processes started through pyspark's own spark-class, executors in JVMs of their own."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+import schemas
+from core.kafka import log_end_offsets
+from core.settings import ProduceOptions
+from infra.pipeline import Producing, StreamProcess
+from infra.runtime import stack
+from tests.fixtures.faults import child_pids
+from tests.fixtures.waiting import wait_for
+from tests.integration.streaming.test_self_healing import drain_and_account, ledger_rows
+
+pytestmark = pytest.mark.slow
+
+
+def java_processes_with(text: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if text in cmdline:
+                found.append(int(proc.name))
+    return found
+
+
+def executors(settings) -> list[int]:
+    """The executor JVMs our local workers launched (each runs in a folder under its worker's work dir)."""
+    def cwd(pid: int) -> str:
+        try:
+            return os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            return ""
+    return [pid for pid in java_processes_with("CoarseGrainedExecutorBackend")
+            if cwd(pid).startswith(str(settings.runtime_dir / "spark-worker-"))]
+
+
+@pytest.fixture(scope="module")
+def spark_cluster(running_stack):
+    started = stack.up(running_stack, spark_workers=2)
+    yield running_stack
+    for service in reversed(stack.spark_cluster(running_stack)):
+        if service.name in started:
+            service.stop()
+    if started:   # nothing of the cluster is left: master, workers, executors
+        assert java_processes_with(running_stack.spark_master_url) == []
+        assert executors(running_stack) == []
+
+
+def test_exactly_once_with_the_job_on_the_standalone_cluster(spark_cluster, pipeline_env):
+    """...and an executor killed with SIGKILL mid-run: its tasks run again elsewhere, nothing lost or doubled."""
+    _, options = pipeline_env
+    settings = pipeline_env[0]
+    options = options.model_copy(update={"master": spark_cluster.spark_master_url})
+    topics = list(schemas.event_topics(settings).values())
+    start = log_end_offsets(settings, topics)
+    stream = StreamProcess(settings, options)
+    stream.start()
+    producing = Producing(settings, ProduceOptions(rate=2000, duration_s=30, run_id="cluster"))
+    producing.start()
+    try:
+        wait_for(lambda: ledger_rows(settings) >= 2, 120, "commits from the job on the cluster")
+        running = wait_for(lambda: executors(spark_cluster), 30, "the job's executors on the workers")
+        assert len(running) == 2, running   # one executor on each worker (1 core each)
+        os.kill(running[0], signal.SIGKILL)
+        killed_at = time.monotonic()
+        committed = ledger_rows(settings)
+        wait_for(lambda: ledger_rows(settings) > committed + 1, 120, "commits after the executor's death")
+        assert stream.alive() and len(child_pids(stream.proc.pid)) == 1, "the job itself was not restarted"
+        recovered_s = time.monotonic() - killed_at
+        print(f"executor killed: commits went on after {recovered_s:.1f} s")
+    finally:
+        producing.join(120)
+    drain_and_account(settings, options, stream, start, topics, producing.result.manifest)
