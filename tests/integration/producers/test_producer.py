@@ -126,7 +126,8 @@ def test_a_killed_producer_resumed_from_its_manifest_sends_each_event_exactly_on
     n = 24_000
     options = ProduceOptions(rate=6000, count=n, run_id="killed", duplicate_ratio=0.02, late_ratio=0.05,
                              faults=FaultRatios(schema=0.01, data_type=0.01, completeness=0.01, business_rules=0.01))
-    process = ProducerProcess(isolated, options, tmp_path / "m.json")
+    quiet = isolated.model_copy(update={"producer_metrics_port": 0})   # another test's producer may hold the port
+    process = ProducerProcess(quiet, options, tmp_path / "m.json")
     topics = [isolated.topic("clickstream"), isolated.topic("orders")]
 
     def written() -> int:
