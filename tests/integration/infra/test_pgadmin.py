@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from db.migrate import migrate
 from infra.runtime import stack
 from infra.runtime.services.pgadmin import PgAdmin
 from tests.fixtures.browser import chromium_page
@@ -29,6 +30,7 @@ def test_pgadmin_logs_in_and_finds_the_fact_tables(running_stack):
     settings = running_stack
     if settings.postgres_host not in (None, settings.host):
         pytest.skip("the pre-registered server is the local PostgreSQL")
+    migrate(settings)   # the fact tables of the database pgAdmin opens (`run` applies them too)
     pgadmin = PgAdmin(settings)
     started = stack.up(settings, with_=("pgadmin",))
     try:
