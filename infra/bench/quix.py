@@ -8,14 +8,12 @@ warm pip cache) and reused after that.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
-from core.exceptions import DependencyMissing
 from core.settings import Settings, StreamOptions
 from infra.pipeline import StreamProcess
+from infra.runtime.venv import ensure_venv
 
 REQUIREMENT = "quixstreams[avro,postgresql]==3.28.1"
 SCRIPT = Path(__file__).with_name("quix_peer.py")
@@ -27,21 +25,7 @@ def venv_dir(settings: Settings) -> Path:
 
 def ensure_env(settings: Settings) -> Path:
     """The peer's python, installing ``REQUIREMENT`` into its venv if it is not there yet."""
-    folder = venv_dir(settings)
-    python, marker = folder / "bin" / "python", folder / ".installed"
-    if marker.exists() and marker.read_text() == REQUIREMENT and python.exists():
-        return python
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    steps = [[sys.executable, "-m", "venv", "--clear", str(folder)],
-             [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", REQUIREMENT]]
-    for step in steps:
-        done = subprocess.run(step, capture_output=True, text=True)
-        if done.returncode != 0:
-            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise DependencyMissing(f"could not install the Quix Streams peer ({REQUIREMENT}) into {folder}: "
-                                    f"{tail[0]}; check that PyPI is reachable, or leave 'quix' out of --systems")
-    marker.write_text(REQUIREMENT)
-    return python
+    return ensure_venv(venv_dir(settings), REQUIREMENT, "leave 'quix' out of --systems")
 
 
 class QuixProcess(StreamProcess):

@@ -6,8 +6,18 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from core.settings import Settings
 from infra.runtime.process import ManagedProcess, ensure_port_free, wait_until_healthy
+
+
+def answers_ok(url: str) -> bool:
+    """Whether ``url`` answers 200 within 2 s: most services' health check."""
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 @dataclass

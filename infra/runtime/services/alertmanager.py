@@ -15,7 +15,7 @@ import httpx
 import yaml
 
 from core.exceptions import DependencyMissing
-from infra.runtime.base import Service
+from infra.runtime.base import Service, answers_ok
 
 CONFIG = Path(__file__).resolve().parents[3] / "monitoring" / "alertmanager" / "alertmanager.yml"
 
@@ -64,10 +64,7 @@ class Alertmanager(Service):
                 "--log.level=warn"]
 
     def healthy(self) -> bool:
-        try:
-            return httpx.get(f"{self.settings.alertmanager_url}/-/ready", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
+        return answers_ok(f"{self.settings.alertmanager_url}/-/ready")
 
     def version(self) -> str:
         out = subprocess.run([self.binary(), "--version"], check=False, capture_output=True, text=True)

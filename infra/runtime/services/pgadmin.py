@@ -14,13 +14,11 @@ import json
 import logging
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-import httpx
-
 from core.exceptions import DependencyMissing
-from infra.runtime.base import Service
+from infra.runtime.base import Service, answers_ok
+from infra.runtime.venv import ensure_venv
 
 log = logging.getLogger(__name__)
 
@@ -48,19 +46,9 @@ class PgAdmin(Service):
 
     def _install(self) -> None:
         """The venv with REQUIREMENT, made on first use (about a minute) and reused after that."""
-        marker = self.venv / ".installed"
-        if marker.exists() and marker.read_text() == REQUIREMENT:
-            return
-        log.info("installing %s into %s (first use: about a minute)", REQUIREMENT, self.venv)
-        python = self.venv / "bin" / "python"
-        for step in ([sys.executable, "-m", "venv", "--clear", str(self.venv)],
-                     [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", REQUIREMENT]):
-            done = subprocess.run(step, capture_output=True, text=True)
-            if done.returncode != 0:
-                tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-                raise DependencyMissing(f"could not install {REQUIREMENT} into {self.venv}: {tail[0]}; check that "
-                                        f"PyPI is reachable, or leave out --with pgadmin")
-        marker.write_text(REQUIREMENT)
+        if not (self.venv / ".installed").exists():
+            log.info("installing %s into %s (first use: about a minute)", REQUIREMENT, self.venv)
+        ensure_venv(self.venv, REQUIREMENT, "leave out --with pgadmin")
 
     def _cli(self, *args: str) -> None:
         env = {**os.environ, "PGADMIN_SETUP_EMAIL": self.settings.pgadmin_email,
@@ -113,10 +101,7 @@ class PgAdmin(Service):
         return [str(self.venv / "bin" / "pgadmin4")]
 
     def healthy(self) -> bool:
-        try:
-            return httpx.get(f"{self.settings.pgadmin_url}/misc/ping", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
+        return answers_ok(f"{self.settings.pgadmin_url}/misc/ping")
 
     def version(self) -> str:
         return REQUIREMENT.split("==")[1]

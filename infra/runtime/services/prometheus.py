@@ -7,10 +7,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import httpx
-
 from core.exceptions import DependencyMissing
-from infra.runtime.base import Service
+from infra.runtime.base import Service, answers_ok
 
 MONITORING = Path(__file__).resolve().parents[3] / "monitoring" / "prometheus"
 
@@ -60,10 +58,7 @@ class Prometheus(Service):
                 "--web.enable-lifecycle", "--storage.tsdb.retention.time=7d", "--log.level=warn"]
 
     def healthy(self) -> bool:
-        try:
-            return httpx.get(f"{self.settings.prometheus_url}/-/ready", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
+        return answers_ok(f"{self.settings.prometheus_url}/-/ready")
 
     def version(self) -> str:
         out = subprocess.run([self.binary(), "--version"], capture_output=True, text=True)

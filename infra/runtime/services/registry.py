@@ -7,10 +7,8 @@ would lose them.
 
 from __future__ import annotations
 
-import httpx
-
 from infra.runtime import jvm
-from infra.runtime.base import Service
+from infra.runtime.base import Service, answers_ok
 from infra.runtime.services.postgres import REGISTRY_DB, REGISTRY_USER
 
 REGISTRY_MIN_JAVA = 21  # Apicurio 3.2 and later
@@ -53,10 +51,7 @@ class Registry(Service):
                 *(f"-D{k}={v}" for k, v in props.items()), "-jar", str(folder / "quarkus-run.jar")]
 
     def healthy(self) -> bool:
-        try:
-            return httpx.get(f"{self.settings.registry_url}/subjects", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
+        return answers_ok(f"{self.settings.registry_url}/subjects")
 
     def version(self) -> str:
         if not self.managed:

@@ -24,6 +24,7 @@ from infra.runtime import stack
 from infra.runtime.process import port_is_free
 from infra.runtime.services.registry import Registry
 from infra.topics import load_topic_specs
+from tests.fixtures.processes import processes_mentioning
 from tests.fixtures.waiting import wait_for
 
 
@@ -123,16 +124,7 @@ def _private_settings(tmp_path: Path, shared: Settings, offset: int) -> Settings
 
 
 def _processes_mentioning(text: str) -> list[str]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if text in cmdline and proc.name != str(os.getpid()):
-                found.append(cmdline[:120])
-    return found
+    return [cmdline[:120] for cmdline in processes_mentioning(text).values()]
 
 
 @pytest.fixture

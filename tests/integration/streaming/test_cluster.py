@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from pathlib import Path
 
 import pytest
 
@@ -16,6 +15,7 @@ from core.settings import ProduceOptions
 from infra.pipeline import Producing, StreamProcess
 from infra.runtime import stack
 from tests.fixtures.faults import child_pids
+from tests.fixtures.processes import processes_mentioning
 from tests.fixtures.waiting import wait_for
 from tests.integration.streaming.test_self_healing import drain_and_account, ledger_rows
 
@@ -23,16 +23,7 @@ pytestmark = pytest.mark.slow
 
 
 def java_processes_with(text: str) -> list[int]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if text in cmdline:
-                found.append(int(proc.name))
-    return found
+    return list(processes_mentioning(text))
 
 
 def executors(settings) -> list[int]:

@@ -1,0 +1,28 @@
+"""Virtualenvs of their own for tools whose dependencies clash with ours (pgAdmin, the
+Quix Streams peer): made on first use under .runtime/, reused after that."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from core.exceptions import DependencyMissing
+
+
+def ensure_venv(folder: Path, requirement: str, if_failed: str) -> Path:
+    """The venv's python, with ``requirement`` installed into it unless it already is. ``if_failed`` ends the
+    one-line error: what the user can do instead."""
+    python, marker = folder / "bin" / "python", folder / ".installed"
+    if marker.exists() and marker.read_text() == requirement and python.exists():
+        return python
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    for step in ([sys.executable, "-m", "venv", "--clear", str(folder)],
+                 [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", requirement]):
+        done = subprocess.run(step, capture_output=True, text=True)
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise DependencyMissing(f"could not install {requirement} into {folder}: {tail[0]}; check that PyPI "
+                                    f"is reachable, or {if_failed}")
+    marker.write_text(requirement)
+    return python
