@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     # The watchdog `up` starts: it restarts a local service that died.
     watchdog: bool = Field(True, description="restart local services that die (on by default)")
     watchdog_interval_s: float = Field(1.0, gt=0, description="how often the watchdog looks")
+    watchdog_max_backoff_s: float = Field(10.0, gt=0, description="the longest wait between two tries to start "
+                                          "a service that will not start (backoff doubles from 1 s up to it)")
 
     # How long `up` waits for each service before giving up.
     start_timeout_s: float = Field(90.0, gt=0)

@@ -21,7 +21,6 @@ from infra.runtime import stack
 
 log = logging.getLogger(__name__)
 
-BACKOFF_MAX_S = 30.0
 STEADY_AFTER_S = 60.0   # a service up this long since its last restart gets its backoff reset
 
 
@@ -88,7 +87,7 @@ def watch(settings: Settings, stop: threading.Event | None = None) -> None:
                 record.last_error = str(exc)[:300]
                 next_try[service.name] = time.monotonic() + delay[service.name]
                 log.warning("%s did not start: %s; next try in %.0f s", service.name, exc, delay[service.name])
-                delay[service.name] = min(delay[service.name] * 2, BACKOFF_MAX_S)
+                delay[service.name] = min(delay[service.name] * 2, settings.watchdog_max_backoff_s)
             else:
                 record.restarts += 1
                 record.last_error = None
