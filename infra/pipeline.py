@@ -138,7 +138,6 @@ class ProducerProcess:
         self.options = options.model_copy(update={"manifest_path": manifest})
         self.log_file = settings.runtime_dir / "logs" / "producer.log"
         self.proc: subprocess.Popen | None = None
-        self.kills = 0
 
     def _spawn(self, options: ProduceOptions) -> None:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -153,7 +152,6 @@ class ProducerProcess:
     def kill(self) -> None:
         self.proc.kill()
         self.proc.wait()
-        self.kills += 1
 
     def resume(self) -> None:
         self._spawn(ProduceOptions(resume=self.manifest))

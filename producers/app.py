@@ -67,7 +67,7 @@ def run(settings: Settings, options: ProduceOptions,
         def write_journal(elapsed_s: float, state: str = "producing") -> None:
             journal.elapsed_s, journal.state = elapsed_before + elapsed_s, state
             manifest.journal = journal.to_dict()
-            manifest.write(path)
+            manifest.write(path, timeline=state != "producing")   # the growing timeline: only at the end
 
         write_journal(0.0)   # before the first send: a run killed at once can be resumed too
 

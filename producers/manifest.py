@@ -48,7 +48,7 @@ class Manifest:
                 out[category][rule] = n
         return out
 
-    def to_dict(self) -> dict:
+    def to_dict(self, timeline: bool = True) -> dict:
         quarantine = self.quarantine_expected()
         return {
             "run_id": self.run_id, "seed": self.seed, "generated": self.generated,
@@ -57,15 +57,17 @@ class Manifest:
             "quality": {c: sum(rules.values()) for c, rules in quarantine.items()},
             "quality_by_rule": quarantine,
             "acked": [[category, rule, n] for (category, rule), n in sorted(self.acked.items())],
-            "timeline": {str(second): n for second, n in sorted(self.timeline.items())},
+            **({"timeline": {str(second): n for second, n in sorted(self.timeline.items())}} if timeline else {}),
             **({"journal": self.journal} if self.journal is not None else {}),
         }
 
-    def write(self, path: Path) -> None:
-        """Atomically (a rename), so a process killed while writing leaves the previous version whole."""
+    def write(self, path: Path, timeline: bool = True) -> None:
+        """Atomically (a rename), so a process killed while writing leaves the previous version whole. The
+        timeline (a row per second of the run) can be left out of the journal's writes each second: a resumed
+        run counts it again from the events it makes again."""
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.partial")
-        partial.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        partial.write_text(json.dumps(self.to_dict(timeline), indent=2) + "\n")
         partial.replace(path)
 
     @classmethod

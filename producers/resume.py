@@ -33,7 +33,7 @@ from core.settings import ProduceOptions, Settings
 from producers.exceptions import ProducerError
 
 HEADER = "run_seq"
-SCAN_IDLE_S = 30.0   # no record for this long while the scan still expects some: Kafka is away
+SCAN_IDLE_S = 60.0   # no record this long while the scan expects some: Kafka is away (the producer's own timeout)
 
 
 def header(run_id: str, seq: int, generated_us: int) -> tuple[str, bytes]:

@@ -172,10 +172,11 @@ def _kafka_on_small_disk(h: Harness) -> Iterator[None]:
     which succeeds once there is space. Afterwards the folder, with what it took in, goes back to the disk."""
     kafka = Kafka(h.settings)
     data = kafka.home / "data"
-    saved = data.with_name("data.before-chaos")
+    saved, after = data.with_name("data.before-chaos"), data.with_name("data.after-chaos")
     kafka.stop()
     data.rename(saved)
     used_mb = sum(f.stat().st_size for f in saved.rglob("*") if f.is_file()) >> 20
+    restored = False
     try:
         with faults.SmallDisk(data, size_mb=used_mb + 512) as disk:
             subprocess.run(["cp", "-a", f"{saved}/.", str(data)], check=True)
@@ -187,13 +188,15 @@ def _kafka_on_small_disk(h: Harness) -> Iterator[None]:
             finally:
                 disk.free()
                 kafka.stop()
-                after = data.with_name("data.after-chaos")
                 subprocess.run(["cp", "-a", str(data), str(after)], check=True)
-        data.rmdir()   # the mount point, empty again
+        data.rmdir()   # the mount point, empty again once unmounted
         after.rename(data)
         shutil.rmtree(saved)
+        restored = True
     finally:
-        if not data.exists():   # the copy back failed: the folder as it was before the scenario
+        if not restored:   # something failed on the way: the folder as it was before the scenario
+            for partial in (data, after):
+                shutil.rmtree(partial, ignore_errors=True)
             saved.rename(data)
         kafka.start()
 
