@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+#: In the first local Kafka node's folder: how many nodes its cluster was formatted with.
+KAFKA_NODES_FILE = "cluster-nodes"
+KAFKA_NODE_PORT_STEP = 100
 
 
 class Settings(BaseSettings):
@@ -30,6 +33,9 @@ class Settings(BaseSettings):
     kafka_scram_password: SecretStr = Field(SecretStr("shopstream-kafka"),
                                             description="password of the local broker's SCRAM user `shopstream`")
     kafka_heap: str = "512m"
+    kafka_nodes: int | None = Field(None, ge=1, le=5, description=(
+        "nodes of the local Kafka cluster, each broker and controller (`up --brokers N`); node N listens on the "
+        "three Kafka ports + 100 × (N - 1); unset: as many as the local cluster was formatted with, else 1"))
     bootstrap_servers: str | None = Field(None, description="an existing Kafka cluster; the local broker is not started")
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="how every Kafka client connects")
@@ -107,8 +113,25 @@ class Settings(BaseSettings):
 
     # Derived addresses -------------------------------------------------------------
     @property
+    def kafka_node_count(self) -> int:
+        """The local Kafka cluster's size: the setting, else what `up --brokers` formatted (its record in the first
+        node's folder), else 1."""
+        if self.kafka_nodes is not None:
+            return self.kafka_nodes
+        try:
+            return int((self.runtime_dir / "kafka" / KAFKA_NODES_FILE).read_text())
+        except (OSError, ValueError):
+            return 1
+
+    def kafka_node_port(self, node: int, port: int) -> int:
+        """Node ``node``'s (1-based) copy of one of the Kafka ports (kafka_port, _controller_port, _secure_port)."""
+        return port + KAFKA_NODE_PORT_STEP * (node - 1)
+
+    @property
     def kafka_bootstrap(self) -> str:
-        return self.bootstrap_servers or f"{self.host}:{self.kafka_port}"
+        """Every local node, so a client starting while one is down still finds the cluster."""
+        return self.bootstrap_servers or ",".join(
+            f"{self.host}:{self.kafka_node_port(n, self.kafka_port)}" for n in range(1, self.kafka_node_count + 1))
 
     @property
     def registry_url(self) -> str:

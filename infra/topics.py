@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -38,6 +38,16 @@ class TopicSpec:
             "min.insync.replicas": str(self.min_insync_replicas),
             "message.timestamp.type": self.timestamp_type,
         }
+
+    def on_cluster_of(self, brokers: int) -> "TopicSpec":
+        """This spec on a cluster of ``brokers``: at most one replica per broker. A topic with fewer replicas than
+        its spec keeps one replica that may be lost (min.insync.replicas = replicas - 1, at least 1), so one
+        broker down never stops its writes; a single broker gives 1 and 1."""
+        replicas = max(1, min(self.replication_factor, brokers))
+        if replicas == self.replication_factor:
+            return self
+        return replace(self, replication_factor=replicas,
+                       min_insync_replicas=max(1, min(self.min_insync_replicas, replicas - 1)))
 
 
 def load_topic_specs(path: Path = SPEC_PATH) -> list[TopicSpec]:
@@ -77,17 +87,19 @@ def load_topic_specs(path: Path = SPEC_PATH) -> list[TopicSpec]:
 
 
 def ensure_topics(settings: Settings, prefix: str, specs: list[TopicSpec], timeout: float = 30.0) -> list[str]:
-    """Create the missing topics. Returns the names created."""
+    """Create the missing topics, replicated as their spec says on a cluster that has the brokers for it (see
+    TopicSpec.on_cluster_of). Returns the names created."""
     admin = kafka.admin(settings)
     try:
-        existing = set(admin.list_topics(timeout=timeout).topics)
+        metadata = admin.list_topics(timeout=timeout)
     except KafkaException as exc:
         raise ServiceUnhealthy(f"Kafka at {settings.kafka_bootstrap} is not reachable: run `shopstream up` "
                                f"({exc})") from exc
+    brokers = len(metadata.brokers)
     wanted = [
         NewTopic(f"{prefix}.{s.name}", num_partitions=s.partitions, replication_factor=s.replication_factor,
                  config=s.config())
-        for s in specs if f"{prefix}.{s.name}" not in existing
+        for s in (spec.on_cluster_of(brokers) for spec in specs) if f"{prefix}.{s.name}" not in metadata.topics
     ]
     if not wanted:
         return []

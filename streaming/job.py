@@ -158,6 +158,11 @@ def starting_offsets(settings: Settings, options: StreamOptions, topics: list[st
     return json.dumps(offsets)
 
 
+KAFKA_REQUEST_TIMEOUT_MS = 8_000
+OFFSET_LOOKUP_TIMEOUT_MS = 15_000
+OFFSET_LOOKUP_TRIES = 12
+
+
 def build_query(spark, settings: Settings, options: StreamOptions, schemas: WriterSchemas, writer: BatchWriter,
                 starting: str):
     """The streaming query, not started: Kafka source -> sink rows -> foreachBatch(writer)."""
@@ -169,6 +174,13 @@ def build_query(spark, settings: Settings, options: StreamOptions, schemas: Writ
               .option("maxOffsetsPerTrigger", options.max_offsets_per_trigger)
               .option("failOnDataLoss", "true")
               .option("includeHeaders", "true")
+              # When a partition's leader dies, the driver's offset lookup stays with the dead node until the
+              # call's deadline (60 s by default) before Spark asks again with fresh metadata. A 15 s deadline
+              # (a request's own must be shorter: 8 s), tried up to 12 times, finds the new leader soon after its
+              # election and still gives a cluster that is wholly away the 3 minutes it had before.
+              .option("kafka.request.timeout.ms", str(KAFKA_REQUEST_TIMEOUT_MS))
+              .option("kafka.default.api.timeout.ms", str(OFFSET_LOOKUP_TIMEOUT_MS))
+              .option("fetchOffset.numRetries", str(OFFSET_LOOKUP_TRIES))
               .load())
     stream = (sink_rows(source, schemas).writeStream.foreachBatch(writer)
               .option("checkpointLocation", str(options.checkpoint(settings))))

@@ -17,6 +17,9 @@ from infra.cli.app import app, console, settings
 def up(
     with_: Annotated[str, typer.Option("--with", help="Optional services to start too, comma-separated: pgadmin "
                                                       "(pgAdmin 4 on 127.0.0.1, installed on first use).")] = "",
+    brokers: Annotated[Optional[int], typer.Option("--brokers", min=1, max=5, help=(
+        "Kafka nodes (each broker and controller; default: as many as the local cluster was formatted with, first "
+        "1). With 3, the event topics get 3 replicas and min.insync.replicas=2."))] = None,
     spark_workers: Annotated[int, typer.Option("--spark-workers", min=0, help=(
         "Also start a Spark standalone master and this many workers (local processes, loopback); run the job on "
         "them with `stream --master spark://127.0.0.1:7077`."))] = 0,
@@ -31,6 +34,8 @@ def up(
         raise typer.BadParameter(f"unknown service {', '.join(unknown)}: choose from "
                                  f"{', '.join(stack.OPTIONAL_NAMES)}", param_hint="--with")
     cfg = settings()
+    if brokers is not None:
+        cfg = cfg.model_copy(update={"kafka_nodes": brokers})
     with console.status("starting…") as spinner:
         def step(name: str, what: str) -> None:
             spinner.update(f"{name}: {what}…")

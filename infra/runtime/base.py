@@ -37,6 +37,8 @@ class Service(ABC):
     name: str = ""
     #: (port, settings field) pairs checked before start.
     ports: tuple[tuple[str, str], ...] = ()
+    #: Nodes of one quorum (Kafka's): `up` starts them all before it waits for any to be healthy.
+    quorum: bool = False
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -83,13 +85,24 @@ class Service(ABC):
         """Start unless already running. Returns whether this call started it."""
         if not self.managed or self.process.pid() is not None:
             return False
-        for field, setting in self.ports:
-            ensure_port_free(self.settings.host, getattr(self.settings, field), self.name, setting)
+        self.launch()
+        self.wait_until_healthy()
+        return True
+
+    def launch(self) -> None:
+        """Check the ports, prepare and start the process, without waiting for it to be healthy."""
+        for port, setting in self.port_checks():
+            ensure_port_free(self.settings.host, port, self.name, setting)
         self.home.mkdir(parents=True, exist_ok=True)
         self.prepare()
         self.process.start(self.command(), env=self.env(), user=self.run_as(), cwd=self.home)
+
+    def wait_until_healthy(self) -> None:
         wait_until_healthy(self.process, self.healthy, self.settings.start_timeout_s)
-        return True
+
+    def port_checks(self) -> list[tuple[int, str]]:
+        """(port, setting that names it) for each port this service listens on, checked free before a start."""
+        return [(getattr(self.settings, field), setting) for field, setting in self.ports]
 
     def stop(self) -> bool:
         return self.process.stop()

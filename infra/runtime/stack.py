@@ -11,7 +11,7 @@ from core.settings import Settings, settings_env
 from infra.runtime.base import Service, ServiceStatus
 from infra.runtime.process import ManagedProcess
 from infra.runtime.services.alertmanager import Alertmanager
-from infra.runtime.services.kafka import Kafka
+from infra.runtime.services.kafka import Kafka, check_cluster_size, nodes
 from infra.runtime.services.pgadmin import PgAdmin
 from infra.runtime.services.postgres import Postgres
 from infra.runtime.services.prometheus import Prometheus
@@ -29,9 +29,23 @@ OPTIONAL_NAMES = tuple(t.name for t in OPTIONAL_TYPES)
 
 
 def services(settings: Settings, only: list[str] | None = None, optional: tuple[str, ...] = ()) -> list[Service]:
-    """The core services (of ``only``, if given), then the named optional ones."""
-    return [t(settings) for t in SERVICE_TYPES if not only or t.name in only] + \
+    """The core services (of ``only``, if given; Kafka as each node of the local cluster), then the named optional
+    ones."""
+    def instances(t: type[Service]) -> list[Service]:
+        return list(nodes(settings)) if t is Kafka else [t(settings)]
+    return [s for t in SERVICE_TYPES if not only or t.name in only for s in instances(t)] + \
         [t(settings) for t in OPTIONAL_TYPES if t.name in optional]
+
+
+def _start_groups(wanted: list[Service]) -> list[list[Service]]:
+    """Services in start order, the nodes of one quorum together: none of them is healthy until most of them run."""
+    groups: list[list[Service]] = []
+    for service in wanted:
+        if groups and service.quorum and type(groups[-1][0]) is type(service):
+            groups[-1].append(service)
+        else:
+            groups.append([service])
+    return groups
 
 
 def running_optional(settings: Settings) -> tuple[str, ...]:
@@ -69,20 +83,25 @@ def up(settings: Settings, on_step: Callable[[str, str], None] = lambda name, wh
     call started and re-raise."""
     started: list[Service] = []
     wanted = services(settings, only, with_) + (spark_cluster(settings, spark_workers) if spark_workers else [])
+    if any(isinstance(s, Kafka) and s.managed for s in wanted):
+        check_cluster_size(settings)
     try:
-        for service in wanted:
-            if not service.managed:
-                on_step(service.name, "external")
+        for group in _start_groups(wanted):
+            for service in group:
+                if not service.managed:
+                    continue
+                if service.process.pid() is not None:
+                    on_step(service.name, "already running")
+                else:
+                    on_step(service.name, "starting")
+                    service.launch()
+                    started.append(service)
+            for service in group:
+                if service in started:
+                    service.wait_until_healthy()
+            for service in group:
                 service.after_start()
-                continue
-            if service.process.pid() is not None:
-                on_step(service.name, "already running")
-            else:
-                on_step(service.name, "starting")
-                service.start()
-                started.append(service)
-            service.after_start()
-            on_step(service.name, "healthy")
+                on_step(service.name, "external" if not service.managed else "healthy")
     except BaseException:
         for service in reversed(started):
             service.stop()

@@ -1,4 +1,5 @@
-"""Apache Kafka 4.x in KRaft mode: one node that is broker and controller."""
+"""Apache Kafka 4.x in KRaft mode: one node that is broker and controller, or a cluster of such nodes
+(`up --brokers 3`: one quorum, every node a voter; node N in .runtime/kafka-N, on the Kafka ports + 100 × (N - 1))."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from core import kafka
-from core.settings import KafkaConnection, Settings
+from core.exceptions import ConfigError
+from core.settings import KAFKA_NODES_FILE, KafkaConnection, Settings
 from infra.runtime import jvm
 from infra.runtime.base import Service
 from infra.runtime.process import port_is_open
@@ -28,7 +30,7 @@ TOOLS = {
     "console-producer": "org.apache.kafka.tools.ConsoleProducer",
     "consumer-groups": "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
     "get-offsets": "org.apache.kafka.tools.GetOffsetShell",
-    "configs": "org.apache.kafka.admin.ConfigCommand",
+    "configs": "kafka.admin.ConfigCommand",
     "storage": "kafka.tools.StorageTool",
 }
 
@@ -38,9 +40,28 @@ def kafka_classpath(runtime_dir: Path) -> str:
 
 
 class Kafka(Service):
+    """Node ``node`` (1-based) of the local cluster of ``settings.kafka_node_count`` nodes. Node 1 keeps the name
+    and folder a one-node install has always had (`kafka`), so an existing install is its node 1."""
+
     name = "kafka"
-    ports = (("kafka_port", "kafka_port"), ("kafka_controller_port", "kafka_controller_port"),
-             ("kafka_secure_port", "kafka_secure_port"))
+    quorum = True
+
+    def __init__(self, settings: Settings, node: int = 1):
+        self.node = node
+        self.name = "kafka" if node == 1 else f"kafka-{node}"
+        super().__init__(settings)
+
+    @property
+    def nodes(self) -> int:
+        return self.settings.kafka_node_count
+
+    def port(self, field: str) -> int:
+        """This node's copy of the Kafka port ``field``."""
+        return self.settings.kafka_node_port(self.node, getattr(self.settings, field))
+
+    def port_checks(self) -> list[tuple[int, str]]:
+        suffix = "" if self.node == 1 else f" + {100 * (self.node - 1)}"
+        return [(self.port(f), f + suffix) for f in ("kafka_port", "kafka_controller_port", "kafka_secure_port")]
 
     @property
     def managed(self) -> bool:
@@ -55,7 +76,8 @@ class Kafka(Service):
 
     @property
     def tls_dir(self) -> Path:
-        return self.home / "tls"
+        """Node 1's: every node serves the same certificate, so one CA file serves clients of them all."""
+        return self.settings.runtime_dir / "kafka" / "tls"
 
     @property
     def ca_file(self) -> Path:
@@ -64,14 +86,19 @@ class Kafka(Service):
 
     def server_properties(self) -> str:
         s = self.settings
-        secure = f"SECURE://{s.host}:{s.kafka_secure_port}"
+        host, plain, controller = s.host, self.port("kafka_port"), self.port("kafka_controller_port")
+        secure = f"SECURE://{host}:{self.port('kafka_secure_port')}"
         keystore_password = self._keystore_password()
+        voters = ",".join(f"{n}@{host}:{s.kafka_node_port(n, s.kafka_controller_port)}"
+                          for n in range(1, self.nodes + 1))
+        # Kafka's internal topics are replicated like the event topics (infra/topics.yaml): 3 copies, 2 in sync.
+        replicas, in_sync = min(3, self.nodes), min(2, self.nodes)
         return "\n".join([
             "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.voters=1@{s.host}:{s.kafka_controller_port}",
-            f"listeners=PLAINTEXT://{s.host}:{s.kafka_port},CONTROLLER://{s.host}:{s.kafka_controller_port},{secure}",
-            f"advertised.listeners=PLAINTEXT://{s.host}:{s.kafka_port},{secure}",
+            f"node.id={self.node}",
+            f"controller.quorum.voters={voters}",
+            f"listeners=PLAINTEXT://{host}:{plain},CONTROLLER://{host}:{controller},{secure}",
+            f"advertised.listeners=PLAINTEXT://{host}:{plain},{secure}",
             "controller.listener.names=CONTROLLER",
             "inter.broker.listener.name=PLAINTEXT",
             "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SECURE:SASL_SSL",
@@ -86,12 +113,14 @@ class Kafka(Service):
             f"listener.name.secure.ssl.key.password={keystore_password}",
             f"log.dirs={self.home / 'data'}",
             "num.partitions=1",
-            "offsets.topic.replication.factor=1",
+            f"offsets.topic.replication.factor={replicas}",
             "offsets.topic.num.partitions=4",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
-            "share.coordinator.state.topic.replication.factor=1",
-            "share.coordinator.state.topic.min.isr=1",
+            f"transaction.state.log.replication.factor={replicas}",
+            f"transaction.state.log.min.isr={in_sync}",
+            f"share.coordinator.state.topic.replication.factor={replicas}",
+            f"share.coordinator.state.topic.min.isr={in_sync}",
+            # A replica that was not in sync never becomes leader: acknowledged writes are never given up.
+            "unclean.leader.election.enable=false",
             "group.initial.rebalance.delay.ms=0",
             "auto.create.topics.enable=false",
             "",
@@ -122,20 +151,35 @@ class Kafka(Service):
                         "-storepass", password, "-file", str(self.ca_file)], capture_output=True, text=True, check=True)
 
     def prepare(self) -> None:
+        check_cluster_size(self.settings)
         classpath = kafka_classpath(self.settings.runtime_dir)
         self._make_certificate()
         self.properties_file.write_text(self.server_properties())
         if (self.home / "data" / "meta.properties").exists():
             return
-        cluster_id = subprocess.run(
-            [self._java(), "-cp", classpath, TOOLS["storage"], "random-uuid"],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip().splitlines()[-1]
+        first = Kafka(self.settings, 1)
+        cluster_id = first.cluster_id() if self.node > 1 else None
+        if cluster_id is None:
+            cluster_id = subprocess.run(
+                [self._java(), "-cp", classpath, TOOLS["storage"], "random-uuid"],
+                capture_output=True, text=True, check=True,
+            ).stdout.strip().splitlines()[-1]
+        if self.node == 1:
+            (self.home / KAFKA_NODES_FILE).write_text(str(self.nodes))
         subprocess.run(
             [self._java(), "-cp", classpath, f"-Dlog4j2.configurationFile={CONFIG_DIR / 'tools-log4j2.yaml'}",
              TOOLS["storage"], "format", "-t", cluster_id, "-c", str(self.properties_file)],
             capture_output=True, text=True, check=True,
         )
+
+    def cluster_id(self) -> str | None:
+        """The id this node's storage was formatted with (None before its first start)."""
+        try:
+            text = (self.home / "data" / "meta.properties").read_text()
+        except OSError:
+            return None
+        found = re.search(r"^cluster\.id=(.+)$", text, re.M)
+        return found.group(1).strip() if found else None
 
     def command(self) -> list[str]:
         heap = self.settings.kafka_heap
@@ -146,14 +190,16 @@ class Kafka(Service):
         ]
 
     def healthy(self) -> bool:
-        host, _, port = self.settings.kafka_bootstrap.split(",")[0].rpartition(":")
-        if not port_is_open(host, int(port)):
-            return False  # spares librdkafka's connection-refused noise while the broker boots
+        """Answering, and (for a local node) a live member of the cluster's metadata."""
+        if self.managed:
+            if not port_is_open(self.settings.host, self.port("kafka_port")):
+                return False  # spares librdkafka's connection-refused noise while the broker boots
         admin = kafka.admin(self.settings, {"socket.timeout.ms": 2000})
         try:
-            return len(admin.list_topics(timeout=2).brokers) > 0
+            brokers = admin.list_topics(timeout=2).brokers
         except KafkaException:
             return False
+        return self.node in brokers if self.managed else len(brokers) > 0
 
     def after_start(self) -> None:
         ensure_topics(self.settings, self.settings.topic_prefix, load_topic_specs())
@@ -165,7 +211,7 @@ class Kafka(Service):
         from confluent_kafka.admin import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
 
         s = self.settings
-        local = KafkaConnection(bootstrap_servers=f"{s.host}:{s.kafka_port}")
+        local = KafkaConnection(bootstrap_servers=",".join(f"{s.host}:{k.port('kafka_port')}" for k in nodes(s)))
         admin = AdminClient(local.librdkafka())
         upsert = UserScramCredentialUpsertion(SCRAM_USER, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192),
                                               s.kafka_scram_password.get_secret_value().encode())
@@ -180,7 +226,31 @@ class Kafka(Service):
         return "not fetched"
 
     def address(self) -> str:
-        return self.settings.kafka_bootstrap
+        if not self.managed:
+            return self.settings.kafka_bootstrap
+        return f"{self.settings.host}:{self.port('kafka_port')}"
+
+
+def nodes(settings: Settings) -> list[Kafka]:
+    """The local cluster's nodes, in start order."""
+    return [Kafka(settings, n) for n in range(1, settings.kafka_node_count + 1)]
+
+
+def check_cluster_size(settings: Settings) -> None:
+    """A local cluster keeps the size it was formatted with (its quorum's voters are fixed): asking for another
+    size is a misconfiguration, said with the fix."""
+    first = Kafka(settings, 1)
+    if first.cluster_id() is None:
+        return
+    try:
+        formatted = int((first.home / KAFKA_NODES_FILE).read_text())
+    except (OSError, ValueError):
+        formatted = 1   # an install from before clusters: one node
+    if formatted != settings.kafka_node_count:
+        folders = ", ".join(str(k.home) for k in nodes(settings.model_copy(update={"kafka_nodes": formatted})))
+        raise ConfigError(f"the local Kafka was formatted as a {formatted}-node cluster, not "
+                          f"{settings.kafka_node_count}: run `shopstream up --brokers {formatted}`, or "
+                          f"`shopstream down` and delete {folders} to start over (their events are lost)")
 
 
 #: The flag each tool takes its client properties file with (the connection's security).
@@ -214,7 +284,8 @@ def tool_command(settings, tool: str, args: list[str]) -> list[str]:
 
 def over_sasl_ssl(settings: Settings) -> Settings:
     """The same settings, connecting through the local broker's SASL_SSL listener (SCRAM-SHA-512 over TLS)."""
-    return Settings(**{**settings.model_dump(), "bootstrap_servers": f"{settings.host}:{settings.kafka_secure_port}",
+    secure = ",".join(f"{settings.host}:{k.port('kafka_secure_port')}" for k in nodes(settings))
+    return Settings(**{**settings.model_dump(), "bootstrap_servers": secure,
                        "kafka_security_protocol": "SASL_SSL", "kafka_sasl_mechanism": "SCRAM-SHA-512",
                        "kafka_sasl_username": SCRAM_USER, "kafka_sasl_password": settings.kafka_scram_password,
                        "kafka_ssl_ca_location": Kafka(settings).ca_file})

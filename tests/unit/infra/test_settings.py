@@ -100,3 +100,19 @@ def test_offset_probes_retry_what_the_broker_says_will_pass():
     assert _retriable(KafkaException(KafkaError(KafkaError.NOT_LEADER_FOR_PARTITION)))
     assert not _retriable(KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED)))
     assert not _retriable(ValueError("a bug"))
+
+
+def test_a_local_kafka_cluster_is_bootstrapped_from_every_node(tmp_path):
+    s = Settings(runtime_dir=tmp_path, kafka_nodes=3)
+    assert s.kafka_bootstrap == "127.0.0.1:9092,127.0.0.1:9192,127.0.0.1:9292"
+    assert s.kafka_node_port(3, s.kafka_controller_port) == 9293
+
+
+def test_the_cluster_size_defaults_to_what_was_formatted(tmp_path):
+    from core.settings import KAFKA_NODES_FILE
+
+    assert Settings(runtime_dir=tmp_path).kafka_node_count == 1
+    (tmp_path / "kafka").mkdir()
+    (tmp_path / "kafka" / KAFKA_NODES_FILE).write_text("3")
+    assert Settings(runtime_dir=tmp_path).kafka_node_count == 3
+    assert Settings(runtime_dir=tmp_path, kafka_nodes=1).kafka_node_count == 1

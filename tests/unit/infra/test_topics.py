@@ -33,3 +33,11 @@ def _write(tmp_path, text):
 def test_a_bad_spec_gets_a_clear_error(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):
         load_topic_specs(_write(tmp_path, text))
+
+
+@pytest.mark.parametrize("brokers,expected", [(1, (1, 1)), (2, (2, 1)), (3, (3, 2)), (5, (3, 2))])
+def test_the_event_topics_get_as_many_replicas_as_the_cluster_has_brokers_up_to_three(brokers, expected):
+    clickstream = next(s for s in load_topic_specs() if s.name == "clickstream")
+    spec = clickstream.on_cluster_of(brokers)
+    assert (spec.replication_factor, spec.min_insync_replicas) == expected
+    assert spec.config()["min.insync.replicas"] == str(expected[1])
