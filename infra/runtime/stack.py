@@ -106,6 +106,10 @@ def up(settings: Settings, on_step: Callable[[str, str], None] = lambda name, wh
         for service in reversed(started):
             service.stop()
         raise
+    if spark_workers:
+        prometheus = Prometheus(settings)
+        if prometheus.managed and prometheus.process.pid() is not None:
+            prometheus.write_targets()   # it scrapes the cluster from now on
     if watchdog and start_watchdog(settings):
         on_step("watchdog", "started")
     return [s.name for s in started]

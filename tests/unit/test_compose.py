@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -57,7 +59,10 @@ def test_every_prometheus_target_is_a_compose_service_and_port(compose):
                 assert host in services(compose), f"{target}: no service {host}"
                 svc = services(compose)[host]
                 container_ports = {p.rsplit(":", 1)[-1] for p in svc.get("ports", [])}
-                assert port in container_ports or svc.get("environment", {}).get("METRICS_PORT") == port, target
+                command = svc.get("command", [])
+                ui_port = command[command.index("--webui-port") + 1] if "--webui-port" in command else None
+                assert port in container_ports or port == ui_port or \
+                    svc.get("environment", {}).get("METRICS_PORT") == port, target
 
 
 def test_dependencies_wait_on_health_or_completion(compose):
@@ -88,7 +93,7 @@ def test_the_shopstream_services_run_real_shopstream_commands(compose):
     assert 'ENTRYPOINT ["shopstream"]' in dockerfile
     built = [(n, s) for n, s in services(compose).items() if s["image"].startswith("shopstream:")]
     assert {n for n, _ in built} >= {"producer", "stream", "exporter", "db-init", "topics-init", "spark-master",
-                                     "spark-worker"}
+                                     "spark-worker-1", "spark-worker-2"}
     for name, svc in built:
         if "entrypoint" in svc:   # the Spark master and workers: pyspark's spark-class, from the image's venv
             python = re.search(r"FROM python:(\d+\.\d+)", dockerfile).group(1)
@@ -127,9 +132,20 @@ def test_the_spark_master_healthcheck_probes_the_address_it_binds(compose):
     master = services(compose)["spark-master"]
     host = master["environment"]["SPARK_MASTER_HOST"]
     assert f"/dev/tcp/{host}/7077" in " ".join(master["healthcheck"]["test"])
-    for worker in ("spark-worker",):
+    for worker in ("spark-worker-1", "spark-worker-2"):
         assert f"spark://{host}:7077" in services(compose)[worker]["command"]
     assert "spark://" + host + ":7077" in services(compose)["stream"]["command"]
+
+
+def test_the_spark_daemons_load_the_metrics_config_the_package_ships(compose):
+    """Prometheus scrapes Spark's servlet on each daemon (compose-targets/spark.json): its config is in the image."""
+    python = re.search(r"FROM python:(\d+\.\d+)", (ROOT / "Dockerfile").read_text()).group(1)
+    shipped = f"/opt/venv/lib/python{python}/site-packages/infra/config/spark-metrics.properties"
+    assert (ROOT / "infra/config/spark-metrics.properties").exists()
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["infra"]
+    assert any(fnmatch.fnmatch("config/spark-metrics.properties", glob) for glob in package_data), package_data
+    for name in ("spark-master", "spark-worker-1", "spark-worker-2"):
+        assert services(compose)[name]["environment"]["SPARK_DAEMON_JAVA_OPTS"] == f"-Dspark.metrics.conf={shipped}"
 
 
 def test_kafka_writes_its_log_to_its_volume(compose):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from core.exceptions import DependencyMissing
 from infra.runtime.base import Service, answers_ok
+from infra.runtime.services.spark import cluster, installed_workers
 
 MONITORING = Path(__file__).resolve().parents[3] / "monitoring" / "prometheus"
 
@@ -38,18 +39,25 @@ class Prometheus(Service):
                 {"targets": [f"{s.host}:{s.stream_metrics_port}"], "labels": {"component": "stream"}},
                 {"targets": [f"{s.host}:{s.exporter_metrics_port}"], "labels": {"component": "exporter"}},
             ],
+            # The local Spark standalone cluster's master and workers, while they run (`up --spark-workers N`).
+            "spark": [d.metrics_target() for d in cluster(s, installed_workers(s.runtime_dir))
+                      if d.process.pid() is not None],
         }
+
+    def write_targets(self) -> None:
+        """targets/*.json from the settings and what runs now; Prometheus reads them again when they change."""
+        (self.config_dir / "targets").mkdir(parents=True, exist_ok=True)
+        for job, groups in self.targets().items():
+            (self.config_dir / "targets" / f"{job}.json").write_text(json.dumps(groups, indent=2))
 
     def prepare(self) -> None:
         """Lay out config/ with the shared prometheus.yml and rules, plus targets from settings."""
-        (self.config_dir / "targets").mkdir(parents=True, exist_ok=True)
+        self.write_targets()
         shutil.copyfile(MONITORING / "prometheus.yml", self.config_dir / "prometheus.yml")
         rules = self.config_dir / "rules"
         if rules.is_symlink() or rules.exists():
             rules.unlink() if rules.is_symlink() else shutil.rmtree(rules)
         rules.symlink_to(MONITORING / "rules", target_is_directory=True)
-        for job, groups in self.targets().items():
-            (self.config_dir / "targets" / f"{job}.json").write_text(json.dumps(groups, indent=2))
 
     def command(self) -> list[str]:
         s = self.settings

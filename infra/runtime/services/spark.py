@@ -16,6 +16,12 @@ import httpx
 from infra.runtime import jvm
 from infra.runtime.base import Service
 
+#: Spark's Prometheus servlet on every daemon's UI: the master's at MASTER_METRICS_PATH, a worker's at
+#: WORKER_METRICS_PATH (Prometheus's job "spark").
+METRICS_CONF = Path(__file__).resolve().parents[2] / "config" / "spark-metrics.properties"
+MASTER_METRICS_PATH = "/metrics/master/prometheus/"   # the servlet redirects to the slash
+WORKER_METRICS_PATH = "/metrics/prometheus/"
+
 
 def spark_home() -> Path:
     import pyspark
@@ -38,7 +44,7 @@ class SparkMaster(Service):
         java = jvm.find_java(17, "Spark")
         return {"SPARK_HOME": str(spark_home()), "JAVA_HOME": str(Path(java.path).parents[1]),
                 "SPARK_LOCAL_IP": self.settings.host, "SPARK_LOG_DIR": str(self.home / "logs"),
-                "SPARK_NO_DAEMONIZE": "1"}
+                "SPARK_NO_DAEMONIZE": "1", "SPARK_DAEMON_JAVA_OPTS": f"-Dspark.metrics.conf={METRICS_CONF}"}
 
     def command(self) -> list[str]:
         s = self.settings
@@ -55,6 +61,11 @@ class SparkMaster(Service):
 
     def address(self) -> str:
         return f"{self.settings.spark_master_url} (UI http://{self.settings.host}:{self.settings.spark_master_ui_port})"
+
+    def metrics_target(self) -> dict:
+        """This daemon as a Prometheus file_sd target group."""
+        return {"targets": [f"{self.settings.host}:{self.settings.spark_master_ui_port}"],
+                "labels": {"__metrics_path__": MASTER_METRICS_PATH, "component": self.name}}
 
 
 class SparkWorker(SparkMaster):
@@ -86,6 +97,10 @@ class SparkWorker(SparkMaster):
 
     def address(self) -> str:
         return f"http://{self.settings.host}:{self.ui_port}"
+
+    def metrics_target(self) -> dict:
+        return {"targets": [f"{self.settings.host}:{self.ui_port}"],
+                "labels": {"__metrics_path__": WORKER_METRICS_PATH, "component": self.name}}
 
 
 def cluster(settings, workers: int) -> list[Service]:

@@ -31,9 +31,14 @@ from tests.fixtures.waiting import wait_for
 pytestmark = pytest.mark.slow
 
 
-def panel_queries():
+def panel_queries(cluster: bool = False):
+    """(name, query) of every panel of the dashboards for a local-mode run, or (``cluster``) of those tagged
+    "cluster", which the Spark cluster's test evaluates (tests/integration/streaming/test_cluster.py)."""
     for path in sorted(DASHBOARDS.glob("*.json")):
-        for panel in json.loads(path.read_text())["panels"]:
+        dashboard = json.loads(path.read_text())
+        if ("cluster" in dashboard.get("tags", ())) != cluster:
+            continue
+        for panel in dashboard["panels"]:
             for target in panel["targets"]:
                 yield f"{path.stem}: {panel['title']} [{target['refId']}]", target["expr"]
 

@@ -7,6 +7,7 @@ import os
 import signal
 import time
 
+import httpx
 import pytest
 
 import schemas
@@ -15,6 +16,7 @@ from core.settings import ProduceOptions
 from infra.pipeline import Producing, StreamProcess
 from infra.runtime import stack
 from tests.fixtures.faults import child_pids
+from tests.integration.monitoring.test_observability import panel_queries
 from tests.fixtures.processes import processes_mentioning
 from tests.fixtures.waiting import wait_for
 from tests.integration.streaming.test_self_healing import drain_and_account, ledger_rows
@@ -64,6 +66,11 @@ def test_exactly_once_with_the_job_on_the_standalone_cluster(spark_cluster, pipe
         wait_for(lambda: ledger_rows(settings) >= 2, 120, "commits from the job on the cluster")
         running = wait_for(lambda: executors(spark_cluster), 30, "the job's executors on the workers")
         assert len(running) == 2, running   # one executor on each worker (1 core each)
+        # Prometheus scrapes the master and both workers (Spark's own endpoints): the cluster dashboard has data.
+        wait_for(lambda: _prometheus(settings, 'sum(metrics_worker_coresUsed_Value{job="spark"})') == [2.0], 30,
+                 "Prometheus to see both workers' cores in use")
+        for name, expr in panel_queries(cluster=True):
+            assert _prometheus(settings, expr), f"{name}: `{expr}` returned no data"
         os.kill(running[0], signal.SIGKILL)
         killed_at = time.monotonic()
         committed = ledger_rows(settings)
@@ -74,3 +81,8 @@ def test_exactly_once_with_the_job_on_the_standalone_cluster(spark_cluster, pipe
     finally:
         producing.join(120)
     drain_and_account(settings, options, stream, start, topics, producing.result.manifest)
+
+
+def _prometheus(settings, expr: str) -> list[float]:
+    answer = httpx.get(f"{settings.prometheus_url}/api/v1/query", params={"query": expr}, timeout=10).json()
+    return [float(r["value"][1]) for r in answer["data"]["result"]]
