@@ -31,7 +31,10 @@ from core.settings import NO_FAULTS, ProduceOptions, Settings, StreamOptions
 from db.migrate import migrate
 from infra.bench.resources import ResourceSampler
 from infra.pipeline import StreamProcess, wait_for_ledger
+from infra.runtime import stack
 from infra.runtime.process import ManagedProcess
+from infra.runtime.services.kafka import nodes as kafka_nodes
+from infra.runtime.stack import spark_cluster
 from infra.runtime.services.postgres import create_database, drop_database
 from infra.topics import delete_topics, ensure_topics, load_topic_specs
 from monitoring.summary import RunScope, summarize
@@ -87,6 +90,8 @@ class LevelResult:
     spark_cores: int | None = None
     partitions: int | None = None
     scaling: bool = False      # a scaling variant, kept out of the main table
+    brokers: int = 1           # Kafka nodes (3: the event topics replicated 3 times, 2 in sync)
+    workers: int = 0           # Spark standalone workers sharing spark_cores (0: local mode)
 
 
 @contextlib.contextmanager
@@ -125,13 +130,12 @@ class Measured:
 
 
 def measure(cfg: Settings, consumer: StreamProcess, system: str, rate: float, duration_s: float,
-            warmup_s: float, late_threshold_s: float) -> Measured:
+            warmup_s: float, late_threshold_s: float, services: dict[str, int | None]) -> Measured:
     """Produce ``warmup_s + duration_s`` without a pause; count only what was appended after
-    the warm-up, and sample resources from then on; wait for the consumer to drain."""
+    the warm-up, and sample resources from then on (the consumer, the producer, and ``services``: each a root
+    process with its children); wait for the consumer to drain."""
     topics = list(schemas.event_topics(cfg).values())
-    pids = {f"consumer ({system})": consumer.proc.pid, "producer": os.getpid()}
-    for service in ("kafka", "registry", "postgres"):
-        pids[service] = ManagedProcess(service, cfg.runtime_dir).pid()
+    pids = {f"consumer ({system})": consumer.proc.pid, "producer": os.getpid(), **services}
     sampler = ResourceSampler(pids, alone=("producer",))
     window: dict = {}
 
@@ -160,15 +164,63 @@ def measure(cfg: Settings, consumer: StreamProcess, system: str, rate: float, du
     return Measured(result, window["start"], window["at"], produced_done, drain, resources, summary, scope)
 
 
+@contextlib.contextmanager
+def kafka_of(settings: Settings, brokers: int) -> Iterator[tuple[Settings, dict[str, int | None]]]:
+    """Settings for a Kafka of ``brokers`` nodes, and its nodes' pids: the local one, or (more than one) a cluster
+    started for the level in a runtime folder of its own (Kafka ports + 10000) and stopped after it."""
+    if brokers == 1:
+        yield settings, {"kafka": ManagedProcess("kafka", settings.runtime_dir).pid()}
+        return
+    runtime_dir = settings.runtime_dir / "bench" / f"kafka-{brokers}-nodes"
+    runtime_dir.mkdir(parents=True, exist_ok=True)
+    if not (runtime_dir / "jvm").exists():
+        (runtime_dir / "jvm").symlink_to(settings.runtime_dir / "jvm")   # the same Kafka jars
+    cfg = settings.model_copy(update={"runtime_dir": runtime_dir, "kafka_nodes": brokers,
+                                      **{f: getattr(settings, f) + 10000 for f in
+                                         ("kafka_port", "kafka_controller_port", "kafka_secure_port")}})
+    started = stack.up(cfg, only=["kafka"])
+    try:
+        yield cfg, {k.name: k.process.pid() for k in kafka_nodes(cfg)}
+    finally:
+        if started:
+            stack.down_services(cfg, ["kafka"])
+
+
+@contextlib.contextmanager
+def spark_of(settings: Settings, cores: int, workers: int) -> Iterator[tuple[str, dict[str, int | None]]]:
+    """The master URL for ``cores`` Spark cores, and the workers' pids (their executors are their children):
+    local mode, or (``workers``) a standalone cluster whose workers share the cores, started for the level."""
+    if not workers:
+        yield f"local[{cores}]", {}
+        return
+    cfg = settings.model_copy(update={"spark_worker_cores": max(1, cores // workers)})
+    daemons = spark_cluster(cfg, workers)
+    started = []
+    try:
+        for daemon in daemons:
+            if daemon.start():
+                started.append(daemon)
+        yield cfg.spark_master_url, {d.name: d.process.pid() for d in daemons[1:]}
+    finally:
+        for daemon in reversed(started):
+            daemon.stop()
+
+
 def run_level(settings: Settings, system: str, rate: float, duration_s: float, spark_cores: int = 2,
-              partitions: int | None = None, warmup_s: float = 0.0) -> LevelResult:
-    """One system at one rate, in a sandbox of its own (see ``measure`` for the window)."""
-    with level_sandbox(settings, partitions) as (cfg, options):
-        options = options.model_copy(update={"master": f"local[{spark_cores}]"})
+              partitions: int | None = None, warmup_s: float = 0.0, brokers: int = 1,
+              workers: int = 0) -> LevelResult:
+    """One system at one rate, in a sandbox of its own (see ``measure`` for the window), on a Kafka of
+    ``brokers`` nodes and in local mode or on a standalone cluster of ``workers``."""
+    services = {name: ManagedProcess(name, settings.runtime_dir).pid() for name in ("registry", "postgres")}
+    with kafka_of(settings, brokers) as (kafka_cfg, kafka_pids), \
+            spark_of(settings, spark_cores, workers) as (master, worker_pids), \
+            level_sandbox(kafka_cfg, partitions) as (cfg, options):
+        options = options.model_copy(update={"master": master})
         consumer = _consumer(system, cfg, options)
         try:
             consumer.start()
-            m = measure(cfg, consumer, system, rate, duration_s, warmup_s, options.late_threshold_s)
+            m = measure(cfg, consumer, system, rate, duration_s, warmup_s, options.late_threshold_s,
+                        {**kafka_pids, **services, **worker_pids})
         finally:
             consumer.stop()
     achieved = m.produced.events_per_second
@@ -182,7 +234,8 @@ def run_level(settings: Settings, system: str, rate: float, duration_s: float, s
         sustainable=m.drain_s <= SUSTAINABLE_DRAIN_S and achieved >= SUSTAINABLE_RATE_SHARE * rate,
         e2e_ms=summary["e2e_latency_ms"], stages_ms=summary["stages_ms"], resources=m.resources,
         produced=summary["produced"], lost=summary["lost"], duplicates_in_db=summary["duplicates_in_db"],
-        spark_cores=spark_cores if system == "shopstream" else None, partitions=partitions)
+        spark_cores=spark_cores if system == "shopstream" else None, partitions=partitions, brokers=brokers,
+        workers=workers)
 
 
 @dataclass
@@ -221,12 +274,16 @@ class BenchReport:
         scaling = [lv for lv in self.levels if lv.scaling]
         if scaling:
             out += ["", "## Scaling (in the spirit of the seed's workers table)\n",
-                    "| Variant | Load level | Output rate | p95 | Drain | Consumer CPU % | Sustainable |",
-                    "|---|---|---|---|---|---|---|"]
+                    "Job CPU: the driver and (on a cluster) its executors; Kafka CPU: every node. Both in % of one "
+                    "core.\n",
+                    "| Variant | Load level | Output rate | p95 | Drain | Job CPU % | Kafka CPU % | Sustainable |",
+                    "|---|---|---|---|---|---|---|---|"]
             for lv in scaling:
-                cpu = next((r["cpu_percent"] for c, r in lv.resources.items() if c.startswith("consumer")), "-")
+                job = _cpu(lv, "consumer", "spark-worker")
+                kafka = _cpu(lv, "kafka")
                 out.append(f"| {_variant(lv)[2:-1] or 'default'} | {lv.target_rate:,.0f} | {lv.output_rate:,.0f}/s | "
-                           f"{lv.e2e_ms['p95'] / 1000:.2f}s | {lv.drain_s}s | {cpu} | {'yes' if lv.sustainable else 'no'} |")
+                           f"{lv.e2e_ms['p95'] / 1000:.2f}s | {lv.drain_s}s | {job} | {kafka} | "
+                           f"{'yes' if lv.sustainable else 'no'} |")
         out += ["", "## Latency breakdown per level (ms: avg / p95 / max)\n",
                 "| System | Level | " + " | ".join(("generate", "produce", "queue", "process", "db_write", "end_to_end")) + " |",
                 "|---|---|" + "---|" * 6]
@@ -265,12 +322,21 @@ class BenchReport:
         return out
 
 
+def _cpu(lv: LevelResult, *prefixes: str) -> str:
+    """The CPU % of the components whose names start with one of ``prefixes``, summed ("-" if none was sampled)."""
+    found = [r["cpu_percent"] for c, r in lv.resources.items() if c.startswith(prefixes)]
+    return f"{sum(found):.1f}" if found else "-"
+
+
 def _variant(lv: LevelResult) -> str:
     parts = []
     if lv.scaling and lv.spark_cores and not lv.partitions:
-        parts.append(f"{lv.spark_cores} Spark core(s)")
+        parts.append(f"{lv.spark_cores} Spark core(s)" if not lv.workers else
+                     f"standalone cluster, {lv.workers} worker(s) × {max(1, lv.spark_cores // lv.workers)} core(s)")
     if lv.partitions:
         parts.append(f"{lv.partitions} partition(s)")
+    if lv.brokers > 1:
+        parts.append(f"{lv.brokers} Kafka brokers, replication 3, min ISR 2")
     return f" ({', '.join(parts)})" if parts else ""
 
 
@@ -356,4 +422,7 @@ def run(settings: Settings, levels: list[float], duration_s: float, systems: lis
             attempt("shopstream", mid, spark_cores=cores)
         for partitions in (1, 2, 4):
             attempt("shopstream", mid, partitions=partitions)
+        attempt("shopstream", mid, brokers=3)         # the cost of replication, against the 2-core variant
+        for workers in (1, 2):                        # the same 2 cores, as a standalone cluster
+            attempt("shopstream", mid, workers=workers)
     return report

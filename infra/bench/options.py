@@ -44,7 +44,9 @@ class E2EBenchOptions(BaseModel):
     systems: Annotated[list[System], BeforeValidator(comma_separated)] = Field(
         ["shopstream", "plain", "quix"], min_length=1, description="comma-separated: shopstream, plain, quix")
     search: bool = Field(True, description="past the top level, step +5000 ev/s until not sustainable")
-    scaling: bool = Field(False, description="also 1 vs 2 Spark cores and 1/2/4 partitions at the middle level")
+    scaling: bool = Field(False, description=(
+        "also, at the middle level: 1 vs 2 Spark cores, 1/2/4 partitions, 3 Kafka brokers (replicated topics), and "
+        "a standalone Spark cluster of 1 and of 2 workers on the same 2 cores"))
     smoke: bool = Field(False, description="one short level per system: checks the harness, measures nothing")
     out: Path = Field(Path("bench-results"), description="folder for bench.json, bench.md and bench.png")
     render_only: bool = Field(False, description="only re-write bench.md and bench.png from the bench.json in --out")
