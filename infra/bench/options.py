@@ -50,3 +50,12 @@ class E2EBenchOptions(BaseModel):
     smoke: bool = Field(False, description="one short level per system: checks the harness, measures nothing")
     out: Path = Field(Path("bench-results"), description="folder for bench.json, bench.md and bench.png")
     render_only: bool = Field(False, description="only re-write bench.md and bench.png from the bench.json in --out")
+
+
+class CatchupBenchOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: int = Field(1_000_000, gt=0, description="the backlog: valid events produced before each consumer starts")
+    systems: Annotated[list[System], BeforeValidator(comma_separated)] = Field(
+        ["shopstream", "plain", "quix"], min_length=1, description="comma-separated: shopstream, plain, quix")
+    out: Path = Field(Path("bench-results/catchup"), description="folder for catchup.json and catchup.md")

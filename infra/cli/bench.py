@@ -16,7 +16,7 @@ import typer
 from rich.table import Table
 
 from core.exceptions import DependencyMissing, ShopstreamError
-from infra.bench.options import E2EBenchOptions, ProducerBenchOptions, TransformBenchOptions
+from infra.bench.options import CatchupBenchOptions, E2EBenchOptions, ProducerBenchOptions, TransformBenchOptions
 from infra.cli.app import app, console, settings
 from infra.cli.options import Options, with_options
 
@@ -133,6 +133,36 @@ def bench_e2e(options: E2EBenchOptions) -> None:
     (out / "bench.json").write_text(report.to_json())
     (out / "bench.partial.jsonl").unlink(missing_ok=True)
     _write_report(e2e, report, out)
+
+
+@bench_app.command("catchup")
+@with_options(Options("options", CatchupBenchOptions, "bench"))
+def bench_catchup(options: CatchupBenchOptions) -> None:
+    """How fast each system drains a backlog (after an outage, a replay): the events are produced first, then the
+    consumer starts; start-up and drain are timed apart."""
+    from infra.bench import catchup
+    from infra.runtime import stack
+
+    cfg = settings()
+    systems = list(dict.fromkeys(options.systems))
+    if "quix" in systems:
+        from infra.bench import quix
+
+        with console.status(f"installing the Quix Streams peer into {quix.venv_dir(cfg)} (first run only)…"):
+            quix.ensure_env(cfg)
+    stack.up(cfg)
+    options.out.mkdir(parents=True, exist_ok=True)
+    command = "shopstream " + " ".join(sys.argv[1:])
+    results = []
+    for system in systems:
+        with console.status(f"{system}: producing {options.events:,} events, then draining them…"):
+            r = catchup.run_system(cfg, system, options.events)
+        console.print(f"{system:>10}: {r.events:,} events drained in {r.drain_s} s ({r.events_per_second:,.0f}/s) "
+                      f"after a {r.start_s} s start-up; lost {r.lost}, duplicates {r.duplicates_in_db}")
+        results.append(r)
+        (options.out / "catchup.json").write_text(catchup.to_json(results, command))
+    (options.out / "catchup.md").write_text(catchup.markdown(results, command))
+    console.print(f"written: {options.out / 'catchup.md'}")
 
 
 def _write_report(e2e, report, out: Path) -> None:

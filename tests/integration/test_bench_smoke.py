@@ -28,3 +28,16 @@ def test_bench_e2e_smoke_runs_every_system(running_stack, tmp_path):
         assert {"consumer (%s)" % lv["system"], "producer", "kafka", "postgres"} <= set(lv["resources"])
     assert "System throughput under load" in (tmp_path / "bench.md").read_text()
     assert (tmp_path / "bench.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bench_catchup_drains_a_backlog_exactly(running_stack, tmp_path):
+    out = subprocess.run([sys.executable, "-m", "infra", "bench", "catchup", "--events", "3000",
+                          "--systems", "shopstream,plain", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    results = json.loads((tmp_path / "catchup.json").read_text())["results"]
+    assert [r["system"] for r in results] == ["shopstream", "plain"]
+    for r in results:
+        assert (r["events"], r["stored"], r["lost"], r["duplicates_in_db"]) == (3000, 3000, 0, 0), r
+        assert r["drain_s"] > 0 and r["start_s"] > 0
+    assert "| shopstream | 3,000 |" in (tmp_path / "catchup.md").read_text()

@@ -42,6 +42,19 @@ def test_a_resume_without_a_journal_says_what_to_give(tmp_path):
         assert "Traceback" not in out.stderr
 
 
+def test_a_kafka_cluster_of_another_size_than_formatted_is_refused_with_the_fix(tmp_path):
+    data = tmp_path / "kafka" / "data"
+    data.mkdir(parents=True)
+    (data / "meta.properties").write_text("cluster.id=abc\nnode.id=1\n")   # a one-node install
+    out = shopstream("up", "--brokers", "3", env={"SHOPSTREAM_RUNTIME_DIR": str(tmp_path),
+                                                  "SHOPSTREAM_WATCHDOG": "false"})
+    assert out.returncode == 2, out.stderr
+    assert "formatted as a 1-node cluster, not 3: run `shopstream up --brokers 1`" in out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    too_many = shopstream("up", "--brokers", "9")
+    assert too_many.returncode == 2 and "--brokers" in too_many.stderr
+
+
 def test_an_unknown_kafka_tool_is_named():
     out = shopstream("kafka", "reassign-everything")
     assert out.returncode == 2
