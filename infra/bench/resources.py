@@ -12,10 +12,14 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def _children(pid: int) -> list[int]:
-    try:
-        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return []
+    """Every descendant of ``pid``. Each thread lists the children it forked, so all threads are read: a JVM forks
+    from worker threads (a Spark worker's executors come from its ExecutorRunner threads)."""
+    kids: list[str] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            kids += (task / "children").read_text().split()
+        except OSError:
+            continue
     out = [int(k) for k in kids]
     for k in list(out):
         out += _children(k)
