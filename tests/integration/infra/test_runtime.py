@@ -102,6 +102,19 @@ def test_kafka_topics_tool_lists_the_spec_topics(running_stack):
         assert s.topic(spec.name) in out
 
 
+def test_every_kafka_tool_names_a_class_the_kafka_jars_hold(running_stack):
+    """`shopstream kafka <tool>` runs the tool's main class: each must exist in the Kafka release we fetch."""
+    import zipfile
+
+    from infra.runtime import jvm
+    from infra.runtime.services.kafka import TOOLS
+
+    classes = {name for jar in jvm.KAFKA.folder(running_stack.runtime_dir).glob("*.jar")
+               for name in zipfile.ZipFile(jar).namelist()}
+    for tool, main_class in TOOLS.items():
+        assert main_class.replace(".", "/") + ".class" in classes, f"kafka {tool}: no {main_class}"
+
+
 def test_status_reports_every_service_healthy(running_stack):
     names = {st.name: st for st in stack.status(running_stack)}
     assert set(names) == {"postgres", "kafka", "registry", "alertmanager", "prometheus"}
