@@ -232,8 +232,9 @@ class Kafka(Service):
 
 
 def nodes(settings: Settings) -> list[Kafka]:
-    """The local cluster's nodes, in start order."""
-    return [Kafka(settings, n) for n in range(1, settings.kafka_node_count + 1)]
+    """The local cluster's nodes, in start order (an external cluster: one entry, which starts nothing)."""
+    count = settings.kafka_node_count if settings.bootstrap_servers is None else 1
+    return [Kafka(settings, n) for n in range(1, count + 1)]
 
 
 def check_cluster_size(settings: Settings) -> None:

@@ -38,3 +38,12 @@ def test_a_cluster_cannot_change_size_and_the_error_says_what_to_do(tmp_path):
         check_cluster_size(Settings(runtime_dir=tmp_path, kafka_nodes=3))
     (tmp_path / "kafka" / KAFKA_NODES_FILE).write_text("3")
     check_cluster_size(Settings(runtime_dir=tmp_path))
+
+
+def test_an_external_cluster_is_one_entry_whatever_was_formatted_here(tmp_path):
+    from infra.runtime.services.kafka import nodes
+
+    settings = Settings(runtime_dir=tmp_path, kafka_nodes=3, bootstrap_servers="k1:9092,k2:9092")
+    assert [(k.name, k.managed) for k in nodes(settings)] == [("kafka", False)]
+    assert [k.name for k in nodes(settings.model_copy(update={"bootstrap_servers": None}))] == \
+        ["kafka", "kafka-2", "kafka-3"]
