@@ -1,10 +1,11 @@
-"""Kafka source rows made from generated events, without Kafka.
+"""Generated events for the stream job: as Kafka source rows without Kafka, and in the job's
+warm-up topics.
 
-The job's warm-up, `shopstream bench transform` and the unit tests feed these to the
-transformation: the producer's own events, framed with the schema ids of a
+`shopstream bench transform` and the unit tests feed the rows to the transformation: the producer's own events, framed with the schema ids of a
 ``WriterSchemas`` and broken where the generator broke them, in the Kafka source's
 row layout (streaming.job.KAFKA_ROW_SCHEMA). It joins two stages (the generator and the stream job's row layout), so it
-lives with the orchestration that wires them.
+lives with the orchestration that wires them. The warm-up (``warmup_topics``) writes the
+same mix to private topics through the producer, so the job warms up on its own plan.
 """
 
 from __future__ import annotations
@@ -12,16 +13,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
-from collections.abc import Callable, Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 
 import fastavro
 
 import schemas
-from core.settings import DEFAULT_FAULTS, NO_FAULTS, FaultRatios, ProduceOptions
+from core.settings import DEFAULT_FAULTS, NO_FAULTS, FaultRatios, ProduceOptions, Settings
 from producers import faults
 from producers.generator import EventGenerator, GeneratedEvent
 from producers.serialization import ConfluentAvroSerializer
-from streaming.decode import WriterSchemas
+from infra.topics import delete_topics, ensure_topics, load_topic_specs
+from streaming.decode import WriterSchemas, load_writer_schemas
 
 
 def catalogue_schemas(topics: dict[str, str] | None = None) -> WriterSchemas:
@@ -48,9 +51,23 @@ def generated_events(count: int, seed: int = 1, fault_ratios: FaultRatios | None
 WARMUP_FAULTS = FaultRatios(**{category: 0.05 for category in DEFAULT_FAULTS})
 
 
-def warmup_rows(ws: WriterSchemas, count: int = 4000) -> list[tuple]:
-    """Kafka source rows for the stream job's warm-up: valid and broken records of every kind."""
-    return kafka_source_rows(ws, generated_events(count, fault_ratios=WARMUP_FAULTS))
+WARMUP_EVENTS = 4000
+
+
+@contextlib.contextmanager
+def warmup_topics(settings: Settings) -> Iterator[tuple[Settings, WriterSchemas]]:
+    """Private topics (``<prefix>.warmup.*``) holding WARMUP_EVENTS of the producer's mix, for the stream job's
+    warm-up (streaming.job.warm_up); deleted afterwards. The live topics never see a made-up event."""
+    import producers
+
+    warm = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}.warmup"})
+    specs = [s for s in load_topic_specs() if warm.topic(s.name) in schemas.event_topics(warm).values()]
+    ensure_topics(warm, warm.topic_prefix, specs)
+    try:
+        producers.run(warm, ProduceOptions(rate=0, count=WARMUP_EVENTS, faults=WARMUP_FAULTS, run_id="warmup"))
+        yield warm, load_writer_schemas(warm)
+    finally:
+        delete_topics(warm, warm.topic_prefix, specs)
 
 
 def kafka_source_rows(ws: WriterSchemas, events: Iterable[GeneratedEvent],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Annotated
 
 import typer
@@ -57,7 +58,7 @@ def stream(options: StreamOptions) -> None:
     from db.maintenance import Maintenance
     from infra.cli.options import json_variable
     from infra.runtime.jvm import spark_jars
-    from infra.samples import warmup_rows
+    from infra.samples import warmup_topics
     from core.exceptions import TEMPFAIL_EXIT, DependencyUnavailable
     from infra.supervisor import LAST_FAILURE_ENV, RESTARTS_ENV, supervise
     from streaming.job import run as run_stream
@@ -80,7 +81,7 @@ def stream(options: StreamOptions) -> None:
         try:
             # A restarted process has a backlog waiting: it consumes at once, and its first batch pays for the
             # compilation, rather than spend ~17 s warming up first (bench-results/faults/: SIGKILL recovery).
-            result = run_stream(cfg, options, jars, warmup_rows=None if restarts else warmup_rows,
+            result = run_stream(cfg, options, jars, warmup=None if restarts else partial(warmup_topics, cfg),
                                 metrics_port=cfg.stream_metrics_port or None, progress=progress, restarts=restarts,
                                 last_failure=last_failure)
         except DependencyUnavailable as exc:   # weather: the supervisor starts this process again, with backoff
