@@ -55,12 +55,13 @@ WARMUP_EVENTS = 4000
 
 
 @contextlib.contextmanager
-def warmup_topics(settings: Settings) -> Iterator[tuple[Settings, WriterSchemas]]:
-    """Private topics (``<prefix>.warmup.*``) holding WARMUP_EVENTS of the producer's mix, for the stream job's
-    warm-up (streaming.job.warm_up); deleted afterwards. The live topics never see a made-up event."""
+def warmup_topics(settings: Settings, pipeline: str) -> Iterator[tuple[Settings, WriterSchemas]]:
+    """Private topics (``<prefix>.warmup-<pipeline>.*``: two jobs never share them) holding WARMUP_EVENTS of the
+    producer's mix, for the stream job's warm-up (streaming.job.warm_up); deleted afterwards. The live topics
+    never see a made-up event."""
     import producers
 
-    warm = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}.warmup"})
+    warm = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}.warmup-{pipeline}"})
     specs = [s for s in load_topic_specs() if warm.topic(s.name) in schemas.event_topics(warm).values()]
     ensure_topics(warm, warm.topic_prefix, specs)
     try:

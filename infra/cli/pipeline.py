@@ -81,7 +81,8 @@ def stream(options: StreamOptions) -> None:
         try:
             # A restarted process has a backlog waiting: it consumes at once, and its first batch pays for the
             # compilation, rather than spend ~17 s warming up first (bench-results/faults/: SIGKILL recovery).
-            result = run_stream(cfg, options, jars, warmup=None if restarts else partial(warmup_topics, cfg),
+            warmup = None if restarts else partial(warmup_topics, cfg, options.pipeline)
+            result = run_stream(cfg, options, jars, warmup=warmup,
                                 metrics_port=cfg.stream_metrics_port or None, progress=progress, restarts=restarts,
                                 last_failure=last_failure)
         except DependencyUnavailable as exc:   # weather: the supervisor starts this process again, with backoff

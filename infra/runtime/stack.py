@@ -84,7 +84,7 @@ def up(settings: Settings, on_step: Callable[[str, str], None] = lambda name, wh
     started: list[Service] = []
     wanted = services(settings, only, with_) + (spark_cluster(settings, spark_workers) if spark_workers else [])
     if any(isinstance(s, Kafka) and s.managed for s in wanted):
-        check_cluster_size(settings)
+        check_cluster_size(settings)   # before anything starts: a node of another size would never join
     try:
         for group in _start_groups(wanted):
             for service in group:

@@ -151,7 +151,6 @@ class Kafka(Service):
                         "-storepass", password, "-file", str(self.ca_file)], capture_output=True, text=True, check=True)
 
     def prepare(self) -> None:
-        check_cluster_size(self.settings)
         classpath = kafka_classpath(self.settings.runtime_dir)
         self._make_certificate()
         self.properties_file.write_text(self.server_properties())

@@ -10,16 +10,13 @@ import time
 import httpx
 import pytest
 
-import schemas
-from core.kafka import log_end_offsets
 from core.settings import ProduceOptions
-from infra.pipeline import Producing, StreamProcess
 from infra.runtime import stack
 from tests.fixtures.faults import child_pids
 from tests.integration.monitoring.test_observability import panel_queries
 from tests.fixtures.processes import processes_mentioning
 from tests.fixtures.waiting import wait_for
-from tests.integration.streaming.test_self_healing import drain_and_account, ledger_rows
+from tests.integration.streaming.test_self_healing import drain_and_account, ledger_rows, start_job_and_producer
 
 pytestmark = pytest.mark.slow
 
@@ -56,12 +53,8 @@ def test_exactly_once_with_the_job_on_the_standalone_cluster(spark_cluster, pipe
     _, options = pipeline_env
     settings = pipeline_env[0]
     options = options.model_copy(update={"master": spark_cluster.spark_master_url})
-    topics = list(schemas.event_topics(settings).values())
-    start = log_end_offsets(settings, topics)
-    stream = StreamProcess(settings, options)
-    stream.start()
-    producing = Producing(settings, ProduceOptions(rate=2000, duration_s=30, run_id="cluster"))
-    producing.start()
+    topics, start, stream, producing = start_job_and_producer(
+        settings, options, ProduceOptions(rate=2000, duration_s=30, run_id="cluster"))
     try:
         wait_for(lambda: ledger_rows(settings) >= 2, 120, "commits from the job on the cluster")
         running = wait_for(lambda: executors(spark_cluster), 30, "the job's executors on the workers")

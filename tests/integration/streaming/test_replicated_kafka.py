@@ -12,18 +12,17 @@ import pytest
 
 import schemas
 from core import kafka
-from core.kafka import log_end_offsets
 from core.settings import ProduceOptions, StreamOptions
-from infra.pipeline import Producing, StreamProcess
 from infra.runtime import stack
 from infra.runtime.services.kafka import Kafka, nodes
 from infra.runtime.services.postgres import drop_database
 from infra.topics import ensure_topics, load_topic_specs
-from tests.fixtures.database import own_database, scalar
+from tests.fixtures.database import own_database
 from tests.fixtures.faults import child_pids
 from tests.fixtures.processes import processes_mentioning
 from tests.fixtures.waiting import wait_for
-from tests.integration.streaming.test_self_healing import drain_and_account, ledger_rows
+from tests.integration.streaming.test_self_healing import (batches_picked_up_since, drain_and_account,
+                                                            ledger_rows, start_job_and_producer)
 
 pytestmark = pytest.mark.slow
 
@@ -59,12 +58,8 @@ def test_the_job_and_the_producer_ride_out_the_death_of_a_partition_leader(kafka
     ensure_topics(settings, settings.topic_prefix, load_topic_specs())
     options = StreamOptions(master="local[2]", pipeline=unique_name, trigger_s=0.5,
                             checkpoint_dir=tmp_path / "checkpoint", driver_memory="1g")
-    topics = list(schemas.event_topics(settings).values())
-    start = log_end_offsets(settings, topics)
-    stream = StreamProcess(settings, options)
-    stream.start()
-    producing = Producing(settings, ProduceOptions(rate=3000, duration_s=60, run_id="replicated"))
-    producing.start()
+    topics, start, stream, producing = start_job_and_producer(
+        settings, options, ProduceOptions(rate=3000, duration_s=60, run_id="replicated"))
     try:
         wait_for(lambda: ledger_rows(settings), 120, "the first commit")
         metadata = kafka.admin(settings).list_topics(timeout=10)
@@ -75,9 +70,9 @@ def test_the_job_and_the_producer_ride_out_the_death_of_a_partition_leader(kafka
         wait_for(lambda: victim.process.pid() is None, 30, f"node {leader} to die")
         # A new leader from the in-sync replicas, and the job carries on: batches read after the death commit.
         new_leader = wait_for(lambda: _leader_other_than(settings, topics[0], leader), 60, "a new leader")
-        wait_for(lambda: _batches_after(settings, killed_at), 120, "a commit of a batch read after the death")
+        wait_for(lambda: batches_picked_up_since(settings, killed_at), 120, "a commit of a batch read after the death")
         first_s = time.time() - killed_at
-        wait_for(lambda: _batches_after(settings, killed_at) >= 3, 120, "more commits after the leader's death")
+        wait_for(lambda: batches_picked_up_since(settings, killed_at) >= 3, 120, "more commits after the leader's death")
         print(f"node {leader} killed; partition 0 of {topics[0]} now led by node {new_leader}; the first batch "
               f"read after the death committed {first_s:.1f} s after it, the third {time.time() - killed_at:.1f} s")
         assert stream.alive() and len(child_pids(stream.proc.pid)) == 1, "the job itself was not restarted"
@@ -95,10 +90,6 @@ def test_the_job_and_the_producer_ride_out_the_death_of_a_partition_leader(kafka
 def _leader_other_than(settings, topic: str, dead: int) -> int | None:
     leader = kafka.admin(settings).list_topics(timeout=10).topics[topic].partitions[0].leader
     return leader if leader not in (dead, -1) else None
-
-
-def _batches_after(settings, unix_time: float) -> int:
-    return scalar(settings, f"SELECT count(*) FROM sink_ledger WHERE picked_up_at > to_timestamp({unix_time:.3f})")
 
 
 def test_nodes_are_numbered_from_the_first_install(kafka_cluster):

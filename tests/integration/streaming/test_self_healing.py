@@ -25,6 +25,17 @@ def ledger_rows(settings) -> int:
     return scalar(settings, "SELECT count(*) FROM sink_ledger")
 
 
+def start_job_and_producer(settings, options, produce: ProduceOptions):
+    """The job (started, ready), then the producer beside it: (topics, their offsets before, job, producer)."""
+    topics = list(schemas.event_topics(settings).values())
+    start = log_end_offsets(settings, topics)
+    stream = StreamProcess(settings, options)
+    stream.start()
+    producing = Producing(settings, produce)
+    producing.start()
+    return topics, start, stream, producing
+
+
 def drain_and_account(settings, options, stream: StreamProcess, start: dict, topics: list[str], manifest) -> None:
     """Wait until the ledger has every produced offset, stop the job cleanly, and check exact accounting."""
     end = log_end_offsets(settings, topics)
