@@ -41,6 +41,7 @@ class Metrics:
     query_active: Gauge
     stalled_since: Gauge
     stream_restarts: Counter
+    schema_reloads: Counter
     batch_phase: Histogram
     consumer_lag: Gauge
     view_age: Gauge
@@ -104,6 +105,9 @@ def build_metrics(registry: CollectorRegistry | None = None, prefix: str = PREFI
             f"{prefix}_stream_restarts_total", "Restarts of the streaming query in the driver (query_failed) and "
             "of the job's process by its supervisor (the signal or exit code that ended it).", ["reason"],
             registry=registry),
+        schema_reloads=Counter(
+            f"{prefix}_stream_schema_reloads_total", "Planned, warm restarts of the streaming query to decode schema "
+            "versions registered while it ran (not failures).", registry=registry),
         batch_phase=Histogram(
             f"{prefix}_stream_batch_phase_seconds", "Micro-batch phase durations reported by Spark's "
             "StreamingQueryListener (durationMs).", ["phase"], buckets=LATENCY_BUCKETS, registry=registry),

@@ -12,7 +12,8 @@ import pyarrow.compute as pc
 from core.metrics import Metrics, observe_many
 from core.settings import Settings, StreamOptions
 from streaming.dead_letter import DeadLetterPublisher, parse_quarantine
-from streaming.decode import WriterSchemas
+from streaming.decode import SchemaWatch, WriterSchemas
+from streaming.exceptions import SchemasChanged
 from streaming.offsets import GroupOffsetMirror, batch_end_offsets, checkpoint_query_id
 from streaming.sink import KINDS, BatchOutcome, PostgresSink
 
@@ -30,6 +31,8 @@ class BatchWriter:
         self.mirror = GroupOffsetMirror(settings, options.pipeline)
         self.dead_letter = (DeadLetterPublisher(settings, settings.topic("dead-letter"))
                             if options.dead_letter else None)
+        self.schema_watch = SchemaWatch(settings)
+        self.new_schemas: WriterSchemas | None = None   # set when a batch needs them: the query restarts with them
         self.committed_offsets: dict[str, dict[str, int]] = {}
         self.last_commit_at: float | None = None   # Unix time
         self.last_outcome: BatchOutcome | None = None
@@ -61,6 +64,7 @@ class BatchWriter:
         records = table.filter(pc.not_equal(kind, "line"))
         kafka_us = records.column("kafka_time_us").to_numpy()
         quarantined = parse_quarantine(lines["quarantine"]) if lines["quarantine"] else []
+        self._check_schema_ids(batch_id, quarantined)
 
         def publish_dead_letters() -> None:
             if self.dead_letter and quarantined:
@@ -74,6 +78,21 @@ class BatchWriter:
         self._count(outcome)
         self._observe(outcome, started, kafka_us, event_us, quarantined)
         self._after_commit(end_offsets)
+
+    def adopt_new_schemas(self) -> WriterSchemas:
+        """The schemas a batch asked for (see _check_schema_ids), now the writer's own."""
+        self.schemas, self.new_schemas = self.new_schemas, None
+        return self.schemas
+
+    def _check_schema_ids(self, batch_id: int, quarantined: list[list[str]]) -> None:
+        """Before a record is quarantined as ``unknown_schema_id``, ask the registry about its id: a version
+        registered after the query started stops the batch uncommitted, to be run again with the new schemas."""
+        ids = {int(row[8][4:12], 16) for row in quarantined if row[5] == "unknown_schema_id"}
+        if ids and (fresh := self.schema_watch.newly_registered(ids)) is not None:
+            self.new_schemas = fresh
+            log.info("batch %d holds records of schema versions registered since the query started: restarting "
+                     "the query with them (planned; the batch is run again)", batch_id)
+            raise SchemasChanged(f"batch {batch_id} needs schema versions registered since the query started")
 
     def _open_sink(self) -> PostgresSink:
         m = self.metrics

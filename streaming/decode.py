@@ -9,15 +9,22 @@ with the v1 schema would not fail; it would silently produce wrong fields.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import logging
+import time
+from dataclasses import dataclass, field
 
+import httpx2
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.avro.functions import from_avro
 
 import schemas
+from core.exceptions import RegistryError, RegistryUnavailable
 from core.settings import Settings
 from schemas.registry import register_family, registry_client
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -28,24 +35,82 @@ class WriterSchemas:
     readers: dict[str, str]                # family -> reader schema JSON
     writers: dict[str, dict[int, str]]     # family -> {id: writer schema JSON}
     versions: dict[int, int]               # schema id -> subject version
+    extras: dict[str, tuple[str, ...]] = field(default_factory=dict)   # family -> reader fields without a column
+
+    def ids(self) -> set[int]:
+        return {schema_id for found in self.writers.values() for schema_id in found}
 
 
-def load_writer_schemas(settings: Settings) -> WriterSchemas:
-    """Every registered version of each family's subject (registering ours first, idempotently)."""
+def load_writer_schemas(settings: Settings, register: bool = True) -> WriterSchemas:
+    """Every registered version of each family's subject (registering ours first, idempotently, unless
+    ``register`` is false). The reader is the subject's newest version when it keeps every field of ours (a
+    version registered after this code was written: its new fields are ``extras``); else our newest."""
     client = registry_client(settings.registry_url)
-    topics, readers, writers, versions = {}, {}, {}, {}
+    topics, readers, writers, versions, extras = {}, {}, {}, {}, {}
     for family, topic in schemas.event_topics(settings).items():
-        register_family(client, settings.registry_url, family, topic)
+        if register:
+            register_family(client, settings.registry_url, family, topic)
         subject = schemas.subject(topic)
-        found = {}
-        for version in client.get_versions(subject):
-            registered = client.get_version(subject, version)
-            found[registered.schema_id] = registered.schema.schema_str
-            versions[registered.schema_id] = version
+        found, newest = {}, None
+        try:
+            for version in sorted(client.get_versions(subject)):
+                registered = client.get_version(subject, version)
+                found[registered.schema_id] = registered.schema.schema_str
+                versions[registered.schema_id] = version
+                newest = registered.schema.schema_str
+        except SchemaRegistryError as exc:
+            raise RegistryError(f"the registry did not list the versions of {subject}: {exc}") from exc
+        except httpx2.TransportError as exc:
+            raise RegistryUnavailable(f"the schema registry at {settings.registry_url} is unreachable ({exc}): "
+                                      f"run `shopstream up` or fix --schema-registry-url") from exc
         topics[family] = topic
-        readers[family] = json.dumps(schemas.latest(family).definition)
+        readers[family], extras[family] = reader_schema(family, newest)
         writers[family] = found
-    return WriterSchemas(topics, readers, writers, versions)
+    return WriterSchemas(topics, readers, writers, versions, extras)
+
+
+def reader_schema(family: str, newest_registered: str | None) -> tuple[str, tuple[str, ...]]:
+    """(reader schema JSON, its fields that ours lacks) for ``family``.
+
+    A compatible version that someone registered after ours (BACKWARD: it may add optional fields) is the
+    reader, so its new fields decode; they are stored as ``extra_fields`` JSON. A newest version that drops
+    or renames one of our fields cannot be the reader (the plan reads every field of ours): ours is."""
+    ours = schemas.latest(family).definition
+    if newest_registered is None:
+        return json.dumps(ours), ()
+    theirs = json.loads(newest_registered)
+    our_fields = [f["name"] for f in ours["fields"]]
+    their_fields = [f["name"] for f in theirs.get("fields", [])]
+    if theirs.get("name") != ours["name"] or not set(our_fields) <= set(their_fields):
+        log.warning("the newest registered %s schema lacks fields of ours: decoding into ours", family)
+        return json.dumps(ours), ()
+    return newest_registered, tuple(f for f in their_fields if f not in our_fields)
+
+
+class SchemaWatch:
+    """Tells whether schema ids the job has not seen have since been registered for its subjects.
+
+    Asked only about ids that a batch would quarantine as ``unknown_schema_id``; an id the registry does not
+    know either is not asked about again for ``recheck_s`` (a producer that sends a made-up id, batch after
+    batch, costs one registry round trip a minute)."""
+
+    def __init__(self, settings: Settings, recheck_s: float = 60.0):
+        self.settings, self.recheck_s = settings, recheck_s
+        self.unknown_until: dict[int, float] = {}
+
+    def newly_registered(self, ids: set[int]) -> WriterSchemas | None:
+        """The writer schemas with the new versions, when any of ``ids`` now belongs to our subjects; else None.
+        Raises RegistryUnavailable when the registry cannot be asked (the batch cannot be judged: retried)."""
+        now = time.monotonic()
+        ask = {i for i in ids if self.unknown_until.get(i, 0.0) <= now}
+        if not ask:
+            return None
+        fresh = load_writer_schemas(self.settings, register=False)
+        if ask & fresh.ids():
+            log.info("schema ids %s were registered after the job started", sorted(ask & fresh.ids()))
+            return fresh
+        self.unknown_until.update({i: now + self.recheck_s for i in ask})
+        return None
 
 
 def frame_columns(df: DataFrame) -> DataFrame:

@@ -7,3 +7,8 @@ class StreamingError(ShopstreamError):
 
 class DeadLetterUnavailable(StreamingError):
     """The dead-letter topic did not take a batch's quarantined records: a transient fault, retried."""
+
+
+class SchemasChanged(StreamingError):
+    """A batch holds records of schema versions registered after the query started: the query is restarted, warm,
+    with them (a planned restart, not a failure). Raised out of foreachBatch so Spark does not commit the batch."""

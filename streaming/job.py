@@ -358,6 +358,13 @@ def run(settings: Settings, options: StreamOptions, jars: list[str], warmup: War
                         break
                     except StreamingError as exc:   # the query failed, the driver lives: start it again
                         metrics.query_active.set(0)
+                        if writer.new_schemas is not None:   # planned: a batch holds newly registered versions
+                            schemas = writer.adopt_new_schemas()
+                            metrics.schema_reloads.inc()
+                            log.info("restarting the query with schema versions %s", "; ".join(
+                                f"{family} v{', v'.join(str(schemas.versions[i]) for i in sorted(found))}"
+                                for family, found in schemas.writers.items()))
+                            continue
                         metrics.last_failure.set(time.time())
                         metrics.stream_restarts.labels(reason="query_failed").inc()
                         if time.monotonic() - attempt_started > 60:   # it had run steadily: a new fault

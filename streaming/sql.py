@@ -2,6 +2,16 @@
 
 LEDGER_HAS_BATCH = "SELECT 1 FROM sink_ledger WHERE pipeline = %s AND batch_id = %s"
 
+# The fact tables' columns in the order streaming.transform formats them (all but batch_id,
+# which the insert adds). Named, not `s.*`: a column added by a later migration (extra_fields,
+# 007) comes after batch_id in the table.
+CLICK_COLUMNS = ("event_time, event_id, event_type, customer_id, session_id, page_url, referrer, product_id, "
+                 "category, price, quantity, currency, search_query, device, user_agent, country, campaign, "
+                 "schema_version, kafka_topic, kafka_partition, kafka_offset, kafka_time, produced_at, extra_fields")
+ORDER_COLUMNS = ("event_time, event_id, order_id, customer_id, session_id, currency, subtotal, shipping, tax, total, "
+                 "line_count, payment_method, country, device, kafka_topic, kafka_partition, kafka_offset, "
+                 "kafka_time, produced_at, extra_fields")
+
 # Staging tables live for the connection and are emptied at each commit. They are the
 # target tables less batch_id, which the insert adds (Spark's plan stays the same for
 # every batch that way, so it is built once).
@@ -16,8 +26,8 @@ ALTER TABLE stage_quarantine DROP COLUMN batch_id;
 """
 
 COPY = {
-    "click": "COPY stage_click FROM STDIN WITH (FORMAT csv)",
-    "order": "COPY stage_order FROM STDIN WITH (FORMAT csv)",
+    "click": f"COPY stage_click ({CLICK_COLUMNS}) FROM STDIN WITH (FORMAT csv)",
+    "order": f"COPY stage_order ({ORDER_COLUMNS}) FROM STDIN WITH (FORMAT csv)",
     "line": "COPY stage_line FROM STDIN WITH (FORMAT csv)",
     "quarantine": ("COPY stage_quarantine (source_topic, source_partition, source_offset, kafka_time, category, "
                    "rule, message, event_id, raw) FROM STDIN WITH (FORMAT csv)"),
@@ -25,9 +35,10 @@ COPY = {
 
 # Facts first; KPIs from exactly the rows this statement inserted (a duplicate, which
 # conflicts, adds nothing). Data-modifying CTEs always run to completion.
-INSERT_CLICKS = """
+INSERT_CLICKS = f"""
 WITH inserted AS (
-    INSERT INTO clickstream_events SELECT s.*, %(batch_id)s FROM stage_click s ON CONFLICT DO NOTHING
+    INSERT INTO clickstream_events ({CLICK_COLUMNS}, batch_id)
+    SELECT {CLICK_COLUMNS}, %(batch_id)s FROM stage_click ON CONFLICT DO NOTHING
     RETURNING event_time, event_type, session_id, kafka_time
 ), funnel AS (
     INSERT INTO kpi_funnel_minute AS k (window_start, page_views, product_views, searches, add_to_carts,
@@ -56,9 +67,10 @@ SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM stage_click),
        (SELECT count(*) FROM inserted WHERE kafka_time - event_time > %(late_after)s)
 """
 
-INSERT_ORDERS = """
+INSERT_ORDERS = f"""
 WITH inserted AS (
-    INSERT INTO orders SELECT s.*, %(batch_id)s FROM stage_order s ON CONFLICT DO NOTHING
+    INSERT INTO orders ({ORDER_COLUMNS}, batch_id)
+    SELECT {ORDER_COLUMNS}, %(batch_id)s FROM stage_order ON CONFLICT DO NOTHING
     RETURNING event_time, event_id, currency, kafka_time
 ), lines AS (
     INSERT INTO order_lines

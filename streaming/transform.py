@@ -42,6 +42,13 @@ def _out(kind: str, line: Column, event_time: Column | None) -> Column:
                     F.unix_micros(F.col("kafka_time")).alias("kafka_time_us"))
 
 
+def _extra_fields(rec: str, names: tuple[str, ...]) -> Column:
+    """JSON of a newer schema version's fields that the table has no column for (null when none is set)."""
+    if not names:
+        return F.lit(None).cast("string")
+    return F.nullif(F.to_json(F.struct(*[F.col(f"{rec}.{n}") for n in names])), F.lit("{}"))
+
+
 def sink_rows(kafka_rows: DataFrame, ws: WriterSchemas) -> DataFrame:
     """Works on a streaming DataFrame (built once, at start) or on a batch one (tests)."""
     decoded = decode(kafka_rows, ws)
@@ -51,9 +58,10 @@ def sink_rows(kafka_rows: DataFrame, ws: WriterSchemas) -> DataFrame:
                       F.coalesce(schema_failure("order"), failure_column("orders", "order"))))
     click = [F.col(f"click.{f}") for f in CLICK_FIELDS]
     order = [F.col(f"order.{f}") for f in ORDER_FIELDS]
-    click_line = _csv(*click, F.col("schema_version"), *_source())
+    click_line = _csv(*click, F.col("schema_version"), *_source(),
+                      _extra_fields("click", ws.extras.get("clickstream", ())))
     order_line = _csv(*order, F.size("order.line_items"), *[F.col(f"order.{f}") for f in ORDER_TAIL_FIELDS],
-                      *_source())
+                      *_source(), _extra_fields("order", ws.extras.get("orders", ())))
     line_items = F.transform(
         "order.line_items",
         lambda li, i: _out("line", _csv(F.col("order.event_time"), F.col("order.event_id"), i + 1,
