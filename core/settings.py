@@ -65,6 +65,14 @@ class Settings(BaseSettings):
     registry_password: SecretStr | None = Field(None, description="the schema registry's own role's password "
                                                 "(default: the superuser's, as before this setting existed)")
 
+    # Data tiering (`shopstream archive`, which the database upkeep runs once a day).
+    archive_dir: Path | None = Field(None, description="where days that left PostgreSQL go, as Parquet "
+                                     "(default: <runtime_dir>/archive)")
+    hot_days: int = Field(7, ge=3, description="days of facts kept in PostgreSQL; older day partitions are archived, "
+                          "verified, then dropped (at least 3: the upkeep keeps 2 days back)")
+    trim_days: int = Field(30, ge=1, description="days kept of the quarantine, the ledger and the per-minute KPIs; "
+                           "older rows are archived, verified, then deleted (each pipeline's newest ledger row stays)")
+
     # Prometheus.
     prometheus_port: int = Field(9090, ge=1, le=65535)
     producer_metrics_port: int = Field(9464, ge=0, le=65535, description="the producer's /metrics; 0 = none")
@@ -110,6 +118,10 @@ class Settings(BaseSettings):
             if missing:
                 raise ValueError(f"{self.kafka_security_protocol} needs {', '.join(missing)}")
         return self
+
+    @property
+    def archive_path(self) -> Path:
+        return (self.archive_dir or self.runtime_dir / "archive").expanduser().resolve()
 
     # Derived addresses -------------------------------------------------------------
     @property

@@ -1,5 +1,6 @@
 """Database upkeep, its own entry point (`shopstream maintain`): refresh the rollups
-concurrently, keep the daily partitions around today and drop those past retention.
+concurrently, keep the daily partitions around today, and once a day move what left the
+hot window to the archive (db.archive: verified Parquet first, then the drop).
 
 The stream job's command starts it as a thread beside the job; it owns none of it.
 """
@@ -13,6 +14,7 @@ import threading
 import psycopg2
 
 from core.database import REFRESH, ROLLUPS, connect
+from db import archive
 from core.exceptions import ShopstreamError
 from core.settings import Settings
 
@@ -27,13 +29,23 @@ ENSURE_PARTITIONS = "SELECT ensure_daily_partitions_on(coalesce(%s::date, (now()
 
 
 def ensure_partitions(cur, today: dt.date | None = None) -> int:
-    """Create the daily partitions around ``today`` and drop those past retention; returns how many were created."""
+    """Create the daily partitions around ``today`` (none is dropped here: see tier); returns how many were created."""
     cur.execute(ENSURE_PARTITIONS, (today,))
     return cur.fetchone()[0]
 
 
-def run_once(settings: Settings, today: dt.date | None = None) -> None:
-    """One round of upkeep: refresh every rollup, then the partitions around ``today``."""
+def tier(settings: Settings, today: dt.date | None = None) -> list[archive.Archived]:
+    """Archive (then drop) what left the hot window; a failure is logged and removes nothing."""
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    try:
+        return archive.run(settings, today)
+    except (psycopg2.Error, ShopstreamError, OSError) as exc:
+        log.warning("archiving failed, nothing was dropped (retried at the next upkeep): %s", str(exc).strip())
+        return []
+
+
+def run_once(settings: Settings, today: dt.date | None = None, tiering: bool = True) -> None:
+    """One round of upkeep: refresh every rollup, the partitions around ``today``, then (``tiering``) the archive."""
     conn = connect(settings, "writer")
     conn.autocommit = True  # CONCURRENTLY cannot run inside a transaction block
     try:
@@ -44,13 +56,19 @@ def run_once(settings: Settings, today: dt.date | None = None) -> None:
             ensure_partitions(cur, today)
     finally:
         conn.close()
+    if tiering:
+        tier(settings, today)
 
 
-def keep_up(settings: Settings, interval_s: float, stop: threading.Event) -> None:
-    """A round every ``interval_s`` until ``stop``; a failed round (the database away) is logged, then retried."""
+def keep_up(settings: Settings, interval_s: float, stop: threading.Event, tiered_on: dt.date | None = None) -> None:
+    """A round every ``interval_s`` until ``stop``; a failed round (the database away) is logged, then retried.
+    The archive is looked at once a UTC day (its scan of the kept tables is not free), first in the first round
+    unless ``tiered_on`` is today."""
     while not stop.wait(interval_s):
+        today = dt.datetime.now(dt.timezone.utc).date()
         try:
-            run_once(settings)
+            run_once(settings, tiering=today != tiered_on)
+            tiered_on = today
         except (psycopg2.Error, ShopstreamError) as exc:
             log.warning("database upkeep failed (retrying in %.0f s): %s", interval_s, str(exc).strip())
 
@@ -74,4 +92,4 @@ def run(settings: Settings, interval_s: float | None = None, stop: threading.Eve
     """The stage's entry point: one round now, then (with ``interval_s``) one every interval until ``stop``."""
     run_once(settings)
     if interval_s is not None:
-        keep_up(settings, interval_s, stop or threading.Event())
+        keep_up(settings, interval_s, stop or threading.Event(), tiered_on=dt.datetime.now(dt.timezone.utc).date())

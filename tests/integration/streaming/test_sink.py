@@ -7,7 +7,7 @@ import datetime as dt
 import psycopg2
 import pytest
 
-from db.maintenance import ensure_partitions
+from db.maintenance import ensure_partitions, tier
 from streaming.sink import PostgresSink
 from tests.fixtures.database import scalar
 from tests.fixtures.sink_rows import IDS, NOW, T0, click, csv, order_rows
@@ -101,11 +101,12 @@ def partitions(settings) -> set[str]:
         return {name for (name,) in cur.fetchall()}
 
 
-def test_the_upkeep_works_from_the_day_it_is_given(sink):
-    """A year ahead, with the default 30-day retention: every current partition goes (this
-    test has its own database), the window around that day is created, a row of that day
-    moves out of the default partition, and the stray partition stays."""
+def test_the_upkeep_works_from_the_day_it_is_given(sink, tmp_path):
+    """A year ahead: the window around that day is created and a row of that day moves out of the default
+    partition; the current partitions are dropped only by the archive, after their export (this test has its own
+    database), with the default 7-day hot window."""
     settings, s = sink
+    settings = settings.model_copy(update={"archive_dir": tmp_path / "archive"})
     today = NOW.date()
     later = today + dt.timedelta(days=365)
     s.write(1, {"click": csv([click(IDS[0], event_time=f"{later} 12:00:00Z")])}, {})
@@ -115,10 +116,15 @@ def test_the_upkeep_works_from_the_day_it_is_given(sink):
     with psycopg2.connect(settings.postgres_dsn("writer")) as conn, conn.cursor() as cur:
         created = ensure_partitions(cur, later)
     window = {f"clickstream_events_{later + dt.timedelta(days=d):%Y%m%d}" for d in range(-2, 8)}
-    assert partitions(settings) == window | {"clickstream_events_default"}
+    assert partitions(settings) == window | before, "no partition is dropped without an archive"
     assert created == 3 * len(window)  # clickstream_events, orders and order_lines
     assert scalar(settings, "SELECT tableoid::regclass::text FROM clickstream_events") == \
         f"clickstream_events_{later:%Y%m%d}"
+
+    archived = tier(settings, later)
+    assert partitions(settings) == window | {"clickstream_events_default"}
+    assert {f"clickstream_events_{a.day:%Y%m%d}" for a in archived if a.table == "clickstream_events"} == \
+        before - {"clickstream_events_default"}
 
     with psycopg2.connect(settings.postgres_dsn("writer")) as conn, conn.cursor() as cur:
         assert ensure_partitions(cur, later) == 0  # idempotent for the same day

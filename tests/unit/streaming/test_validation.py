@@ -6,12 +6,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import uuid
 
 import pytest
 
 from core.settings import FaultRatios
 from infra.samples import catalogue_schemas, kafka_source_rows
 from schemas import quality
+from streaming import sql
 from streaming.decode import WriterSchemas
 from streaming.job import KAFKA_ROW_SCHEMA, kafka_rows_frame
 from streaming.transform import sink_rows
@@ -114,8 +116,27 @@ def test_produced_at_header_is_read_and_a_repeated_header_key_does_not_fail_the_
         header("produced_at", b"1000000"), header("trace", b"x"), header("produced_at", b"2000000")))
     rows = sink_rows(df, writer_schemas()).toArrow().to_pylist()
     assert [r["kind"] for r in rows] == ["click"]
-    fields = next(csv.reader(io.StringIO(rows[0]["line"])))
-    assert fields[-1].startswith("1970-01-01 00:00:02")    # produced_at: the last of the repeated key
+    fields = dict(zip(column_names(sql.CLICK_COLUMNS), next(csv.reader(io.StringIO(rows[0]["line"])))))
+    assert fields["produced_at"].startswith("1970-01-01 00:00:02")    # the last of the repeated key
+    assert fields["extra_fields"] == ""   # our own schemas: no field without a column
+
+
+def column_names(columns: str) -> list[str]:
+    return [c.strip() for c in columns.split(",")]
+
+
+def test_each_line_has_the_columns_the_sink_copies_in_that_order(spark):
+    """The CSV that Spark formats and the COPY column lists of streaming.sql agree, field for field."""
+    gen = make_generator(faults=FaultRatios(schema=0, data_type=0, completeness=0, business_rules=0), sessions=5)
+    events = [next(gen) for _ in range(60)]
+    rows = sink_rows(kafka_rows(spark, events), writer_schemas()).toArrow().to_pylist()
+    expected = {"click": column_names(sql.CLICK_COLUMNS), "order": column_names(sql.ORDER_COLUMNS)}
+    for row in rows:
+        if row["kind"] in expected:
+            fields = dict(zip(expected[row["kind"]], next(csv.reader(io.StringIO(row["line"]))), strict=True))
+            assert fields["kafka_topic"].endswith(("clickstream", "orders")), fields
+            uuid.UUID(fields["event_id"])
+    assert {r["kind"] for r in rows} >= {"click", "order"}
 
 
 def test_bench_transform_times_the_transformation_on_generated_batches(spark):
