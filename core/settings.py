@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     trim_days: int = Field(30, ge=1, description="days kept of the quarantine, the ledger and the per-minute KPIs; "
                            "older rows are archived, verified, then deleted (each pipeline's newest ledger row stays)")
 
+    # Logs under <runtime_dir>/logs rotate (copy, then truncate) past this size; the watchdog looks each minute.
+    log_max_mb: int = Field(50, ge=1, description="a log under .runtime/logs rotates past this many MB")
+    log_keep: int = Field(3, ge=1, description="rotated copies kept of each log (<name>.log.1 … .N)")
+
     # Prometheus.
     prometheus_port: int = Field(9090, ge=1, le=65535)
     producer_metrics_port: int = Field(9464, ge=0, le=65535, description="the producer's /metrics; 0 = none")

@@ -33,6 +33,7 @@ from core.settings import ProduceOptions, Settings, StreamOptions, settings_env
 from db.migrate import migrate
 from infra.cli.options import json_variable
 from infra.runtime import stack, watchdog
+from infra.runtime.logs import rotate
 from infra.supervisor import die_with_parent
 from monitoring import exporter
 from monitoring.summary import RunScope, summarize
@@ -62,6 +63,7 @@ class StreamProcess:
         self.ready_file.unlink(missing_ok=True)
         self.ready_file.parent.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        rotate(self.log_file, self.settings.log_max_mb * 1024 * 1024, self.settings.log_keep)
         with open(self.log_file, "ab") as log_out:
             # If this process dies (a crash, a kill), the job stops cleanly after its batch rather than run on
             # orphaned, holding its metrics port.
@@ -141,6 +143,7 @@ class ProducerProcess:
 
     def _spawn(self, options: ProduceOptions) -> None:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        rotate(self.log_file, self.settings.log_max_mb * 1024 * 1024, self.settings.log_keep)
         env = {**os.environ, **settings_env(self.settings), json_variable("produce"): options.model_dump_json()}
         with open(self.log_file, "ab") as log_out:
             self.proc = subprocess.Popen([sys.executable, "-m", "infra", "produce"], stdout=log_out,

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 
 from core.settings import Settings, settings_env
+from infra.runtime.logs import rotate_all
 from infra.runtime.base import Service, ServiceStatus
 from infra.runtime.process import ManagedProcess
 from infra.runtime.services.alertmanager import Alertmanager
@@ -82,6 +83,7 @@ def up(settings: Settings, on_step: Callable[[str, str], None] = lambda name, wh
     standalone master with ``spark_workers`` workers), then the watchdog if asked. On failure, stop what this
     call started and re-raise."""
     started: list[Service] = []
+    rotate_all(settings)   # the watchdog rotates while it runs; a stack started without it gets this much
     wanted = services(settings, only, with_) + (spark_cluster(settings, spark_workers) if spark_workers else [])
     if any(isinstance(s, Kafka) and s.managed for s in wanted):
         check_cluster_size(settings)   # before anything starts: a node of another size would never join

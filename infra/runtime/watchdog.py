@@ -1,6 +1,7 @@
 """The local services' watchdog, which `up` starts by default: a service of ours that died
 (PostgreSQL after a PANIC on a full disk, a broker after kill -9, an OOM-killed registry)
-is started again, with backoff, the way systemd's Restart= or a Kubernetes pod would.
+is started again, with backoff, the way systemd's Restart= or a Kubernetes pod would. It also
+rotates the logs under .runtime/logs (infra.runtime.logs).
 `down` stops the watchdog before the services, so a deliberate stop is never undone.
 
 Restarts since the watchdog started are kept in .runtime/watchdog.json, which `status` and
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from core.settings import Settings
 from infra.runtime import stack
+from infra.runtime.logs import Rotation
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +65,10 @@ def watch(settings: Settings, stop: threading.Event | None = None) -> None:
     _save(settings, records)
     delay = {s.name: 1.0 for s in services}
     next_try = {s.name: 0.0 for s in services}
+    rotate_logs = Rotation(settings)
     log.info("watching %s every %g s", ", ".join(s.name for s in services), settings.watchdog_interval_s)
     while not stop.wait(settings.watchdog_interval_s):
+        rotate_logs()
         for service in services:
             if stop.is_set():
                 return
