@@ -14,9 +14,9 @@ import threading
 import psycopg2
 
 from core.database import REFRESH, ROLLUPS, connect
-from db import archive
 from core.exceptions import ShopstreamError
 from core.settings import Settings
+from db import archive
 
 log = logging.getLogger(__name__)
 
