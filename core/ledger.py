@@ -6,6 +6,8 @@ the offsets it committed. These are the queries they share.
 
 from __future__ import annotations
 
+import json
+
 from core.kafka import Offsets
 
 # The newest committed offsets of one checkpoint ("name:query id").
@@ -32,3 +34,17 @@ def _offsets(cur, query: str, key: str) -> Offsets:
     cur.execute(query, (key,))
     row = cur.fetchone()
     return row[0] if row else {}
+
+
+# Whether a ledger row of this pipeline ("name") ended exactly at these offsets (jsonb containment), among its
+# recent rows: a consumer group found there lags behind a mirror that failed; found nowhere, it was moved by hand.
+OFFSETS_SEEN = """
+SELECT EXISTS (SELECT 1 FROM (SELECT end_offsets FROM sink_ledger WHERE split_part(pipeline, ':', 1) = %s
+                              ORDER BY committed_at DESC LIMIT 100000) recent WHERE end_offsets @> %s::jsonb)
+"""
+
+
+def offsets_seen(cur, pipeline: str, offsets: Offsets) -> bool:
+    cur.execute(OFFSETS_SEEN, (pipeline, json.dumps({t: {p: int(o) for p, o in parts.items()}
+                                                     for t, parts in offsets.items()})))
+    return cur.fetchone()[0]

@@ -42,6 +42,7 @@ class Metrics:
     stalled_since: Gauge
     stream_restarts: Counter
     schema_reloads: Counter
+    group_reset: Gauge
     batch_phase: Histogram
     consumer_lag: Gauge
     view_age: Gauge
@@ -108,6 +109,10 @@ def build_metrics(registry: CollectorRegistry | None = None, prefix: str = PREFI
         schema_reloads=Counter(
             f"{prefix}_stream_schema_reloads_total", "Planned, warm restarts of the streaming query to decode schema "
             "versions registered while it ran (not failures).", registry=registry),
+        group_reset=Gauge(
+            f"{prefix}_stream_group_reset_pending", "1 when the job found its consumer group reset by hand (a replay "
+            "asked for): it leaves the group as it is and reads its own checkpoint; restart it with "
+            "--from-group-offsets to replay.", registry=registry),
         batch_phase=Histogram(
             f"{prefix}_stream_batch_phase_seconds", "Micro-batch phase durations reported by Spark's "
             "StreamingQueryListener (durationMs).", ["phase"], buckets=LATENCY_BUCKETS, registry=registry),

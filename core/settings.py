@@ -363,7 +363,14 @@ class StreamOptions(BaseModel):
                                                          "input waits in Kafka and nothing committed for this long")
     supervise: bool = Field(True, description="restart the job's process when it dies (SIGKILL, OOM, a crash), "
                                               "from its checkpoint, with backoff")
+    from_group_offsets: bool = Field(False, description=(
+        "start from the consumer group's offsets (reset them first: `shopstream kafka consumer-groups "
+        "--reset-offsets … --execute`), on a new checkpoint; the old one is kept beside it"))
     ready_file: Path | None = Field(None, description="touched once the query runs", **HIDDEN)
+    # `shopstream replay --to`: read only below these offsets, then stop; and the live pipeline whose resume point
+    # tells a replayed batch from a new one. Set by that command, not flags.
+    end_offsets: dict[str, dict[str, int]] | None = Field(None, description="stop at these offsets", **HIDDEN)
+    replay_of: str | None = Field(None, description="the pipeline this one replays", **HIDDEN)
 
     def checkpoint(self, settings: "Settings") -> Path:
         return self.checkpoint_dir or settings.runtime_dir / "checkpoints" / settings.topic_prefix / self.pipeline

@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow.compute as pc
 
+from core.kafka import Offsets
 from core.metrics import Metrics, observe_many
 from core.settings import Settings, StreamOptions
 from streaming.dead_letter import DeadLetterPublisher, parse_quarantine
 from streaming.decode import SchemaWatch, WriterSchemas
 from streaming.exceptions import SchemasChanged
-from streaming.offsets import GroupOffsetMirror, batch_end_offsets, checkpoint_query_id
+from streaming.offsets import GroupOffsetMirror, batch_end_offsets, batch_start_offsets, behind, checkpoint_query_id
 from streaming.sink import KINDS, BatchOutcome, PostgresSink
 
 log = logging.getLogger(__name__)
@@ -24,11 +25,15 @@ class BatchWriter:
     """Callable handed to ``writeStream.foreachBatch``; runs in the driver."""
 
     def __init__(self, settings: Settings, options: StreamOptions, schemas: WriterSchemas, metrics: Metrics,
-                 checkpoint: Path):
+                 checkpoint: Path, mark: Offsets | None = None, group_at: Offsets | None = None):
+        """``mark``: how far the pipeline had read when the job started (the ledger's resume point; for a bounded
+        replay, the live pipeline's): a batch that starts below it is a replay. ``group_at``: where the consumer
+        group should be (see GroupOffsetMirror)."""
         self.settings, self.options, self.schemas, self.metrics = settings, options, schemas, metrics
         self.checkpoint = checkpoint
+        self.mark = mark or {}
         self.sink: PostgresSink | None = None
-        self.mirror = GroupOffsetMirror(settings, options.pipeline)
+        self.mirror = GroupOffsetMirror(settings, options.pipeline, group_at)
         self.dead_letter = (DeadLetterPublisher(settings, settings.topic("dead-letter"))
                             if options.dead_letter else None)
         self.schema_watch = SchemaWatch(settings)
@@ -66,15 +71,18 @@ class BatchWriter:
         quarantined = parse_quarantine(lines["quarantine"]) if lines["quarantine"] else []
         self._check_schema_ids(batch_id, quarantined)
 
-        def publish_dead_letters() -> None:
-            if self.dead_letter and quarantined:
-                self.dead_letter.publish(quarantined)
+        def publish_dead_letters(new: frozenset) -> None:   # a record quarantined before is not sent again
+            rows = [row for row in quarantined if (row[0], row[1], row[2]) in new]
+            if self.dead_letter and rows:
+                self.dead_letter.publish(rows)
 
+        replay = behind(batch_start_offsets(self.checkpoint, batch_id), self.mark)
         outcome = self.sink.write(batch_id, lines, end_offsets, self.options.late_threshold_s, picked_up_at=started,
-                                  before_commit=publish_dead_letters)
+                                  before_commit=publish_dead_letters, replay=replay)
         self.last_outcome = outcome
-        log.info("batch %d: %d records; spark %.2f s, driver %.2f s, sink %.2f s", batch_id, outcome.records_in,
-                 computed - started, outcome.begun_at - computed, outcome.committed_at - outcome.begun_at)
+        log.info("batch %d%s: %d records; spark %.2f s, driver %.2f s, sink %.2f s", batch_id,
+                 " (replay)" if replay else "", outcome.records_in, computed - started, outcome.begun_at - computed,
+                 outcome.committed_at - outcome.begun_at)
         self._count(outcome)
         self._observe(outcome, started, kafka_us, event_us, quarantined)
         self._after_commit(end_offsets)
@@ -117,6 +125,7 @@ class BatchWriter:
         self.metrics.last_commit.set(self.last_commit_at)
         self.committed_offsets = end_offsets
         self.mirror.mirror(end_offsets)
+        self.metrics.group_reset.set(int(self.mirror.reset_to is not None))
 
     def _count(self, o: BatchOutcome) -> None:
         self.totals["batches"] += 1
@@ -135,8 +144,11 @@ class BatchWriter:
         m.stage_events.labels(stage="process").inc(o.records_in)
         m.stage_events.labels(stage="db_write").inc(o.stored + o.quarantined)
         m.stage_events.labels(stage="end_to_end").inc(len(event_us))
-        m.quality_records.labels(source="stream", category="valid", rule="").inc(o.records_in - len(quarantined))
+        # Each source record once: a valid one when it is stored, a broken one when it is first quarantined. A
+        # duplicate (a producer's re-send, a replay) moves only the duplicates counter.
+        m.quality_records.labels(source="stream", category="valid", rule="").inc(o.stored)
         for row in quarantined:
-            m.quality_records.labels(source="stream", category=row[4], rule=row[5]).inc()
+            if (row[0], row[1], row[2]) in o.new_quarantine:
+                m.quality_records.labels(source="stream", category=row[4], rule=row[5]).inc()
         m.duplicates.inc(o.duplicates)
         m.late_events.inc(o.late)

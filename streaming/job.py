@@ -21,19 +21,23 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import reduce
 from urllib.parse import urlsplit
 
 from confluent_kafka import KafkaException
+from pyspark.sql import Column
+from pyspark.sql import functions as F
 
 from core import ledger
 from core.database import connect
-from core.exceptions import DependencyUnavailable
-from core.kafka import OffsetProbe, caught_up
+from core.exceptions import ConfigError, DependencyUnavailable
+from core.kafka import OffsetProbe, Offsets, caught_up
 from core.metrics import serve_metrics
 from core.settings import Settings, StreamOptions
 from streaming.batch import BatchWriter
 from streaming.decode import WriterSchemas, load_writer_schemas
 from streaming.exceptions import StreamingError
+from streaming.offsets import group_offsets
 from streaming.transform import sink_rows
 
 log = logging.getLogger(__name__)
@@ -159,10 +163,60 @@ def starting_offsets(settings: Settings, options: StreamOptions, topics: list[st
     conn.close()
     if not latest:
         return "earliest"
-    offsets = {t: {p: int(latest.get(t, {}).get(p, -2)) for p in parts}   # -2: earliest, for a new partition
-               for t, parts in probe.log_end_offsets(topics).items()}
     log.info("new checkpoint: resuming %s from the ledger's offsets", options.pipeline)
-    return json.dumps(offsets)
+    return json.dumps(_every_partition(latest, probe, topics))
+
+
+def _every_partition(offsets: Offsets, probe: OffsetProbe, topics: list[str]) -> Offsets:
+    """``offsets`` for every partition of ``topics``; -2 (earliest) for one it lacks (a new partition)."""
+    return {t: {p: int(offsets.get(t, {}).get(p, -2)) for p in parts}
+            for t, parts in probe.log_end_offsets(topics).items()}
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where the query starts, and what the batch writer compares against."""
+
+    offsets: str                 # Spark's startingOffsets (ignored when the checkpoint exists)
+    mark: Offsets                # how far the pipeline had read: a batch starting below it is a replay
+    group_at: Offsets            # where the consumer group is now
+    group_reset: Offsets | None  # the group, when it was reset by hand and this start does not use it
+
+
+def plan_start(settings: Settings, options: StreamOptions, topics: list[str], probe: OffsetProbe) -> Start:
+    """The start of this run: from the checkpoint, the ledger, or (``from_group_offsets``) the consumer group."""
+    group = group_offsets(settings, options.pipeline, topics)
+    with connect(settings, "writer") as conn, conn.cursor() as cur:
+        mark = ledger.latest_offsets(cur, options.replay_of or options.pipeline)
+        reset_by_hand = bool(group and mark) and not ledger.offsets_seen(cur, options.pipeline, group)
+    conn.close()
+    if options.from_group_offsets:
+        if not group:
+            raise ConfigError(
+                f"consumer group {options.pipeline} has no offsets on {', '.join(topics)}: set them first, e.g. "
+                f"`shopstream kafka consumer-groups --bootstrap-server {settings.kafka_bootstrap} --group "
+                f"{options.pipeline} --all-topics --reset-offsets --to-earliest --execute`")
+        checkpoint = options.checkpoint(settings)
+        if (checkpoint / "metadata").exists():
+            aside = checkpoint.with_name(f"{checkpoint.name}.before-{time.strftime('%Y%m%dT%H%M%S')}")
+            checkpoint.rename(aside)
+            log.info("starting from consumer group %s's offsets; the previous checkpoint is kept in %s",
+                     options.pipeline, aside)
+        return Start(json.dumps(_every_partition(group, probe, topics)), mark, group, None)
+    if reset_by_hand:
+        log.warning("consumer group %s was reset by hand (to %s) while the job was away; this job resumes from its "
+                    "own checkpoint and leaves the group as it is. To replay from there: stop the job, then run "
+                    "`shopstream stream --from-group-offsets --pipeline %s`", options.pipeline, json.dumps(group),
+                    options.pipeline)
+    return Start(starting_offsets(settings, options, topics, probe), mark, group,
+                 group if reset_by_hand else None)
+
+
+def below(end_offsets: Offsets) -> Column:
+    """Kafka rows below ``end_offsets`` (a bounded replay's range ends there)."""
+    return reduce(lambda a, b: a | b, [(F.col("topic") == t) & (F.col("partition") == int(p)) & (F.col("offset") < e)
+                                       for t, parts in end_offsets.items() for p, e in parts.items()],
+                  F.lit(False))
 
 
 KAFKA_REQUEST_TIMEOUT_MS = 8_000
@@ -194,6 +248,8 @@ def build_query(spark, settings: Settings, options: StreamOptions, schemas: Writ
                 starting: str):
     """The streaming query, not started: Kafka source -> sink rows -> foreachBatch(writer)."""
     source = kafka_source(spark, settings, schemas, starting, options.max_offsets_per_trigger)
+    if options.end_offsets:
+        source = source.where(below(options.end_offsets))
     stream = (sink_rows(source, schemas).writeStream.foreachBatch(writer)
               .option("checkpointLocation", str(options.checkpoint(settings))))
     return stream.trigger(processingTime=f"{options.trigger_s} seconds") if options.trigger_s else stream
@@ -269,6 +325,9 @@ def watch(query, writer: BatchWriter, options: StreamOptions, topics: list[str],
         if progress:
             progress(dict(writer.totals))
         stall.check()
+        if options.end_offsets and writer.committed_offsets and caught_up(writer.committed_offsets,
+                                                                          options.end_offsets):
+            stop.set()   # a bounded replay reached the end of its range
         if options.stop_when_idle_s and not stop.is_set():
             if writer.committed_offsets and caught_up(writer.committed_offsets, probe.log_end_offsets(topics)):
                 idle_since = idle_since or time.monotonic()
@@ -330,7 +389,7 @@ def run(settings: Settings, options: StreamOptions, jars: list[str], warmup: War
     topics = list(schemas.topics.values())
     with OffsetProbe(settings) as probe:
         try:
-            starting = starting_offsets(settings, options, topics, probe)
+            start = plan_start(settings, options, topics, probe)
         except KafkaException as exc:
             raise DependencyUnavailable(f"Kafka at {settings.kafka_bootstrap} is not reachable ({exc}): "
                                         f"run `shopstream up` or fix --bootstrap-servers") from None
@@ -342,7 +401,11 @@ def run(settings: Settings, options: StreamOptions, jars: list[str], warmup: War
             except Exception as exc:   # noqa: BLE001 - an optimisation: the job runs without it, colder
                 log.warning("warm-up skipped (the first batches will be slower): %s", _first_line(str(exc)))
         spark.streams.addListener(phase_listener(metrics))
-        writer = BatchWriter(settings, options, schemas, metrics, options.checkpoint(settings))
+        writer = BatchWriter(settings, options, schemas, metrics, options.checkpoint(settings), start.mark,
+                             start.group_at)
+        if start.group_reset:
+            writer.mirror.reset_to = start.group_reset
+            metrics.group_reset.set(1)
         try:
             with stop_on_signals(stop):
                 started = time.monotonic()
@@ -350,7 +413,7 @@ def run(settings: Settings, options: StreamOptions, jars: list[str], warmup: War
                 while True:
                     attempt_started = time.monotonic()
                     try:
-                        query = start_query(spark, settings, options, schemas, writer, starting)
+                        query = start_query(spark, settings, options, schemas, writer, start.offsets)
                         metrics.query_active.set(1)
                         if options.ready_file:
                             options.ready_file.touch()

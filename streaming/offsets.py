@@ -5,6 +5,11 @@ runs the batch, so a replayed batch has the same id and the same offsets; that f
 what the ledger stores. Spark never commits offsets to Kafka, so after each commit the
 ledger's offsets are mirrored to a consumer group, and `kafka-consumer-groups
 --describe` shows true lag.
+
+The group is also the way in for a replay: reset it with Kafka's own tool, then start
+the job with ``--from-group-offsets``. A reset made while the job runs (or while it was
+stopped, then started without that flag) is noticed, not overwritten: the job says so
+and leaves the group where the user put it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from pathlib import Path
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 
 from core import kafka
+from core.kafka import Offsets
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,23 +39,107 @@ def batch_end_offsets(checkpoint: Path, batch_id: int) -> dict[str, dict[str, in
     return json.loads(lines[2])
 
 
+def batch_start_offsets(checkpoint: Path, batch_id: int) -> Offsets:
+    """Where ``batch_id`` began: the previous batch's end, or for the first batch the source's initial offsets
+    (``sources/0/0``: a version line, then the JSON). Empty when Spark no longer keeps them."""
+    try:
+        if batch_id > 0:
+            return batch_end_offsets(checkpoint, batch_id - 1)
+        text = (checkpoint / "sources" / "0" / "0").read_text()
+        return json.loads(text[text.index("{"):])
+    except (OSError, ValueError, IndexError):
+        return {}
+
+
+def behind(start: Offsets, mark: Offsets) -> bool:
+    """Whether any partition starts below ``mark``: a batch that re-reads what was read before."""
+    return any(int(offset) < int(mark.get(topic, {}).get(p, -1))
+               for topic, parts in start.items() for p, offset in parts.items())
+
+
+def group_offsets(settings: Settings, group: str, topics: list[str], timeout: float = 10.0) -> Offsets:
+    """The group's committed offsets on ``topics`` (partitions without one are left out)."""
+    admin = kafka.admin(settings)
+    meta = admin.list_topics(timeout=timeout)
+    wanted = [TopicPartition(t, p) for t in topics for p in meta.topics[t].partitions]
+    future = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group, wanted)],
+                                               request_timeout=timeout)[group]
+    found: Offsets = {}
+    for tp in future.result(timeout=timeout).topic_partitions:
+        if tp.offset >= 0:
+            found.setdefault(tp.topic, {})[str(tp.partition)] = tp.offset
+    return found
+
+
+def offsets_at(settings: Settings, topics: list[str], when_ms: int | None, timeout: float = 10.0) -> Offsets:
+    """Per partition, the first offset whose timestamp is at or after ``when_ms`` (the log end when none is);
+    ``when_ms`` None: the earliest offset still kept."""
+    consumer = kafka.consumer(settings, "shopstream-offsets", {"enable.auto.commit": False})
+    try:
+        meta = consumer.list_topics(timeout=timeout)
+        found: Offsets = {}
+        for topic in topics:
+            for p in meta.topics[topic].partitions:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
+                if when_ms is None:
+                    offset = low
+                else:
+                    (tp,) = consumer.offsets_for_times([TopicPartition(topic, p, when_ms)], timeout=timeout)
+                    offset = high if tp.offset < 0 else tp.offset
+                found.setdefault(topic, {})[str(p)] = offset
+        return found
+    finally:
+        consumer.close()
+
+
 class GroupOffsetMirror:
-    def __init__(self, settings: Settings, group: str):
+    """Copies each committed batch's end offsets to the consumer group ``group``, unless someone reset the group:
+    ``expected`` is what the group should hold (the ledger's resume point at start, then each mirrored batch),
+    and a group found elsewhere was moved by hand. That reset is left in place, logged with the way to replay
+    from it, and ``reset_to`` holds it (the job's metrics show it)."""
+
+    def __init__(self, settings: Settings, group: str, expected: Offsets | None = None):
         self.group = group
         self.admin = kafka.admin(settings)
+        self.expected = expected or None
+        self.reset_to: Offsets | None = None
+
+    def _moved(self, timeout: float) -> Offsets | None:
+        """The group's offsets where they differ from ``expected``; None when they do not (or nobody knows)."""
+        if not self.expected:
+            return None
+        wanted = [TopicPartition(t, int(p)) for t, parts in self.expected.items() for p in parts]
+        future = self.admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(self.group, wanted)],
+                                                        request_timeout=timeout)[self.group]
+        moved: Offsets = {}
+        for tp in future.result(timeout=timeout).topic_partitions:
+            want = int(self.expected[tp.topic][str(tp.partition)])
+            if tp.offset >= 0 and tp.offset != want:
+                moved.setdefault(tp.topic, {})[str(tp.partition)] = tp.offset
+        return moved or None
 
     def mirror(self, end_offsets: dict[str, dict[str, int]], timeout: float = 10.0) -> bool:
         partitions = [TopicPartition(topic, int(p), int(offset))
                       for topic, parts in end_offsets.items() for p, offset in parts.items()]
-        if not partitions:
+        if not partitions or self.reset_to is not None:
             return True
         try:
+            moved = self._moved(timeout)
+            if moved is not None:
+                self.reset_to = moved
+                log.warning("consumer group %s was reset by hand (now at %s); this job reads its own checkpoint and "
+                            "leaves the group as it is. To replay from there: stop the job, then run `shopstream "
+                            "stream --from-group-offsets --pipeline %s` (or `shopstream replay --from TIME`)",
+                            self.group, json.dumps(moved), self.group)
+                return False
             futures = self.admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(self.group, partitions)],
                                                               request_timeout=timeout)
             for future in futures.values():
                 future.result(timeout=timeout)
+            self.expected = {t: {p: int(o) for p, o in parts.items()} for t, parts in end_offsets.items()}
             return True
         except (KafkaException, TimeoutError) as exc:
+            self.expected = None   # unknown: an alter that timed out here may still have reached the broker
             # The ledger is the truth; the group is a view of it for Kafka's tools.
             log.warning("could not mirror offsets to consumer group %s: %s", self.group, exc)
             return False

@@ -43,6 +43,7 @@ class BatchOutcome:
     late: int = 0               # stored events that reached Kafka late
     begun_at: float = 0.0       # epoch seconds: transaction began
     committed_at: float = 0.0   # epoch seconds: COMMIT returned
+    new_quarantine: frozenset = frozenset()   # (topic, partition, offset) as text: quarantined by this batch
 
 
 
@@ -131,18 +132,19 @@ class PostgresSink:
         return self._retrying(check)
 
     def write(self, batch_id: int, lines: dict[str, bytes], end_offsets: dict, late_after_s: float = 5.0,
-              picked_up_at: float | None = None, before_commit=None) -> BatchOutcome:
+              picked_up_at: float | None = None, before_commit=None, replay: bool = False) -> BatchOutcome:
         """Write one batch, retried through transient faults. ``lines`` maps a kind to its
-        CSV rows (newline-terminated).
+        CSV rows (newline-terminated); ``replay`` is recorded in the ledger.
 
         ``before_commit`` runs inside the transaction, after every insert succeeded and
-        before COMMIT (the dead-letter publish); if it raises, nothing is committed.
+        before COMMIT, with the source coordinates this batch quarantined for the first time
+        (the dead-letter publish); if it raises, nothing is committed.
         """
         return self._retrying(lambda: self._write_once(batch_id, lines, end_offsets, late_after_s, picked_up_at,
-                                                       before_commit))
+                                                       before_commit, replay))
 
     def _write_once(self, batch_id: int, lines: dict[str, bytes], end_offsets: dict, late_after_s: float,
-                    picked_up_at: float | None, before_commit) -> BatchOutcome:
+                    picked_up_at: float | None, before_commit, replay: bool) -> BatchOutcome:
         begun = time.time()
         try:
             with self.conn.cursor() as cur:
@@ -160,18 +162,19 @@ class PostgresSink:
                 orders_new, orders_staged, orders_late = cur.fetchone()
                 late = clicks_late + orders_late
                 cur.execute(sql.INSERT_QUARANTINE, batch)
-                (quarantined,) = cur.fetchone()
+                new_quarantine = frozenset((t, str(p), str(o)) for t, p, o in cur.fetchall())
+                quarantined = len(new_quarantine)
                 quarantine_staged = lines.get("quarantine", b"").count(b"\n")
                 records_in = clicks_staged + orders_staged + quarantine_staged
                 stored = clicks_new + orders_new
                 duplicates = clicks_staged + orders_staged - stored
                 if before_commit is not None:
-                    before_commit()
+                    before_commit(new_quarantine)
                 # The ledger row is the last statement before COMMIT, so its committed_at
                 # (the server's clock) trails the real commit by the COMMIT's WAL flush alone.
                 cur.execute(sql.INSERT_LEDGER, (self.pipeline, batch_id, json.dumps(end_offsets), records_in, stored,
                                                 duplicates, quarantined, late, _ts(picked_up_at or begun),
-                                                _ts(begun)))
+                                                _ts(begun), replay))
             self.conn.commit()
             committed = time.time()  # the metrics observe the commit itself, after it returned
         except BaseException:
@@ -181,7 +184,8 @@ class PostgresSink:
                 except psycopg2.Error:
                     self._disconnect()   # the connection broke: the retry reconnects
             raise
-        return BatchOutcome(batch_id, False, records_in, stored, duplicates, quarantined, late, begun, committed)
+        return BatchOutcome(batch_id, False, records_in, stored, duplicates, quarantined, late, begun, committed,
+                            new_quarantine)
 
 def _first_line(exc: BaseException) -> str:
     return next((line for line in str(exc).splitlines() if line.strip()), repr(exc))[:300]

@@ -94,21 +94,20 @@ SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM stage_order),
        (SELECT count(*) FROM inserted WHERE kafka_time - event_time > %(late_after)s)
 """
 
+# A record quarantined before (a replay) conflicts on its source coordinates and is not returned: only the
+# returned ones are new, counted and sent to the dead-letter topic.
 INSERT_QUARANTINE = """
-WITH inserted AS (
-    INSERT INTO quarantine (source_topic, source_partition, source_offset, kafka_time, category, rule, message,
-                            event_id, raw, batch_id)
-    SELECT source_topic, source_partition, source_offset, kafka_time, category, rule, message, event_id, raw,
-           %(batch_id)s
-    FROM stage_quarantine ON CONFLICT DO NOTHING RETURNING 1
-)
-SELECT count(*) FROM inserted
+INSERT INTO quarantine (source_topic, source_partition, source_offset, kafka_time, category, rule, message,
+                        event_id, raw, batch_id)
+SELECT source_topic, source_partition, source_offset, kafka_time, category, rule, message, event_id, raw,
+       %(batch_id)s
+FROM stage_quarantine ON CONFLICT DO NOTHING RETURNING source_topic, source_partition, source_offset
 """
 
 INSERT_LEDGER = """
 INSERT INTO sink_ledger (pipeline, batch_id, end_offsets, records_in, stored, duplicates, quarantined, late,
-                         picked_up_at, started_at, committed_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, clock_timestamp())
+                         picked_up_at, started_at, replay, committed_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, clock_timestamp())
 """
 
 ENSURE_PARTITIONS = "SELECT ensure_daily_partitions()"

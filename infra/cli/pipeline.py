@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
@@ -40,9 +40,10 @@ def topics() -> None:
     console.print(f"created: {', '.join(created)}" if created else "all topics exist")
 
 
-STREAM = Options("options", StreamOptions, "stream", "Stream options")
+REPLAY_ONLY = ("end_offsets", "replay_of")   # set by `shopstream replay`
+STREAM = Options("options", StreamOptions, "stream", "Stream options", exclude=REPLAY_ONLY)
 RUN_STREAM = Options("stream_options", StreamOptions, "stream", "Stream options",
-                     exclude=("ready_file", "stop_when_idle_s"))
+                     exclude=("ready_file", "stop_when_idle_s", "from_group_offsets", *REPLAY_ONLY))
 RUN_PRODUCE = Options("produce_options", ProduceOptions, "produce", "Produce options",
                       exclude=("count", "resume"), defaults={"duration_s": 30.0})
 
@@ -54,12 +55,12 @@ def stream(options: StreamOptions) -> None:
     import os
     import sys
 
+    from core.exceptions import TEMPFAIL_EXIT, DependencyUnavailable
     from core.settings import settings_env
     from db.maintenance import Maintenance
     from infra.cli.options import json_variable
     from infra.runtime.jvm import spark_jars
     from infra.samples import warmup_topics
-    from core.exceptions import TEMPFAIL_EXIT, DependencyUnavailable
     from infra.supervisor import LAST_FAILURE_ENV, RESTARTS_ENV, supervise
     from streaming.job import run as run_stream
 
@@ -71,6 +72,8 @@ def stream(options: StreamOptions) -> None:
         raise typer.Exit(code)
     restarts = json.loads(os.environ.get(RESTARTS_ENV, "{}"))
     last_failure = float(os.environ.get(LAST_FAILURE_ENV) or 0) or None
+    if restarts:   # the group was applied by the first process; a restarted one resumes from its checkpoint
+        options = options.model_copy(update={"from_group_offsets": False})
     with console.status("streaming… (Ctrl-C stops after the current batch)") as status:
         def progress(t):
             status.update(f"streaming: {t['batches']} batches · {t['stored']:,} stored · "
@@ -92,6 +95,52 @@ def stream(options: StreamOptions) -> None:
             upkeep.stop()
     console.print(f"stopped after {result.batches} batches: {result.records_in:,} records in, {result.stored:,} "
                   f"stored, {result.quarantined:,} quarantined, {result.duplicates:,} duplicates, {result.late:,} late")
+
+
+@app.command()
+@with_options(Options("options", StreamOptions, "stream", "Stream options", exclude=(*REPLAY_ONLY, "from_group_offsets",
+                                                                                    "stop_when_idle_s", "ready_file")))
+def replay(
+    options: StreamOptions,
+    since: Annotated[str, typer.Option("--from", help="Replay from this time: ISO 8601, UTC unless it says "
+                                                      "(2026-11-30T10:00), or 'earliest'.")],
+    until: Annotated[Optional[str], typer.Option("--to", help=(
+        "End of a bounded replay: it runs beside the live job under its own pipeline name (PIPELINE-replay), "
+        "stops at this time and reports what it read; without it, the live job itself is rewound."))] = None,
+) -> None:
+    """Replay Kafka from a time: reset the consumer group with Kafka's own tool, then stream from it. Nothing is
+    stored twice; KPIs, quarantine and quality counts do not change."""
+    import os
+    import sys
+
+    import schemas
+    from core.settings import settings_env
+    from infra.cli.options import json_variable
+    from infra.replay import bounded, parse_window, refuse_if_running, reset_group
+
+    cfg = settings()
+    window = parse_window(since, until)
+    if window.until_ms is None:   # the live job, rewound: reset its group, then become `stream --from-group-offsets`
+        refuse_if_running(cfg, options.pipeline)
+        reset_group(cfg, options.pipeline, list(schemas.event_topics(cfg).values()), window.since_ms)
+        console.print(f"consumer group {options.pipeline} reset to {since}; streaming from it (Ctrl-C stops)")
+        live = options.model_copy(update={"from_group_offsets": True})
+        os.execve(sys.executable, [sys.executable, "-m", "infra", "stream"],
+                  {**os.environ, **settings_env(cfg), json_variable("stream"): live.model_dump_json()})
+    with console.status("replaying…") as status:
+        def progress(t):
+            status.update(f"replaying: {t['batches']} batches · {t['records_in']:,} read · {t['stored']:,} new · "
+                          f"{t['duplicates']:,} duplicates")
+        result = bounded(cfg, options, window, progress)
+    stream = result.stream
+    if stream is None:
+        console.print(f"nothing to replay between {since} and {until}: the range holds no record")
+        return
+    rate = f"{stream.records_in / stream.seconds:,.0f} records/s" if stream.seconds else ""
+    console.print(f"replayed {stream.records_in:,} records in {stream.seconds:.1f} s ({rate}; "
+                  f"{stream.batches} batches): {stream.stored:,} new rows, {stream.duplicates:,} duplicates skipped, "
+                  f"{stream.quarantined:,} quarantined anew; pipeline {result.pipeline}, the live resume point "
+                  f"untouched", soft_wrap=True)
 
 
 @app.command()

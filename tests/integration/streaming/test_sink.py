@@ -61,7 +61,7 @@ def test_a_resent_event_in_a_later_batch_is_stored_once_and_counted_once(sink):
 def test_a_failure_inside_the_transaction_leaves_nothing(sink):
     settings, s = sink
 
-    def explode():
+    def explode(_new_quarantine):
         raise RuntimeError("dead-letter topic down")
 
     with pytest.raises(RuntimeError):
@@ -69,6 +69,24 @@ def test_a_failure_inside_the_transaction_leaves_nothing(sink):
     assert scalar(settings, "SELECT count(*) FROM clickstream_events") == 0
     assert scalar(settings, "SELECT count(*) FROM sink_ledger") == 0
     assert not s.write(3, {"click": csv([click(IDS[0])])}, {}).skipped
+
+
+def test_a_replayed_batch_stores_nothing_twice_and_names_only_new_quarantine(sink):
+    """The same records again under new batch ids (a replay): facts are duplicates, the quarantined record is not
+    new (so it is not published again), KPIs stay, and the ledger marks the batch a replay."""
+    settings, s = sink
+    bad = f"t.clickstream,0,9,{T0},schema,not_confluent_framing,bad,,\\x0102"
+    rows = {"click": csv([click(IDS[0]), click(IDS[1], offset=1)]), "quarantine": csv([bad])}
+    published = []
+    first = s.write(1, rows, {"t.clickstream": {"0": 10}}, before_commit=published.append)
+    kpis = scalar(settings, "SELECT page_views FROM kpi_funnel_minute")
+    again = s.write(2, rows, {"t.clickstream": {"0": 10}}, before_commit=published.append, replay=True)
+    assert (first.stored, first.quarantined, first.new_quarantine) == (2, 1, {("t.clickstream", "0", "9")})
+    assert (again.stored, again.duplicates, again.quarantined, again.new_quarantine) == (0, 2, 0, frozenset())
+    assert published == [first.new_quarantine, frozenset()]
+    assert scalar(settings, "SELECT page_views FROM kpi_funnel_minute") == kpis == 2
+    assert scalar(settings, "SELECT count(*) FROM quarantine") == 1
+    assert scalar(settings, "SELECT string_agg(replay::text, ',' ORDER BY batch_id) FROM sink_ledger") == "false,true"
 
 
 def test_rows_land_in_their_day_and_strays_in_the_default_partition(sink):

@@ -190,3 +190,20 @@ def test_no_command_answers_a_bad_value_with_a_traceback(capsys):
     for argv in (["report", "--minutes", "-5"], ["stream", "--trigger", "-1"], ["bench", "e2e", "--levels", "abc"]):
         code, _, err = run_cli(capsys, *argv)
         assert code == 2 and err.startswith("error: invalid --"), (argv, err)
+
+
+def test_a_replay_from_the_future_or_backwards_is_one_line_and_touches_nothing():
+    """Checked before anything connects: no service is needed to refuse."""
+    import datetime as dt
+
+    now = dt.datetime.now(dt.timezone.utc)
+    later = (now + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    earlier = (now - dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
+    before = (now - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    for args, says in ((["--from", later], "is in the future"),
+                       (["--from", before, "--to", earlier], "is not after --from"),
+                       (["--from", "yesterday"], "is not a time")):
+        out = shopstream("replay", *args, env={"SHOPSTREAM_POSTGRES_PORT": "1", "SHOPSTREAM_BOOTSTRAP_SERVERS": "127.0.0.1:1"})
+        assert out.returncode == 2, out
+        assert says in out.stderr and out.stderr.strip().count("\n") == 0, out.stderr
+        assert "Traceback" not in out.stderr
