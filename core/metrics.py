@@ -43,6 +43,7 @@ class Metrics:
     stream_restarts: Counter
     schema_reloads: Counter
     group_reset: Gauge
+    redriven: Counter
     batch_phase: Histogram
     consumer_lag: Gauge
     view_age: Gauge
@@ -113,6 +114,9 @@ def build_metrics(registry: CollectorRegistry | None = None, prefix: str = PREFI
             f"{prefix}_stream_group_reset_pending", "1 when the job found its consumer group reset by hand (a replay "
             "asked for): it leaves the group as it is and reads its own checkpoint; restart it with "
             "--from-group-offsets to replay.", registry=registry),
+        redriven=Counter(
+            f"{prefix}_dead_letter_redriven_total", "Re-driven dead letters the job judged again: stored (their "
+            "quarantine row resolved) or failed_again (no second row).", ["outcome"], registry=registry),
         batch_phase=Histogram(
             f"{prefix}_stream_batch_phase_seconds", "Micro-batch phase durations reported by Spark's "
             "StreamingQueryListener (durationMs).", ["phase"], buckets=LATENCY_BUCKETS, registry=registry),

@@ -363,6 +363,9 @@ class StreamOptions(BaseModel):
                                                          "input waits in Kafka and nothing committed for this long")
     supervise: bool = Field(True, description="restart the job's process when it dies (SIGKILL, OOM, a crash), "
                                               "from its checkpoint, with backoff")
+    quantity_limit: int | None = Field(None, ge=1, description=(
+        "business rule: units of one product in one line, at most (default: the data contract's, 100); relax it, "
+        "then `shopstream dead-letter redrive --rule quantity_over_limit` stores what it quarantined"))
     from_group_offsets: bool = Field(False, description=(
         "start from the consumer group's offsets (reset them first: `shopstream kafka consumer-groups "
         "--reset-offsets … --execute`), on a new checkpoint; the old one is kept beside it"))

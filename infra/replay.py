@@ -42,8 +42,8 @@ class Window:
 def parse_window(since: str, until: str | None, now: dt.datetime | None = None) -> Window:
     """``--from`` and ``--to`` as epoch milliseconds; a bad one is a ConfigError of one line."""
     now = now or dt.datetime.now(dt.timezone.utc)
-    since_at = None if since.strip().lower() == "earliest" else _instant(since, "--from")
-    until_at = _instant(until, "--to") if until else None
+    since_at = None if since.strip().lower() == "earliest" else instant(since, "--from")
+    until_at = instant(until, "--to") if until else None
     for flag, at in (("--from", since_at), ("--to", until_at)):
         if at is not None and at > now:
             raise ConfigError(f"{flag} {at:%Y-%m-%d %H:%M:%S} UTC is in the future: give a time before now "
@@ -54,7 +54,7 @@ def parse_window(since: str, until: str | None, now: dt.datetime | None = None) 
     return Window(_ms(since_at), _ms(until_at))
 
 
-def _instant(text: str, flag: str) -> dt.datetime:
+def instant(text: str, flag: str) -> dt.datetime:
     try:
         at = dt.datetime.fromisoformat(text.strip().replace(" ", "T"))
     except ValueError:

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from core.kafka import Offsets
@@ -66,7 +67,7 @@ class BatchWriter:
             lines[k] = ("\n".join(rows) + "\n").encode() if rows else b""
         facts = table.filter(pc.is_valid(table.column("event_time_us")))
         event_us = facts.column("event_time_us").to_numpy()
-        records = table.filter(pc.not_equal(kind, "line"))
+        records = table.filter(pc.is_in(kind, pa.array(["click", "order", "quarantine"])))   # one row per record
         kafka_us = records.column("kafka_time_us").to_numpy()
         quarantined = parse_quarantine(lines["quarantine"]) if lines["quarantine"] else []
         self._check_schema_ids(batch_id, quarantined)
@@ -151,4 +152,7 @@ class BatchWriter:
             if (row[0], row[1], row[2]) in o.new_quarantine:
                 m.quality_records.labels(source="stream", category=row[4], rule=row[5]).inc()
         m.duplicates.inc(o.duplicates)
+        if o.resolved or o.failed_again:
+            m.redriven.labels(outcome="stored").inc(o.resolved)
+            m.redriven.labels(outcome="failed_again").inc(o.failed_again)
         m.late_events.inc(o.late)

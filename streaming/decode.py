@@ -26,6 +26,9 @@ from schemas.registry import register_family, registry_client
 
 log = logging.getLogger(__name__)
 
+#: The redrive_of header's form: the dead letter's source topic, partition and offset.
+REDRIVE_OF = r"^[^/]+/[0-9]+/[0-9]+$"
+
 
 @dataclass(frozen=True)
 class WriterSchemas:
@@ -146,6 +149,8 @@ def decode(df: DataFrame, ws: WriterSchemas) -> DataFrame:
         family = F.when(cond, F.lit(name)) if family is None else family.when(cond, F.lit(name))
     # element_at over the header map (no lambda: higher-order functions cannot be code-generated)
     produced_at = F.expr("try_cast(cast(element_at(map_from_entries(headers), 'produced_at') as string) as long)")
+    # A dead letter sent back (`shopstream dead-letter redrive`) names its first coordinates: "topic/partition/offset".
+    redrive_of = F.expr("cast(element_at(map_from_entries(headers), 'redrive_of') as string)")
     framed = frame_columns(df.withColumn("family", family))
     return framed.select(
         "topic", "partition", "offset", F.col("timestamp").alias("kafka_time"), "value", "family", "framed",
@@ -155,6 +160,7 @@ def decode(df: DataFrame, ws: WriterSchemas) -> DataFrame:
         decoded_column("clickstream", ws).alias("click"),
         decoded_column("orders", ws).alias("order"),
         F.timestamp_micros(produced_at).alias("produced_at"),
+        F.when(redrive_of.rlike(REDRIVE_OF), redrive_of).alias("redrive_of"),
         F.element_at(F.create_map(*[F.lit(x) for kv in sorted(ws.versions.items()) for x in kv]),
                      F.col("schema_id")).alias("schema_version") if ws.versions else F.lit(None).alias("schema_version"),
     )

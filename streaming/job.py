@@ -34,6 +34,7 @@ from core.exceptions import ConfigError, DependencyUnavailable
 from core.kafka import OffsetProbe, Offsets, caught_up
 from core.metrics import serve_metrics
 from core.settings import Settings, StreamOptions
+from schemas.quality import QUANTITY_LIMIT
 from streaming.batch import BatchWriter
 from streaming.decode import WriterSchemas, load_writer_schemas
 from streaming.exceptions import StreamingError
@@ -250,7 +251,7 @@ def build_query(spark, settings: Settings, options: StreamOptions, schemas: Writ
     source = kafka_source(spark, settings, schemas, starting, options.max_offsets_per_trigger)
     if options.end_offsets:
         source = source.where(below(options.end_offsets))
-    stream = (sink_rows(source, schemas).writeStream.foreachBatch(writer)
+    stream = (sink_rows(source, schemas, options.quantity_limit or QUANTITY_LIMIT).writeStream.foreachBatch(writer)
               .option("checkpointLocation", str(options.checkpoint(settings))))
     return stream.trigger(processingTime=f"{options.trigger_s} seconds") if options.trigger_s else stream
 

@@ -29,7 +29,7 @@ T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
-KINDS = ("click", "order", "line", "quarantine")
+KINDS = ("click", "order", "line", "quarantine", "redrive")
 
 
 @dataclass
@@ -44,6 +44,8 @@ class BatchOutcome:
     begun_at: float = 0.0       # epoch seconds: transaction began
     committed_at: float = 0.0   # epoch seconds: COMMIT returned
     new_quarantine: frozenset = frozenset()   # (topic, partition, offset) as text: quarantined by this batch
+    resolved: int = 0           # re-driven dead letters that passed: their first quarantine row resolved
+    failed_again: int = 0       # re-driven dead letters that failed again (no second row)
 
 
 
@@ -165,7 +167,11 @@ class PostgresSink:
                 new_quarantine = frozenset((t, str(p), str(o)) for t, p, o in cur.fetchall())
                 quarantined = len(new_quarantine)
                 quarantine_staged = lines.get("quarantine", b"").count(b"\n")
-                records_in = clicks_staged + orders_staged + quarantine_staged
+                resolved = failed_again = failed_attempts = 0
+                if lines.get("redrive"):
+                    cur.execute(sql.APPLY_REDRIVES)
+                    resolved, failed_again, failed_attempts = cur.fetchone()
+                records_in = clicks_staged + orders_staged + quarantine_staged + failed_attempts
                 stored = clicks_new + orders_new
                 duplicates = clicks_staged + orders_staged - stored
                 if before_commit is not None:
@@ -185,7 +191,7 @@ class PostgresSink:
                     self._disconnect()   # the connection broke: the retry reconnects
             raise
         return BatchOutcome(batch_id, False, records_in, stored, duplicates, quarantined, late, begun, committed,
-                            new_quarantine)
+                            new_quarantine, resolved, failed_again)
 
 def _first_line(exc: BaseException) -> str:
     return next((line for line in str(exc).splitlines() if line.strip()), repr(exc))[:300]

@@ -23,6 +23,8 @@ ALTER TABLE stage_order DROP COLUMN batch_id;
 CREATE TEMP TABLE stage_line (LIKE order_lines) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE stage_quarantine (LIKE quarantine INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
 ALTER TABLE stage_quarantine DROP COLUMN batch_id;
+CREATE TEMP TABLE stage_redrive (redrive_of text, source_topic text, source_partition integer, source_offset bigint,
+                                 outcome text, category text, rule text) ON COMMIT DELETE ROWS;
 """
 
 COPY = {
@@ -31,6 +33,7 @@ COPY = {
     "line": "COPY stage_line FROM STDIN WITH (FORMAT csv)",
     "quarantine": ("COPY stage_quarantine (source_topic, source_partition, source_offset, kafka_time, category, "
                    "rule, message, event_id, raw) FROM STDIN WITH (FORMAT csv)"),
+    "redrive": "COPY stage_redrive FROM STDIN WITH (FORMAT csv)",
 }
 
 # Facts first; KPIs from exactly the rows this statement inserted (a duplicate, which
@@ -102,6 +105,31 @@ INSERT INTO quarantine (source_topic, source_partition, source_offset, kafka_tim
 SELECT source_topic, source_partition, source_offset, kafka_time, category, rule, message, event_id, raw,
        %(batch_id)s
 FROM stage_quarantine ON CONFLICT DO NOTHING RETURNING source_topic, source_partition, source_offset
+"""
+
+# Re-driven dead letters: the first quarantine row of each is resolved (it passed: its facts were inserted by this
+# transaction) or has the attempt counted (it failed again). An attempt already recorded (the same coordinates: a
+# replayed batch) changes nothing. Returns (resolved, failed again, failed attempts in the batch).
+APPLY_REDRIVES = """
+WITH r AS (
+    SELECT split_part(redrive_of, '/', 1) AS topic, split_part(redrive_of, '/', 2)::integer AS part,
+           split_part(redrive_of, '/', 3)::bigint AS off,
+           source_topic || '/' || source_partition || '/' || source_offset AS attempt, outcome, rule
+    FROM stage_redrive
+), touched AS (
+    UPDATE quarantine q SET
+        resolved_at = CASE WHEN r.outcome = 'stored' THEN coalesce(q.resolved_at, clock_timestamp()) ELSE q.resolved_at END,
+        resolved_by = CASE WHEN r.outcome = 'stored' THEN coalesce(q.resolved_by, r.attempt) ELSE q.resolved_by END,
+        redrive_attempts = q.redrive_attempts + 1, last_redrive = r.attempt,
+        last_redrive_rule = CASE WHEN r.outcome = 'failed' THEN r.rule END
+    FROM r
+    WHERE (q.source_topic, q.source_partition, q.source_offset) = (r.topic, r.part, r.off)
+      AND q.last_redrive IS DISTINCT FROM r.attempt
+    RETURNING r.outcome
+)
+SELECT count(*) FILTER (WHERE outcome = 'stored'), count(*) FILTER (WHERE outcome = 'failed'),
+       (SELECT count(*) FROM stage_redrive WHERE outcome = 'failed')
+FROM touched
 """
 
 INSERT_LEDGER = """

@@ -1,7 +1,7 @@
 """One micro-batch of Kafka rows -> the sink's input, in a single pass over the batch.
 
 Every input row becomes one or more output rows ``(kind, line, event_time_us,
-kafka_time_us)``: ``kind`` is the staging table (click, order, line, quarantine) and
+kafka_time_us)``: ``kind`` is the staging table (click, order, line, quarantine, redrive) and
 ``line`` is that table's row as CSV, formatted on the JVM so the driver only has to
 join strings and COPY them.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from schemas.quality import QUANTITY_LIMIT
 from streaming.decode import WriterSchemas, decode
 from streaming.validation import failure_column, schema_failure
 
@@ -49,13 +50,17 @@ def _extra_fields(rec: str, names: tuple[str, ...]) -> Column:
     return F.nullif(F.to_json(F.struct(*[F.col(f"{rec}.{n}") for n in names])), F.lit("{}"))
 
 
-def sink_rows(kafka_rows: DataFrame, ws: WriterSchemas) -> DataFrame:
-    """Works on a streaming DataFrame (built once, at start) or on a batch one (tests)."""
+def sink_rows(kafka_rows: DataFrame, ws: WriterSchemas, quantity_limit: int = QUANTITY_LIMIT) -> DataFrame:
+    """Works on a streaming DataFrame (built once, at start) or on a batch one (tests).
+
+    A re-driven dead letter (its ``redrive_of`` header names where it was first quarantined) also yields a
+    ``redrive`` row, with its outcome; one that fails again yields only that row (its first quarantine row is
+    the one that counts: no second row, no second dead letter, no loop)."""
     decoded = decode(kafka_rows, ws)
     failure = (F.when(F.col("family") == "clickstream",
-                      F.coalesce(schema_failure("click"), failure_column("clickstream", "click")))
+                      F.coalesce(schema_failure("click"), failure_column("clickstream", "click", quantity_limit)))
                 .when(F.col("family") == "orders",
-                      F.coalesce(schema_failure("order"), failure_column("orders", "order"))))
+                      F.coalesce(schema_failure("order"), failure_column("orders", "order", quantity_limit))))
     click = [F.col(f"click.{f}") for f in CLICK_FIELDS]
     order = [F.col(f"order.{f}") for f in ORDER_FIELDS]
     click_line = _csv(*click, F.col("schema_version"), *_source(),
@@ -71,9 +76,19 @@ def sink_rows(kafka_rows: DataFrame, ws: WriterSchemas) -> DataFrame:
     quarantine_line = _csv(F.col("topic"), F.col("partition"), F.col("offset"), F.col("kafka_time"),
                            F.col("failure.category"), F.col("failure.rule"), F.col("failure.message"), event_id,
                            F.concat(F.lit("\\x"), F.lower(F.hex("value"))))
-    outputs = (F.when(F.col("failure").isNotNull(), F.array(_out("quarantine", quarantine_line, None)))
-                .when(F.col("family") == "clickstream", F.array(_out("click", click_line, F.col("click.event_time"))))
-                .otherwise(F.concat(F.array(_out("order", order_line, F.col("order.event_time"))), line_items)))
+    redriven = F.col("redrive_of").isNotNull()
+
+    def redrive(outcome: str) -> Column:
+        return _out("redrive", _csv(F.col("redrive_of"), F.col("topic"), F.col("partition"), F.col("offset"),
+                                    F.lit(outcome), F.col("failure.category"), F.col("failure.rule")), None)
+
+    click_out = _out("click", click_line, F.col("click.event_time"))
+    order_out = F.concat(F.array(_out("order", order_line, F.col("order.event_time"))), line_items)
+    outputs = (F.when(F.col("failure").isNotNull() & ~redriven, F.array(_out("quarantine", quarantine_line, None)))
+                .when(F.col("failure").isNotNull(), F.array(redrive("failed")))
+                .when(F.col("family") == "clickstream",
+                      F.when(redriven, F.array(click_out, redrive("stored"))).otherwise(F.array(click_out)))
+                .otherwise(F.when(redriven, F.concat(order_out, F.array(redrive("stored")))).otherwise(order_out)))
     return (decoded.withColumn("failure", failure)
             .select(F.explode(outputs).alias("o"))
             .select("o.kind", "o.line", "o.event_time_us", "o.kafka_time_us"))

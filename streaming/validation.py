@@ -35,8 +35,9 @@ class Rule:
     message: Column
 
 
-def rules(rec: str = "rec") -> list[Rule]:
-    """All record-level rules, in precedence order, over the decoded record column ``rec``."""
+def rules(rec: str = "rec", quantity_limit: int = QUANTITY_LIMIT) -> list[Rule]:
+    """All record-level rules, in precedence order, over the decoded record column ``rec``; ``quantity_limit`` is
+    the business rule's limit (a stream option: relaxing it and re-driving that rule's dead letters stores them)."""
 
     def _c(field: str) -> Column:
         return F.col(f"{rec}.{field}")
@@ -44,7 +45,7 @@ def rules(rec: str = "rec") -> list[Rule]:
     def _lines_any(pred) -> Column:
         return F.coalesce(F.exists(_c("line_items"), pred), F.lit(False))
 
-    return _rules(_c, _lines_any)
+    return _rules(_c, _lines_any, quantity_limit)
 
 
 def _blank(col: Column) -> Column:
@@ -55,7 +56,7 @@ def _money_bad(col: Column) -> Column:
     return col.isNotNull() & (F.isnan(col) | (F.abs(col) > MAX_AMOUNT))
 
 
-def _rules(_c, _lines_any) -> list[Rule]:
+def _rules(_c, _lines_any, quantity_limit: int) -> list[Rule]:
     et = _c("event_time")
     msg = lambda *parts: F.concat(*[p if isinstance(p, Column) else F.lit(p) for p in parts])  # noqa: E731
     is_product = _c("event_type").isin(*PRODUCT_EVENTS)
@@ -102,10 +103,10 @@ def _rules(_c, _lines_any) -> list[Rule]:
              msg("price ", _c("price").cast("string"), " is not positive")),
         Rule("business_rules", "non_positive_price", "orders", _lines_any(lambda li: li.unit_price <= 0),
              msg("an order line has a price that is not positive")),
-        Rule("business_rules", "quantity_over_limit", "clickstream", _c("quantity") > QUANTITY_LIMIT,
-             msg("quantity ", _c("quantity").cast("string"), f" is above the limit of {QUANTITY_LIMIT}")),
-        Rule("business_rules", "quantity_over_limit", "orders", _lines_any(lambda li: li.quantity > QUANTITY_LIMIT),
-             msg(f"an order line has a quantity above the limit of {QUANTITY_LIMIT}")),
+        Rule("business_rules", "quantity_over_limit", "clickstream", _c("quantity") > quantity_limit,
+             msg("quantity ", _c("quantity").cast("string"), f" is above the limit of {quantity_limit}")),
+        Rule("business_rules", "quantity_over_limit", "orders", _lines_any(lambda li: li.quantity > quantity_limit),
+             msg(f"an order line has a quantity above the limit of {quantity_limit}")),
         Rule("business_rules", "future_event_time", "any", et > F.col("kafka_time") + F.expr(f"INTERVAL {FUTURE_TOLERANCE_S} SECONDS"),
              msg("event_time ", et.cast("string"), f" is more than {FUTURE_TOLERANCE_S} s after it reached Kafka")),
         Rule("business_rules", "order_total_mismatch", "orders",
@@ -116,10 +117,10 @@ def _rules(_c, _lines_any) -> list[Rule]:
     ]
 
 
-def failure_column(family: str, rec: str = "rec") -> Column:
+def failure_column(family: str, rec: str = "rec", quantity_limit: int = QUANTITY_LIMIT) -> Column:
     """struct(category, rule, message) of the first rule ``rec`` breaks, or null when it is valid."""
     chain = None
-    for rule in rules(rec):
+    for rule in rules(rec, quantity_limit):
         if rule.family not in ("any", family):
             continue
         value = F.struct(F.lit(rule.category).alias("category"), F.lit(rule.name).alias("rule"),

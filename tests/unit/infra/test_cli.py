@@ -207,3 +207,13 @@ def test_a_replay_from_the_future_or_backwards_is_one_line_and_touches_nothing()
         assert out.returncode == 2, out
         assert says in out.stderr and out.stderr.strip().count("\n") == 0, out.stderr
         assert "Traceback" not in out.stderr
+
+
+def test_a_redrive_of_an_unknown_rule_or_category_is_one_line_and_sends_nothing():
+    for args, says in ((["--rule", "too_cheap"], "unknown rule 'too_cheap'"),
+                       (["--category", "vibes"], "unknown category 'vibes'"),
+                       (["--since", "2999-01-01"], "is in the future")):
+        out = shopstream("dead-letter", "redrive", *args, env={"SHOPSTREAM_BOOTSTRAP_SERVERS": "127.0.0.1:1"})
+        assert out.returncode == 2, out
+        assert says in out.stderr and out.stderr.strip().count("\n") == 0, out.stderr
+        assert "Traceback" not in out.stderr
