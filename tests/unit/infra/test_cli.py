@@ -94,6 +94,8 @@ def run_cli(capsys, *argv) -> tuple[int, str, str]:
 
 
 def test_every_stream_and_produce_field_is_a_flag_of_its_commands_with_its_variable():
+    from infra.cli.pipeline import REPLAY_ONLY
+
     commands = dict(click_commands())
     for model, group, names in ((StreamOptions, "stream", ("stream", "run")),
                                 (ProduceOptions, "produce", ("produce", "run"))):
@@ -101,8 +103,9 @@ def test_every_stream_and_produce_field_is_a_flag_of_its_commands_with_its_varia
             envvars = {opt: p.envvar for p in commands[(name,)].params for opt in p.opts}
             for path, info in Options("options", model, group).fields():
                 flag = f"--{flag_name(path[-1], info)}"
-                if name == "run" and path[-1] in ("count", "resume", "ready_file", "stop_when_idle_s"):
-                    assert flag not in envvars   # run sets these itself (or has no use for them)
+                if path[-1] in REPLAY_ONLY or (name == "run" and path[-1] in (
+                        "count", "resume", "ready_file", "stop_when_idle_s", "from_group_offsets")):
+                    assert flag not in envvars   # `replay` and `run` set these themselves (or have no use for them)
                     continue
                 assert flag in envvars, f"`{name}`: {path} has no flag"
                 assert envvars[flag] == variable(group, flag[2:])
@@ -146,7 +149,9 @@ def test_every_option_set_through_its_variable_reaches_the_child_job(tmp_path):
     seen = json.loads(parent.stdout)
     stream = StreamOptions(**seen["stream_options"])
     produce = ProduceOptions(**seen["produce_options"])
-    unset_by_run = {"count", "resume", "ready_file", "stop_when_idle_s"}
+    from infra.cli.pipeline import REPLAY_ONLY
+
+    unset_by_run = {"count", "resume", "ready_file", "stop_when_idle_s", "from_group_offsets", *REPLAY_ONLY}
     defaults = {**StreamOptions().model_dump(), **ProduceOptions(count=1).model_dump()}
     for options in (stream, produce):
         for name in type(options).model_fields:
