@@ -73,12 +73,12 @@ def run(settings: Settings, pipeline: str, stop: threading.Event, ready_file=Non
                 kafka_time = msg.timestamp()[1] / 1000
                 source = [msg.topic(), msg.partition(), msg.offset(),
                           time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(kafka_time)) +
-                          f".{int(kafka_time * 1000) % 1000:03d}+00", produced_at]
+                          f".{int(kafka_time * 1000) % 1000:03d}+00", produced_at]   # then extra_fields: none
                 if family == "clickstream":
-                    writer["click"].writerow([rec[f] for f in CLICK_FIELDS] + [version] + source)
+                    writer["click"].writerow([rec[f] for f in CLICK_FIELDS] + [version] + source + [None])
                 else:
                     writer["order"].writerow([rec[f] for f in ORDER_FIELDS] + [len(rec["line_items"])]
-                                             + [rec[f] for f in ORDER_TAIL_FIELDS] + source)
+                                             + [rec[f] for f in ORDER_TAIL_FIELDS] + source + [None])
                     for n, li in enumerate(rec["line_items"], 1):
                         writer["line"].writerow([rec["event_time"], rec["event_id"], n, rec["order_id"],
                                                  li["product_id"], li["category"], li["quantity"],

@@ -78,7 +78,7 @@ class MeasuredPostgreSQLSink(PostgreSQLSink):
         self.ledger.ends.setdefault(batch.topic, {})[str(batch.partition)] = last + 1
         with self._client, self._client.cursor() as cur:   # committed_at: clock_timestamp(), just after Quix's COMMIT
             cur.execute(LEDGER, (self.ledger.pipeline, batch_id, json.dumps(self.ledger.ends), batch.size, batch.size,
-                                 0, 0, 0, _ts(picked_up), _ts(started)))
+                                 0, 0, 0, _ts(picked_up), _ts(started), False))   # not a replay
 
     def _insert_rows(self, table_name, rows, pks=None):
         if rows:
