@@ -196,7 +196,8 @@ def plan_start(settings: Settings, options: StreamOptions, topics: list[str], pr
             raise ConfigError(
                 f"consumer group {options.pipeline} has no offsets on {', '.join(topics)}: set them first, e.g. "
                 f"`shopstream kafka consumer-groups --bootstrap-server {settings.kafka_bootstrap} --group "
-                f"{options.pipeline} --all-topics --reset-offsets --to-earliest --execute`")
+                f"{options.pipeline} {' '.join(f'--topic {t}' for t in topics)} --reset-offsets --to-earliest "
+                f"--execute`")
         checkpoint = options.checkpoint(settings)
         if (checkpoint / "metadata").exists():
             aside = checkpoint.with_name(f"{checkpoint.name}.before-{time.strftime('%Y%m%dT%H%M%S')}")
