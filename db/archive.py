@@ -20,6 +20,7 @@ one recorded, and attaches it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import logging
@@ -176,9 +177,7 @@ def run(settings: Settings, today: dt.date, day: dt.date | None = None, dry_run:
 def archive_unit(settings: Settings, folder: Path, unit: Unit, dry_run: bool = False) -> Archived:
     relative = unit.relative_path(folder)
     target = folder / relative
-    conn = connect(settings, "writer")
-    conn.set_session(isolation_level="REPEATABLE READ")
-    try:
+    with _transaction(settings, "REPEATABLE READ") as conn:
         with conn.cursor() as cur:
             cur.execute("SET TIME ZONE 'UTC'")
             if unit.partition:
@@ -202,12 +201,6 @@ def archive_unit(settings: Settings, folder: Path, unit: Unit, dry_run: bool = F
             size = target.stat().st_size
             cur.execute(RECORD, (unit.table, unit.day, rows, str(checksum), str(relative), size))
             cur.execute(unit.remove())
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
-    finally:
-        conn.close()
     return Archived(unit.table, unit.day, rows, target, size)
 
 
@@ -215,8 +208,7 @@ def restore(settings: Settings, day: dt.date) -> list[Archived]:
     """Attach ``day``'s archived fact partitions again, each verified against its recorded checksum."""
     folder = settings.archive_path
     restored = []
-    conn = connect(settings, "writer")
-    try:
+    with _transaction(settings) as conn:
         with conn.cursor() as cur:
             cur.execute("SET TIME ZONE 'UTC'")
             cur.execute("SELECT table_name, row_count, checksum, path, restored_at FROM archived_days "
@@ -246,12 +238,6 @@ def restore(settings: Settings, day: dt.date) -> list[Archived]:
                 cur.execute("UPDATE archived_days SET restored_at = now() WHERE table_name = %s AND day = %s",
                             (table, day))
                 restored.append(Archived(table, day, rows, file, file.stat().st_size))
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
-    finally:
-        conn.close()
     return restored
 
 
@@ -334,6 +320,19 @@ def _copy_in(cur, table: str, data: pa.Table) -> None:
     buffer.seek(0)
     cur.copy_expert(sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
         sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, data.column_names))).as_string(cur), buffer)
+
+
+@contextlib.contextmanager
+def _transaction(settings: Settings, isolation: str | None = None) -> Iterator:
+    """A writer connection in one transaction: committed when the block ends, rolled back if it raises, closed."""
+    conn = connect(settings, "writer")
+    if isolation:
+        conn.set_session(isolation_level=isolation)
+    try:
+        with conn:   # psycopg2: COMMIT on success, ROLLBACK on an exception
+            yield conn
+    finally:
+        conn.close()
 
 
 def _midnight(day: dt.date) -> dt.datetime:
