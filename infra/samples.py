@@ -10,20 +10,18 @@ same mix to private topics through the producer, so the job warms up on its own 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import random
-import contextlib
 from collections.abc import Callable, Iterable, Iterator
-
-import fastavro
 
 import schemas
 from core.settings import DEFAULT_FAULTS, NO_FAULTS, FaultRatios, ProduceOptions, Settings
+from infra.topics import delete_topics, ensure_topics, load_topic_specs
 from producers import faults
 from producers.generator import EventGenerator, GeneratedEvent
 from producers.serialization import ConfluentAvroSerializer
-from infra.topics import delete_topics, ensure_topics, load_topic_specs
 from streaming.decode import WriterSchemas, load_writer_schemas
 
 
@@ -75,8 +73,7 @@ def kafka_source_rows(ws: WriterSchemas, events: Iterable[GeneratedEvent],
                       kafka_time: Callable[[GeneratedEvent], dt.datetime] | None = None) -> list[tuple]:
     """One row per event; the Kafka timestamp (and produced_at header) is now unless ``kafka_time`` says."""
     ids = {(family, ws.versions[sid]): sid for family, by_id in ws.writers.items() for sid in by_id}
-    serializers = {key: ConfluentAvroSerializer(sid, fastavro.parse_schema(json.loads(ws.writers[key[0]][sid])))
-                   for key, sid in ids.items()}
+    serializers = {key: ConfluentAvroSerializer(sid, ws.writers[key[0]][sid]) for key, sid in ids.items()}
     rng, rows = random.Random(1), []
     for offset, e in enumerate(events):
         serialize = serializers.get((e.family, e.version)) or serializers[max(k for k in serializers

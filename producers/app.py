@@ -29,7 +29,7 @@ def build_serializers(settings: Settings) -> dict[tuple[str, int], ConfluentAvro
     for family, topic in schemas.event_topics(settings).items():
         ids = register_family(client, settings.registry_url, family, topic)
         for version in schemas.versions(family):
-            serializers[(family, version.version)] = ConfluentAvroSerializer(ids[version.version], version.parsed)
+            serializers[(family, version.version)] = ConfluentAvroSerializer(ids[version.version], version.text)
     return serializers
 
 

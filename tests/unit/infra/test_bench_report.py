@@ -39,3 +39,15 @@ def test_scaling_rows_stay_out_of_the_main_table(tmp_path):
 def test_a_report_round_trips_through_its_json(tmp_path):
     (tmp_path / "bench.json").write_text(report().to_json())
     assert load_report(tmp_path / "bench.json").markdown() == report().markdown()
+
+
+def test_the_cold_start_p95_and_the_cpu_per_event_are_shown():
+    r = report()
+    r.levels[0].cold_start_ms = {"p50": 900.0, "p95": 2500.0, "p99": 3000.0, "max": 3100.0}
+    md = r.markdown()
+    row = next(line for line in md.splitlines() if line.startswith("| shopstream | 1,000 |"))
+    assert "| 2.50s |" in row                              # its cold start
+    quix = next(line for line in md.splitlines() if line.startswith("| quix | 1,000 |"))
+    assert "| - |" in quix                                  # none measured (an older report): a dash, no error
+    cpu = md.split("## CPU and memory per component")[1]
+    assert "| shopstream | 5,000 | consumer (x) | 50.0 | 100 | 100.0 |" in cpu   # 0.5 core ÷ 5,000/s = 100 µs
