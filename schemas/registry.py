@@ -17,8 +17,12 @@ log = logging.getLogger(__name__)
 COMPATIBILITY = "BACKWARD"
 
 
-def registry_client(url: str) -> SchemaRegistryClient:
-    return SchemaRegistryClient({"url": url, "timeout": 10})
+def registry_client(url: str, timeout_s: float = 10.0, retries: int | None = None) -> SchemaRegistryClient:
+    """``retries``: of a 5xx or 429 answer (the client's own default when None)."""
+    conf = {"url": url, "timeout": timeout_s}
+    if retries is not None:
+        conf["max.retries"] = retries
+    return SchemaRegistryClient(conf)
 
 
 def register_family(client: SchemaRegistryClient, url: str, family: str, topic: str) -> dict[int, int]:

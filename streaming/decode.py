@@ -44,11 +44,13 @@ class WriterSchemas:
         return {schema_id for found in self.writers.values() for schema_id in found}
 
 
-def load_writer_schemas(settings: Settings, register: bool = True) -> WriterSchemas:
+def load_writer_schemas(settings: Settings, register: bool = True, timeout_s: float = 10.0,
+                        retries: int | None = None) -> WriterSchemas:
     """Every registered version of each family's subject (registering ours first, idempotently, unless
     ``register`` is false). The reader is the subject's newest version when it keeps every field of ours (a
-    version registered after this code was written: its new fields are ``extras``); else our newest."""
-    client = registry_client(settings.registry_url)
+    version registered after this code was written: its new fields are ``extras``); else our newest.
+    A registry that answers with a server error (5xx) or not at all is RegistryUnavailable: weather."""
+    client = registry_client(settings.registry_url, timeout_s, retries)
     topics, readers, writers, versions, extras = {}, {}, {}, {}, {}
     for family, topic in schemas.event_topics(settings).items():
         if register:
@@ -62,6 +64,9 @@ def load_writer_schemas(settings: Settings, register: bool = True) -> WriterSche
                 versions[registered.schema_id] = version
                 newest = registered.schema.schema_str
         except SchemaRegistryError as exc:
+            if exc.http_status_code >= 500:   # up, but its own storage is not (Apicurio keeps it in PostgreSQL)
+                raise RegistryUnavailable(f"the schema registry at {settings.registry_url} cannot answer now "
+                                          f"({exc}): it is retried") from exc
             raise RegistryError(f"the registry did not list the versions of {subject}: {exc}") from exc
         except httpx2.TransportError as exc:
             raise RegistryUnavailable(f"the schema registry at {settings.registry_url} is unreachable ({exc}): "
@@ -97,8 +102,12 @@ class SchemaWatch:
     know either is not asked about again for ``recheck_s`` (a producer that sends a made-up id, batch after
     batch, costs one registry round trip a minute)."""
 
-    def __init__(self, settings: Settings, recheck_s: float = 60.0):
-        self.settings, self.recheck_s = settings, recheck_s
+    def __init__(self, settings: Settings, recheck_s: float = 60.0, timeout_s: float = 2.0):
+        """``timeout_s``: per request, without the client's retries. The registry keeps its schemas in our
+        PostgreSQL, so while the database is down a lookup hangs until it times out: short, so that the batch
+        fails fast, its query restarts, and the sink's own retry (the first thing a batch does) reports the
+        database's outage. With the client's defaults (10 s a request, retries) a batch was held 24 s and more."""
+        self.settings, self.recheck_s, self.timeout_s = settings, recheck_s, timeout_s
         self.unknown_until: dict[int, float] = {}
 
     def newly_registered(self, ids: set[int]) -> WriterSchemas | None:
@@ -108,7 +117,7 @@ class SchemaWatch:
         ask = {i for i in ids if self.unknown_until.get(i, 0.0) <= now}
         if not ask:
             return None
-        fresh = load_writer_schemas(self.settings, register=False)
+        fresh = load_writer_schemas(self.settings, register=False, timeout_s=self.timeout_s, retries=0)
         if ask & fresh.ids():
             log.info("schema ids %s were registered after the job started", sorted(ask & fresh.ids()))
             return fresh
