@@ -65,8 +65,9 @@ def load_writer_schemas(settings: Settings, register: bool = True, timeout_s: fl
                 newest = registered.schema.schema_str
         except SchemaRegistryError as exc:
             if exc.http_status_code >= 500:   # up, but its own storage is not (Apicurio keeps it in PostgreSQL)
-                raise RegistryUnavailable(f"the schema registry at {settings.registry_url} cannot answer now "
-                                          f"({exc}): it is retried") from exc
+                raise RegistryUnavailable(f"the schema registry at {settings.registry_url} answered with a server "
+                                          f"error ({exc}): it is up but cannot read its storage (see `shopstream "
+                                          f"status` and its log)") from exc
             raise RegistryError(f"the registry did not list the versions of {subject}: {exc}") from exc
         except httpx2.TransportError as exc:
             raise RegistryUnavailable(f"the schema registry at {settings.registry_url} is unreachable ({exc}): "

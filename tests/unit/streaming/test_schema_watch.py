@@ -42,7 +42,7 @@ def test_a_server_error_from_the_registry_is_weather_not_a_misconfiguration():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         watch = SchemaWatch(Settings(schema_registry_url=f"http://127.0.0.1:{server.server_port}"))
-        with pytest.raises(RegistryUnavailable, match="cannot answer now"):
+        with pytest.raises(RegistryUnavailable, match="answered with a server error"):
             watch.newly_registered({424242})
     finally:
         server.shutdown()
