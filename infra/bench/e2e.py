@@ -310,12 +310,13 @@ class BenchReport:
                      for s in ("generate", "produce", "queue", "process", "db_write", "end_to_end")]
             out.append(f"| {lv.system} | {lv.target_rate:,.0f}{_variant(lv)} | " + " | ".join(cells) + " |")
         out += ["", "## CPU and memory per component\n",
-                "CPU per event: the component's CPU time over the measured window ÷ the events produced in it.\n",
+                "CPU per event: the component's CPU time from the measured window's start to the end of the drain "
+                "÷ the events committed in that time (its CPU % ÷ the output rate).\n",
                 "| System | Level | Component | CPU % (of one core) | CPU µs per event | Peak RSS MB |",
                 "|---|---|---|---|---|---|"]
         for lv in self.levels:
             for comp, r in lv.resources.items():
-                per_event = f"{r['cpu_percent'] / 100 / lv.input_rate * 1e6:.0f}" if lv.input_rate else "-"
+                per_event = f"{r['cpu_percent'] / 100 / lv.output_rate * 1e6:.0f}" if lv.output_rate else "-"
                 out.append(f"| {lv.system} | {lv.target_rate:,.0f}{_variant(lv)} | {comp} | {r['cpu_percent']} | "
                            f"{per_event} | {r['peak_rss_mb']} |")
         if self.failures:

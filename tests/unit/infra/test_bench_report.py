@@ -50,4 +50,4 @@ def test_the_cold_start_p95_and_the_cpu_per_event_are_shown():
     quix = next(line for line in md.splitlines() if line.startswith("| quix | 1,000 |"))
     assert "| - |" in quix                                  # none measured (an older report): a dash, no error
     cpu = md.split("## CPU and memory per component")[1]
-    assert "| shopstream | 5,000 | consumer (x) | 50.0 | 100 | 100.0 |" in cpu   # 0.5 core ÷ 5,000/s = 100 µs
+    assert "| shopstream | 5,000 | consumer (x) | 50.0 | 105 | 100.0 |" in cpu   # 0.5 core ÷ 4,750/s committed
