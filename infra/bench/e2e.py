@@ -97,7 +97,8 @@ class LevelResult:
 
 
 @contextlib.contextmanager
-def level_sandbox(settings: Settings, partitions: int | None) -> Iterator[tuple[Settings, StreamOptions]]:
+def level_sandbox(settings: Settings, partitions: int | None,
+                  trigger_s: float = 0.5) -> Iterator[tuple[Settings, StreamOptions]]:
     """Topics, a database and a checkpoint of the level's own; all removed afterwards."""
     name = f"b{uuid.uuid4().hex[:8]}"
     cfg = settings.model_copy(update={"topic_prefix": name, "postgres_db": f"bench_{name}"})
@@ -107,7 +108,7 @@ def level_sandbox(settings: Settings, partitions: int | None) -> Iterator[tuple[
     ensure_topics(cfg, name, specs)
     create_database(cfg, cfg.postgres_db)
     migrate(cfg)
-    options = StreamOptions(master="local[2]", pipeline=name, trigger_s=0.5,
+    options = StreamOptions(master="local[2]", pipeline=name, trigger_s=trigger_s,
                             checkpoint_dir=cfg.runtime_dir / "bench" / name)
     try:
         yield cfg, options
@@ -223,13 +224,13 @@ def spark_of(settings: Settings, cores: int, workers: int) -> Iterator[tuple[str
 
 def run_level(settings: Settings, system: str, rate: float, duration_s: float, spark_cores: int = 2,
               partitions: int | None = None, warmup_s: float = 0.0, brokers: int = 1,
-              workers: int = 0) -> LevelResult:
+              workers: int = 0, trigger_s: float = 0.5) -> LevelResult:
     """One system at one rate, in a sandbox of its own (see ``measure`` for the window), on a Kafka of
     ``brokers`` nodes and in local mode or on a standalone cluster of ``workers``."""
     services = {name: ManagedProcess(name, settings.runtime_dir).pid() for name in ("registry", "postgres")}
     with kafka_of(settings, brokers) as (kafka_cfg, kafka_pids), \
             spark_of(settings, spark_cores, workers) as (master, worker_pids), \
-            level_sandbox(kafka_cfg, partitions) as (cfg, options):
+            level_sandbox(kafka_cfg, partitions, trigger_s) as (cfg, options):
         options = options.model_copy(update={"master": master})
         consumer = _consumer(system, cfg, options)
         try:
@@ -403,10 +404,11 @@ def write_chart(report: BenchReport, path: Path) -> None:
     plt.close(fig)
 
 
-def _attempt(settings, system, rate, duration_s, report, on_level, warmup_s=0.0, **variant) -> LevelResult | None:
+def _attempt(settings, system, rate, duration_s, report, on_level, warmup_s=0.0, trigger_s=0.5,
+             **variant) -> LevelResult | None:
     """One level; a level that fails is logged and left out rather than ending the benchmark."""
     try:
-        lv = run_level(settings, system, rate, duration_s, warmup_s=warmup_s, **variant)
+        lv = run_level(settings, system, rate, duration_s, warmup_s=warmup_s, trigger_s=trigger_s, **variant)
         lv.scaling = bool(variant)
     except Exception as exc:  # noqa: BLE001 - the report says which level failed and why
         log.error("%s at %s ev/s %s failed: %s", system, rate, variant or "", exc)
@@ -419,16 +421,16 @@ def _attempt(settings, system, rate, duration_s, report, on_level, warmup_s=0.0,
 
 
 def run(settings: Settings, levels: list[float], duration_s: float, systems: list[str], search: bool,
-        scaling: bool, command: str, on_level=None, warmup_s: float = 0.0) -> BenchReport:
+        scaling: bool, command: str, on_level=None, warmup_s: float = 0.0, trigger_s: float = 0.5) -> BenchReport:
     machine = f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB; " \
               f"everything on one machine"
     method = (f"each level: fresh topics and database, the consumer started, then the producer at the level's rate "
               f"for {warmup_s:g} s of warm-up (not measured) and {duration_s:g} s measured; figures cover the events "
-              f"appended in the measured window")
+              f"appended in the measured window; the stream job's trigger {trigger_s:g} s")
     report = BenchReport(machine, command, method=method)
 
     def attempt(system: str, rate: float, **variant) -> LevelResult | None:
-        return _attempt(settings, system, rate, duration_s, report, on_level, warmup_s, **variant)
+        return _attempt(settings, system, rate, duration_s, report, on_level, warmup_s, trigger_s, **variant)
 
     for system in systems:
         best = (0.0, 0.0)

@@ -43,6 +43,8 @@ class E2EBenchOptions(BaseModel):
                                                     "(start-up excluded)")
     systems: Annotated[list[System], BeforeValidator(comma_separated)] = Field(
         ["shopstream", "plain", "quix"], min_length=1, description="comma-separated: shopstream, plain, quix")
+    trigger_s: float = Field(0.5, gt=0, description="the stream job's trigger interval, seconds (shopstream only)",
+                             **flag("trigger"))
     search: bool = Field(True, description="past the top level, step +5000 ev/s until not sustainable")
     scaling: bool = Field(False, description=(
         "also, at the middle level: 1 vs 2 Spark cores, 1/2/4 partitions, 3 Kafka brokers (replicated topics), and "

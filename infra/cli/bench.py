@@ -129,7 +129,7 @@ def bench_e2e(options: E2EBenchOptions) -> None:
             status.update("benchmarking…")
         report = e2e.run(cfg, level_list, 5.0 if smoke else duration, system_list, search and not smoke,
                          scaling and not smoke, "shopstream " + " ".join(_sys.argv[1:]), on_level,
-                         warmup_s=2.0 if smoke else warmup)
+                         warmup_s=2.0 if smoke else warmup, trigger_s=options.trigger_s)
     (out / "bench.json").write_text(report.to_json())
     (out / "bench.partial.jsonl").unlink(missing_ok=True)
     _write_report(e2e, report, out)
