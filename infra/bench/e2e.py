@@ -34,8 +34,8 @@ from infra.pipeline import StreamProcess, wait_for_ledger
 from infra.runtime import stack
 from infra.runtime.process import ManagedProcess
 from infra.runtime.services.kafka import nodes as kafka_nodes
-from infra.runtime.stack import spark_cluster
 from infra.runtime.services.postgres import create_database, drop_database
+from infra.runtime.stack import spark_cluster
 from infra.topics import delete_topics, ensure_topics, load_topic_specs
 from monitoring.summary import RunScope, summarize
 from producers.producer import ProduceResult
