@@ -113,25 +113,36 @@ def replay(
     import os
     import sys
 
+    from confluent_kafka import KafkaException
+
     import schemas
+    from core.exceptions import DependencyUnavailable
+    from core.kafka import log_end_offsets
     from core.settings import settings_env
     from infra.cli.options import json_variable
     from infra.replay import bounded, parse_window, refuse_if_running, reset_group
 
     cfg = settings()
     window = parse_window(since, until)
-    if window.until_ms is None:   # the live job, rewound: reset its group, then become `stream --from-group-offsets`
-        refuse_if_running(cfg, options.pipeline)
-        reset_group(cfg, options.pipeline, list(schemas.event_topics(cfg).values()), window.since_ms)
-        console.print(f"consumer group {options.pipeline} reset to {since}; streaming from it (Ctrl-C stops)")
-        live = options.model_copy(update={"from_group_offsets": True})
-        os.execve(sys.executable, [sys.executable, "-m", "infra", "stream"],
-                  {**os.environ, **settings_env(cfg), json_variable("stream"): live.model_dump_json()})
-    with console.status("replaying…") as status:
-        def progress(t):
-            status.update(f"replaying: {t['batches']} batches · {t['records_in']:,} read · {t['stored']:,} new · "
-                          f"{t['duplicates']:,} duplicates")
-        result = bounded(cfg, options, window, progress)
+    topics = list(schemas.event_topics(cfg).values())
+    try:
+        # Kafka answers first: its consumer-groups tool does not always fail when it cannot reach the broker.
+        log_end_offsets(cfg, topics)
+        if window.until_ms is None:   # the live job, rewound: reset its group, then become `stream --from-group-offsets`
+            refuse_if_running(cfg, options.pipeline)
+            reset_group(cfg, options.pipeline, topics, window.since_ms)
+            console.print(f"consumer group {options.pipeline} reset to {since}; streaming from it (Ctrl-C stops)")
+            live = options.model_copy(update={"from_group_offsets": True})
+            os.execve(sys.executable, [sys.executable, "-m", "infra", "stream"],
+                      {**os.environ, **settings_env(cfg), json_variable("stream"): live.model_dump_json()})
+        with console.status("replaying…") as status:
+            def progress(t):
+                status.update(f"replaying: {t['batches']} batches · {t['records_in']:,} read · {t['stored']:,} new "
+                              f"· {t['duplicates']:,} duplicates")
+            result = bounded(cfg, options, window, progress)
+    except KafkaException as exc:
+        raise DependencyUnavailable(f"Kafka at {cfg.kafka_bootstrap} is not reachable ({exc.args[0].str()}): run "
+                                    f"`shopstream up` or fix --bootstrap-servers") from None
     stream = result.stream
     if stream is None:
         console.print(f"nothing to replay between {since} and {until}: the range holds no record")

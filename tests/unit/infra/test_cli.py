@@ -214,6 +214,24 @@ def test_a_replay_from_the_future_or_backwards_is_one_line_and_touches_nothing()
         assert "Traceback" not in out.stderr
 
 
+def test_a_replay_with_kafka_away_is_one_line_naming_it_and_the_fix():
+    """Both forms: Kafka's consumer-groups tool alone did not fail the live form, and the bounded one raised
+    confluent's KafkaException as a traceback."""
+    import datetime as dt
+
+    from infra.chaos.faults import free_port
+
+    now = dt.datetime.now(dt.timezone.utc)
+    since, until = ((now - dt.timedelta(minutes=m)).strftime("%Y-%m-%dT%H:%M") for m in (60, 2))
+    nowhere = f"127.0.0.1:{free_port()}"
+    for args in (["--from", since], ["--from", since, "--to", until]):
+        out = shopstream("replay", *args, env={"SHOPSTREAM_BOOTSTRAP_SERVERS": nowhere,
+                                               "SHOPSTREAM_STREAM_METRICS_PORT": str(free_port())})
+        assert out.returncode == 2, out
+        assert f"Kafka at {nowhere} is not reachable" in out.stderr and "shopstream up" in out.stderr, out.stderr
+        assert out.stderr.strip().count("\n") == 0 and "Traceback" not in out.stderr, out.stderr
+
+
 def test_a_redrive_of_an_unknown_rule_or_category_is_one_line_and_sends_nothing():
     for args, says in ((["--rule", "too_cheap"], "unknown rule 'too_cheap'"),
                        (["--category", "vibes"], "unknown category 'vibes'"),
