@@ -96,6 +96,19 @@ def test_valid_events_become_fact_rows_with_their_lines(outcome):
     assert versions == {"1", "2"}, "v1 and v2 writers both decode"
 
 
+def test_each_order_line_row_is_its_line_item_in_order(outcome):
+    """Line rows are formatted after the explode from the item at their position (no lambda in the plan)."""
+    events, rows = outcome
+    expected = sorted((e.record["event_id"], n, e.record["order_id"], li["product_id"], li["category"],
+                       li["quantity"], li["unit_price"], li["line_total"])
+                      for e in events if e.family == "orders" and e.category in ("valid", "duplicate")
+                      for n, li in enumerate(e.record["line_items"], 1))
+    got = sorted((f[1], int(f[2]), f[3], f[4], f[5], int(f[6]), float(f[7]), float(f[8]))
+                 for f in (next(csv.reader(io.StringIO(r["line"]))) for r in rows if r["kind"] == "line"))
+    assert got == expected
+    assert all(r["event_time_us"] is None and r["kafka_time_us"] for r in rows if r["kind"] == "line")
+
+
 def test_csv_round_trips_awkward_strings(spark):
     gen = make_generator(sessions=5)
     event = next(e for e in (next(gen) for _ in range(50)) if e.family == "clickstream")
