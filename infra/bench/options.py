@@ -50,7 +50,7 @@ class E2EBenchOptions(BaseModel):
         "also, at the middle level: 1 vs 2 Spark cores, 1/2/4 partitions, 3 Kafka brokers (replicated topics), and "
         "a standalone Spark cluster of 1 and of 2 workers on the same 2 cores"))
     smoke: bool = Field(False, description="one short level per system: checks the harness, measures nothing")
-    out: Path = Field(Path("bench-results"), description="folder for bench.json, bench.md and bench.png")
+    out: Path = Field(Path("bench-results/e2e"), description="folder for bench.json, bench.md and bench.png")
     render_only: bool = Field(False, description="only re-write bench.md and bench.png from the bench.json in --out")
 
 
