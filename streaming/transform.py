@@ -4,6 +4,12 @@ Every input row becomes one or more output rows ``(kind, line, event_time_us,
 kafka_time_us)``: ``kind`` is the staging table (click, order, line, quarantine, redrive) and
 ``line`` is that table's row as CSV, formatted on the JVM so the driver only has to
 join strings and COPY them.
+
+No expression here takes a lambda (``F.transform``, ``F.exists``, ``F.aggregate``): Spark cannot generate code for
+higher-order functions, and one of them in an operator keeps that whole operator out of whole-stage code
+generation. It then runs row by row through interpreted expressions, or generates its projection again in every
+task of every micro-batch. The one sum over an order's lines that needs a lambda is computed in a narrow step of
+its own (``streaming.validation.with_line_totals``).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from pyspark.sql import functions as F
 
 from schemas.quality import QUANTITY_LIMIT
 from streaming.decode import WriterSchemas, decode
-from streaming.validation import failure_column, schema_failure
+from streaming.validation import failure_column, schema_failure, with_line_totals
 
 # PostgreSQL CSV: quotes doubled (Spark's default escape is a backslash), microsecond
 # UTC timestamps, unquoted empty for NULL.
@@ -37,12 +43,6 @@ def _source() -> list[Column]:
     return [F.col("topic"), F.col("partition"), F.col("offset"), F.col("kafka_time"), F.col("produced_at")]
 
 
-def _out(kind: str, line: Column, event_time: Column | None) -> Column:
-    micros = F.unix_micros(event_time) if event_time is not None else F.lit(None).cast("long")
-    return F.struct(F.lit(kind).alias("kind"), line.alias("line"), micros.alias("event_time_us"),
-                    F.unix_micros(F.col("kafka_time")).alias("kafka_time_us"))
-
-
 def _extra_fields(rec: str, names: tuple[str, ...]) -> Column:
     """JSON of a newer schema version's fields that the table has no column for (null when none is set)."""
     if not names:
@@ -63,32 +63,40 @@ def sink_rows(kafka_rows: DataFrame, ws: WriterSchemas, quantity_limit: int = QU
                       F.coalesce(schema_failure("order"), failure_column("orders", "order", quantity_limit))))
     click = [F.col(f"click.{f}") for f in CLICK_FIELDS]
     order = [F.col(f"order.{f}") for f in ORDER_FIELDS]
-    click_line = _csv(*click, F.col("schema_version"), *_source(),
-                      _extra_fields("click", ws.extras.get("clickstream", ())))
-    order_line = _csv(*order, F.size("order.line_items"), *[F.col(f"order.{f}") for f in ORDER_TAIL_FIELDS],
-                      *_source(), _extra_fields("order", ws.extras.get("orders", ())))
-    line_items = F.transform(
-        "order.line_items",
-        lambda li, i: _out("line", _csv(F.col("order.event_time"), F.col("order.event_id"), i + 1,
-                                        F.col("order.order_id"), li.product_id, li.category, li.quantity,
-                                        li.unit_price, li.line_total), None))
-    event_id = F.coalesce(F.col("click.event_id"), F.col("order.event_id"))
-    quarantine_line = _csv(F.col("topic"), F.col("partition"), F.col("offset"), F.col("kafka_time"),
-                           F.col("failure.category"), F.col("failure.rule"), F.col("failure.message"), event_id,
-                           F.concat(F.lit("\\x"), F.lower(F.hex("value"))))
     redriven = F.col("redrive_of").isNotNull()
-
-    def redrive(outcome: str) -> Column:
-        return _out("redrive", _csv(F.col("redrive_of"), F.col("topic"), F.col("partition"), F.col("offset"),
-                                    F.lit(outcome), F.col("failure.category"), F.col("failure.rule")), None)
-
-    click_out = _out("click", click_line, F.col("click.event_time"))
-    order_out = F.concat(F.array(_out("order", order_line, F.col("order.event_time"))), line_items)
-    outputs = (F.when(F.col("failure").isNotNull() & ~redriven, F.array(_out("quarantine", quarantine_line, None)))
-                .when(F.col("failure").isNotNull(), F.array(redrive("failed")))
-                .when(F.col("family") == "clickstream",
-                      F.when(redriven, F.array(click_out, redrive("stored"))).otherwise(F.array(click_out)))
-                .otherwise(F.when(redriven, F.concat(order_out, F.array(redrive("stored")))).otherwise(order_out)))
-    return (decoded.withColumn("failure", failure)
-            .select(F.explode(outputs).alias("o"))
-            .select("o.kind", "o.line", "o.event_time_us", "o.kafka_time_us"))
+    failed = F.col("failure").isNotNull()
+    # Each record's output rows, by kind: explode first, then format each row's CSV once, from its kind. An
+    # order's lines are its rows at positions 1..n. (Formatting inside the exploded array repeated every CSV
+    # in each branch that can yield it: four times the generated code.)
+    kinds = (F.when(failed & ~redriven, F.array(F.lit("quarantine")))
+             .when(failed, F.array(F.lit("redrive")))
+             .when(F.col("family") == "clickstream",
+                   F.when(redriven, F.array(F.lit("click"), F.lit("redrive"))).otherwise(F.array(F.lit("click"))))
+             .otherwise(F.concat(F.array(F.lit("order")), F.array_repeat(F.lit("line"), F.size("order.line_items")),
+                                 F.when(redriven, F.array(F.lit("redrive"))).otherwise(F.array().cast("array<string>")))))
+    item = F.get(F.col("order.line_items"), F.col("position") - 1)
+    event_id = F.coalesce(F.col("click.event_id"), F.col("order.event_id"))
+    kind = F.col("kind")
+    line = (F.when(kind == "click", _csv(*click, F.col("schema_version"), *_source(),
+                                         _extra_fields("click", ws.extras.get("clickstream", ()))))
+            .when(kind == "order", _csv(*order, F.size("order.line_items"),
+                                        *[F.col(f"order.{f}") for f in ORDER_TAIL_FIELDS], *_source(),
+                                        _extra_fields("order", ws.extras.get("orders", ()))))
+            .when(kind == "line", _csv(F.col("order.event_time"), F.col("order.event_id"), F.col("position"),
+                                       F.col("order.order_id"), item.product_id, item.category, item.quantity,
+                                       item.unit_price, item.line_total))
+            .when(kind == "quarantine", _csv(F.col("topic"), F.col("partition"), F.col("offset"), F.col("kafka_time"),
+                                             F.col("failure.category"), F.col("failure.rule"),
+                                             F.col("failure.message"), event_id,
+                                             F.concat(F.lit("\\x"), F.lower(F.hex("value")))))
+            .otherwise(_csv(F.col("redrive_of"), F.col("topic"), F.col("partition"), F.col("offset"),
+                            F.when(failed, F.lit("failed")).otherwise(F.lit("stored")), F.col("failure.category"),
+                            F.col("failure.rule"))))
+    event_time = (F.when(kind == "click", F.col("click.event_time"))
+                  .when(kind == "order", F.col("order.event_time")))
+    return (with_line_totals(decoded).withColumn("failure", failure)
+            # explode_outer: every record has at least one output row, and the plain explode would make the
+            # optimizer add a filter that evaluates `kinds` twice (InferFiltersFromGenerate).
+            .select("*", F.posexplode_outer(kinds).alias("position", "kind"))
+            .select(kind, line.alias("line"), F.unix_micros(event_time).alias("event_time_us"),
+                    F.unix_micros(F.col("kafka_time")).alias("kafka_time_us")))
