@@ -12,6 +12,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
+from core.exceptions import DependencyUnavailable
 from core.settings import Settings
 
 
@@ -82,6 +83,13 @@ def log_end_offsets(settings: Settings, topics: list[str]) -> Offsets:
     """The next offset of every partition of ``topics``, once (a loop should keep an OffsetProbe)."""
     with OffsetProbe(settings) as probe:
         return probe.log_end_offsets(topics)
+
+
+def unreachable(settings: Settings, exc: KafkaException) -> DependencyUnavailable:
+    """The one-line error for a Kafka that did not answer: the broker, librdkafka's reason, and the fix."""
+    reason = exc.args[0].str() if exc.args and isinstance(exc.args[0], KafkaError) else str(exc)
+    return DependencyUnavailable(f"Kafka at {settings.kafka_bootstrap} is not reachable ({reason}): "
+                                 f"run `shopstream up` or fix --bootstrap-servers")
 
 
 def caught_up(committed: Offsets, ends: Offsets) -> bool:

@@ -30,8 +30,8 @@ from pyspark.sql import functions as F
 
 from core import ledger
 from core.database import connect
-from core.exceptions import ConfigError, DependencyUnavailable
-from core.kafka import OffsetProbe, Offsets, caught_up
+from core.exceptions import ConfigError
+from core.kafka import OffsetProbe, Offsets, caught_up, unreachable
 from core.metrics import serve_metrics
 from core.settings import Settings, StreamOptions
 from schemas.quality import QUANTITY_LIMIT
@@ -393,8 +393,7 @@ def run(settings: Settings, options: StreamOptions, jars: list[str], warmup: War
         try:
             start = plan_start(settings, options, topics, probe)
         except KafkaException as exc:
-            raise DependencyUnavailable(f"Kafka at {settings.kafka_bootstrap} is not reachable ({exc}): "
-                                        f"run `shopstream up` or fix --bootstrap-servers") from None
+            raise unreachable(settings, exc) from None
         spark = build_spark(options, jars)
         if warmup is not None:
             try:

@@ -40,6 +40,9 @@ from infra.topics import delete_topics, ensure_topics, load_topic_specs
 from monitoring.summary import RunScope, summarize
 from producers.producer import ProduceResult
 
+#: The stream job's own default trigger (StreamOptions), unless a run asks for another.
+TRIGGER_S: float = StreamOptions.model_fields["trigger_s"].default
+
 log = logging.getLogger(__name__)
 SYSTEMS = ("shopstream", "plain", "quix")
 SUSTAINABLE_DRAIN_S = 5.0    # lag is bounded if the consumer catches up within ~2 batch cycles of the producer stopping
@@ -98,7 +101,7 @@ class LevelResult:
 
 @contextlib.contextmanager
 def level_sandbox(settings: Settings, partitions: int | None,
-                  trigger_s: float = 0.5) -> Iterator[tuple[Settings, StreamOptions]]:
+                  trigger_s: float = TRIGGER_S) -> Iterator[tuple[Settings, StreamOptions]]:
     """Topics, a database and a checkpoint of the level's own; all removed afterwards."""
     name = f"b{uuid.uuid4().hex[:8]}"
     cfg = settings.model_copy(update={"topic_prefix": name, "postgres_db": f"bench_{name}"})
@@ -224,7 +227,7 @@ def spark_of(settings: Settings, cores: int, workers: int) -> Iterator[tuple[str
 
 def run_level(settings: Settings, system: str, rate: float, duration_s: float, spark_cores: int = 2,
               partitions: int | None = None, warmup_s: float = 0.0, brokers: int = 1,
-              workers: int = 0, trigger_s: float = 0.5) -> LevelResult:
+              workers: int = 0, trigger_s: float = TRIGGER_S) -> LevelResult:
     """One system at one rate, in a sandbox of its own (see ``measure`` for the window), on a Kafka of
     ``brokers`` nodes and in local mode or on a standalone cluster of ``workers``."""
     services = {name: ManagedProcess(name, settings.runtime_dir).pid() for name in ("registry", "postgres")}
@@ -404,7 +407,7 @@ def write_chart(report: BenchReport, path: Path) -> None:
     plt.close(fig)
 
 
-def _attempt(settings, system, rate, duration_s, report, on_level, warmup_s=0.0, trigger_s=0.5,
+def _attempt(settings, system, rate, duration_s, report, on_level, warmup_s=0.0, trigger_s=TRIGGER_S,
              **variant) -> LevelResult | None:
     """One level; a level that fails is logged and left out rather than ending the benchmark."""
     try:
@@ -421,7 +424,7 @@ def _attempt(settings, system, rate, duration_s, report, on_level, warmup_s=0.0,
 
 
 def run(settings: Settings, levels: list[float], duration_s: float, systems: list[str], search: bool,
-        scaling: bool, command: str, on_level=None, warmup_s: float = 0.0, trigger_s: float = 0.5) -> BenchReport:
+        scaling: bool, command: str, on_level=None, warmup_s: float = 0.0, trigger_s: float = TRIGGER_S) -> BenchReport:
     machine = f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB; " \
               f"everything on one machine"
     method = (f"each level: fresh topics and database, the consumer started, then the producer at the level's rate "

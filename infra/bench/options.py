@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from core.settings import comma_separated, flag
+from core.settings import StreamOptions, comma_separated, flag
 
 Rate = Annotated[float, Field(gt=0)]
 System = Literal["shopstream", "plain", "quix"]
@@ -43,7 +43,8 @@ class E2EBenchOptions(BaseModel):
                                                     "(start-up excluded)")
     systems: Annotated[list[System], BeforeValidator(comma_separated)] = Field(
         ["shopstream", "plain", "quix"], min_length=1, description="comma-separated: shopstream, plain, quix")
-    trigger_s: float = Field(0.5, gt=0, description="the stream job's trigger interval, seconds (shopstream only)",
+    trigger_s: float = Field(StreamOptions.model_fields["trigger_s"].default, gt=0,
+                             description="the stream job's trigger interval, seconds (shopstream only)",
                              **flag("trigger"))
     search: bool = Field(True, description="past the top level, step +5000 ev/s until not sustainable")
     scaling: bool = Field(False, description=(

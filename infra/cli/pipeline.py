@@ -116,8 +116,7 @@ def replay(
     from confluent_kafka import KafkaException
 
     import schemas
-    from core.exceptions import DependencyUnavailable
-    from core.kafka import log_end_offsets
+    from core.kafka import log_end_offsets, unreachable
     from core.settings import settings_env
     from infra.cli.options import json_variable
     from infra.replay import bounded, parse_window, refuse_if_running, reset_group
@@ -141,8 +140,7 @@ def replay(
                               f"· {t['duplicates']:,} duplicates")
             result = bounded(cfg, options, window, progress)
     except KafkaException as exc:
-        raise DependencyUnavailable(f"Kafka at {cfg.kafka_bootstrap} is not reachable ({exc.args[0].str()}): run "
-                                    f"`shopstream up` or fix --bootstrap-servers") from None
+        raise unreachable(cfg, exc) from None
     stream = result.stream
     if stream is None:
         console.print(f"nothing to replay between {since} and {until}: the range holds no record")
