@@ -7,10 +7,10 @@ overrides. Library code receives a ``Settings`` instance and never reads the env
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from psycopg2.extensions import make_dsn
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -302,6 +302,26 @@ DEFAULT_FAULTS = FaultRatios().as_dict()
 LATE_MIN_S = 1.0
 
 
+def comma_separated(value):
+    """A list flag given as one string: "1000,5000" -> ["1000", "5000"] (the field's type converts)."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def load_step(value):
+    """One step of a step load, "RATE:SECONDS" -> (rate, seconds): "20000:60" holds 20,000 events/s for 60 s."""
+    if isinstance(value, str):
+        rate, colon, seconds = value.partition(":")
+        if not colon:
+            raise ValueError("a step is RATE:SECONDS, e.g. 20000:60")
+        return rate, seconds
+    return value
+
+
+LoadStep = Annotated[tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]], BeforeValidator(load_step)]
+
+
 class ProduceOptions(BaseModel):
     """One run of the generator and producer (`shopstream produce`, and `run`'s producing)."""
 
@@ -318,6 +338,9 @@ class ProduceOptions(BaseModel):
     late_max_s: float = Field(120.0, ge=0, description="how far a late event's event_time lags, at most (s)")
     v2_ratio: float = Field(0.5, ge=0, le=1, description="share of clickstream events written with schema v2")
     burst: bool = Field(False, description="2 s at 3x the rate, then 4 s quiet (same average)")
+    steps: Annotated[list[LoadStep], BeforeValidator(comma_separated)] = Field(
+        [], description="a step load in place of --rate and --burst: RATE:SECONDS,… (e.g. 5000:60,20000:60,5000:60); "
+                        "--duration defaults to their sum")
     sessions: int = Field(500, ge=1, description="concurrent shopping sessions")
     customers: int = Field(5000, ge=1, description="customers in the generator's pool")
     products: int = Field(1000, ge=1, description="products in the generator's pool")
@@ -331,6 +354,8 @@ class ProduceOptions(BaseModel):
 
     @model_validator(mode="after")
     def _bounded(self) -> "ProduceOptions":
+        if self.steps and self.duration_s is None:
+            self.duration_s = sum(seconds for _, seconds in self.steps)
         if self.duration_s is None and self.count is None and self.resume is None:
             raise ValueError("give --duration or --count (or --resume MANIFEST)")
         return self
@@ -398,13 +423,6 @@ def settings_env(settings: Settings) -> dict[str, str]:
             value = value.get_secret_value()
         env[f"SHOPSTREAM_{name.upper()}"] = str(value)
     return env
-
-
-def comma_separated(value):
-    """A list flag given as one string: "1000,5000" -> ["1000", "5000"] (the field's type converts)."""
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
 
 
 class ReportOptions(BaseModel):

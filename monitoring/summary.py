@@ -13,6 +13,8 @@ own send). That injected lateness is reported as its own figure, never as a stag
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import psycopg2
@@ -85,6 +87,21 @@ FROM quarantine q JOIN run_ranges r
 GROUP BY 1, 2 ORDER BY 1, 2
 """
 
+# Per second since the run's first Kafka append: the events appended then, those committed then, and the e2e
+# p95 of the on-time events appended then (a run of valid events: every appended event is one to commit).
+TIMELINE = f"""
+WITH run AS ({RUN_FACTS}),
+t0 AS (SELECT min(kafka_time) AS t0 FROM run),
+appended AS (SELECT floor(extract(epoch FROM kafka_time - t0))::int AS s, count(*) AS n,
+                    percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM committed_at - event_time) * 1000)
+                        FILTER (WHERE NOT late AND NOT coalesce(made_late, false)) AS p95_ms
+             FROM run, t0 GROUP BY 1),
+committed AS (SELECT floor(extract(epoch FROM committed_at - t0))::int AS s, count(*) AS n
+              FROM run, t0 WHERE committed_at IS NOT NULL GROUP BY 1)
+SELECT coalesce(a.s, c.s) AS s, coalesce(a.n, 0), coalesce(c.n, 0), a.p95_ms
+FROM appended a FULL JOIN committed c ON a.s = c.s ORDER BY 1
+"""
+
 STAGE_ORDER = STAGES
 
 
@@ -99,7 +116,9 @@ class RunScope:
         return sum(end - self.start.get(t, {}).get(p, 0) for t, parts in self.end.items() for p, end in parts.items())
 
 
-def summarize(settings: Settings, scope: RunScope, unique_events: int, late_threshold_s: float = 60.0) -> dict:
+@contextlib.contextmanager
+def _run_cursor(settings: Settings, scope: RunScope) -> Iterator:
+    """A reader's cursor, in a transaction whose ``run_ranges`` hold the run's offsets."""
     ranges = [(t, int(p), scope.start.get(t, {}).get(p, 0), end)
               for t, parts in scope.end.items() for p, end in parts.items()]
     conn = psycopg2.connect(settings.postgres_dsn("reader"))
@@ -107,12 +126,17 @@ def summarize(settings: Settings, scope: RunScope, unique_events: int, late_thre
         with conn, conn.cursor() as cur:
             cur.execute(CREATE_RANGES)
             execute_values(cur, INSERT_RANGES, ranges)
-            cur.execute(SUMMARY, {"pipeline": scope.pipeline, "late_s": late_threshold_s, "late_min_s": LATE_MIN_S})
-            stored, duplicates, late, made_late, without_ledger, span_s, stages = cur.fetchone()
-            cur.execute(QUARANTINE_BY_CATEGORY)
-            by_rule = cur.fetchall()
+            yield cur
     finally:
         conn.close()
+
+
+def summarize(settings: Settings, scope: RunScope, unique_events: int, late_threshold_s: float = 60.0) -> dict:
+    with _run_cursor(settings, scope) as cur:
+        cur.execute(SUMMARY, {"pipeline": scope.pipeline, "late_s": late_threshold_s, "late_min_s": LATE_MIN_S})
+        stored, duplicates, late, made_late, without_ledger, span_s, stages = cur.fetchone()
+        cur.execute(QUARANTINE_BY_CATEGORY)
+        by_rule = cur.fetchall()
     quality = {c: 0 for c in CATEGORIES}
     quality_by_rule: dict[str, dict[str, int]] = {c: {} for c in CATEGORIES}
     for category, rule, n in by_rule:
@@ -138,3 +162,17 @@ def summarize(settings: Settings, scope: RunScope, unique_events: int, late_thre
                                 "max": round(float(made_late["max"] or 0), 1)},
         "rows_without_ledger": without_ledger,
     }
+
+
+def timeline(settings: Settings, scope: RunScope, late_threshold_s: float = 60.0) -> list[dict]:
+    """Second by second from the run's first append: events appended, committed, the lag (appended so far less
+    committed so far) and the e2e p95 of that second's events (None when it had none on time)."""
+    with _run_cursor(settings, scope) as cur:
+        cur.execute(TIMELINE, {"pipeline": scope.pipeline, "late_s": late_threshold_s, "late_min_s": LATE_MIN_S})
+        rows = cur.fetchall()
+    out, appended, committed = [], 0, 0
+    for second, n_appended, n_committed, p95 in rows:
+        appended, committed = appended + n_appended, committed + n_committed
+        out.append({"s": second, "appended": n_appended, "committed": n_committed, "lag": appended - committed,
+                    "p95_ms": round(float(p95), 1) if p95 is not None else None})
+    return out

@@ -120,7 +120,7 @@ class ShopProducer:
         produce, poll = self.producer.produce, self.producer.poll
         topics, encode = self.topics, EventEncoder(self.serializers, options.seed)
         run_id = options.run_id or ""
-        pacer = Pacer(options.rate, options.burst)
+        pacer = Pacer(options.rate, options.burst, options.steps)
         generate_hist = self.metrics.stage_latency.labels(stage="generate") if self.metrics else None
         limit = options.count or float("inf")
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from core.settings import StreamOptions, comma_separated, flag
+from core.settings import LoadStep, StreamOptions, comma_separated, flag
 
 Rate = Annotated[float, Field(gt=0)]
 System = Literal["shopstream", "plain", "quix"]
@@ -62,3 +62,20 @@ class CatchupBenchOptions(BaseModel):
     systems: Annotated[list[System], BeforeValidator(comma_separated)] = Field(
         ["shopstream", "plain", "quix"], min_length=1, description="comma-separated: shopstream, plain, quix")
     out: Path = Field(Path("bench-results/catchup"), description="folder for catchup.json and catchup.md")
+
+
+class StepBenchOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    steps: Annotated[list[LoadStep], BeforeValidator(comma_separated)] = Field(
+        ["5000:60", "20000:60", "5000:60"], min_length=1, validate_default=True,
+        description="the step load, RATE:SECONDS,…")
+    variants: Annotated[list[Literal["adaptive", "fixed"]], BeforeValidator(comma_separated)] = Field(
+        ["adaptive", "fixed"], min_length=1, description=(
+            "comma-separated configurations: adaptive (the job's defaults: each trigger reads what arrived), fixed "
+            "(a batch size set for the first step: maxOffsetsPerTrigger = its rate × the trigger)"))
+    objective_s: float = Field(1.5, gt=0, description="the e2e p95 each step is judged against, seconds",
+                               **flag("objective"))
+    trigger_s: float = Field(StreamOptions.model_fields["trigger_s"].default, gt=0,
+                             description="the stream job's trigger interval, seconds", **flag("trigger"))
+    out: Path = Field(Path("bench-results/step"), description="folder for step.json, step.md and step.png")

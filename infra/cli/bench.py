@@ -16,7 +16,13 @@ import typer
 from rich.table import Table
 
 from core.exceptions import DependencyMissing, ShopstreamError
-from infra.bench.options import CatchupBenchOptions, E2EBenchOptions, ProducerBenchOptions, TransformBenchOptions
+from infra.bench.options import (
+    CatchupBenchOptions,
+    E2EBenchOptions,
+    ProducerBenchOptions,
+    StepBenchOptions,
+    TransformBenchOptions,
+)
 from infra.cli.app import app, console, settings
 from infra.cli.options import Options, with_options
 
@@ -163,6 +169,36 @@ def bench_catchup(options: CatchupBenchOptions) -> None:
         (options.out / "catchup.json").write_text(catchup.to_json(results, command))
     (options.out / "catchup.md").write_text(catchup.markdown(results, command))
     console.print(f"written: {options.out / 'catchup.md'}")
+
+
+@bench_app.command("step")
+@with_options(Options("options", StepBenchOptions, "bench"))
+def bench_step(options: StepBenchOptions) -> None:
+    """Batch sizing under a step load (5,000 -> 20,000 -> 5,000/s by default): p95 per step and lag over time,
+    for the job's adaptive batches and for a fixed batch size, one after the other."""
+    from infra.bench import step
+    from infra.runtime import stack
+
+    cfg = settings()
+    stack.up(cfg)
+    options.out.mkdir(parents=True, exist_ok=True)
+    command = "shopstream " + " ".join(sys.argv[1:])
+    steps = [tuple(s) for s in options.steps]
+    total = sum(seconds for _, seconds in steps)
+    results = []
+    for variant in dict.fromkeys(options.variants):
+        with console.status(f"{variant}: the stream job under the step load ({total:g} s), then its drain…"):
+            r = step.run_variant(cfg, variant, steps, options.trigger_s)
+        held = sum(s["p95_ms"] <= options.objective_s * 1000 for s in r.per_step)
+        by_step = " / ".join(f"{s['p95_ms'] / 1000:.2f}s" for s in r.per_step)
+        console.print(f"{variant:>9} ({r.configuration}): p95 by step {by_step}, highest lag "
+                      f"{max(s['max_lag'] for s in r.per_step):,}, objective held in {held} of {len(r.per_step)} "
+                      f"steps; lost {r.lost}, duplicates {r.duplicates_in_db}")
+        results.append(r)
+        (options.out / "step.json").write_text(step.to_json(results, command, options.objective_s))
+    (options.out / "step.md").write_text(step.markdown(results, command, options.objective_s))
+    step.write_chart(results, options.out / "step.png", options.objective_s)
+    console.print(f"written: {options.out}/step.json, step.md, step.png")
 
 
 def _write_report(e2e, report, out: Path) -> None:

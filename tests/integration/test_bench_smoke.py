@@ -41,3 +41,22 @@ def test_bench_catchup_drains_a_backlog_exactly(running_stack, tmp_path):
         assert (r["events"], r["stored"], r["lost"], r["duplicates_in_db"]) == (3000, 3000, 0, 0), r
         assert r["drain_s"] > 0 and r["start_s"] > 0
     assert "| shopstream | 3,000 |" in (tmp_path / "catchup.md").read_text()
+
+
+def test_bench_step_times_each_step_and_accounts_for_every_event(running_stack, tmp_path):
+    out = subprocess.run([sys.executable, "-m", "infra", "bench", "step", "--steps", "500:4,2000:4",
+                          "--variants", "adaptive,fixed", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    results = json.loads((tmp_path / "step.json").read_text())["results"]
+    assert [r["variant"] for r in results] == ["adaptive", "fixed"]
+    assert "maxOffsetsPerTrigger 250" in results[1]["configuration"]      # 500/s × the 0.5 s trigger
+    for r in results:
+        assert (r["lost"], r["duplicates_in_db"]) == (0, 0), r
+        assert sum(s["events"] for s in r["per_step"]) == r["produced"] > 0
+        assert all(s["p95_ms"] > 0 for s in r["per_step"])
+        seconds = r["timeline"]
+        assert sum(s["appended"] for s in seconds) == sum(s["committed"] for s in seconds) == r["produced"]
+        assert seconds[-1]["lag"] == 0 and max(s["lag"] for s in seconds) > 0
+    assert "| adaptive (trigger 0.5 s" in (tmp_path / "step.md").read_text()
+    assert (tmp_path / "step.png").read_bytes()[:4] == b"\x89PNG"

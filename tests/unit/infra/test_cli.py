@@ -121,7 +121,8 @@ def test_the_global_flags_are_settings_fields_with_their_variables():
 
 def non_default_environment(model: type[BaseModel], group: str) -> dict[str, str]:
     """A variable for every flag of ``model``, each set to a valid value unlike its default."""
-    special = {"pipeline": "every-variable", "driver_memory": "1g", "executor_memory": "1g", "master": "local[1]"}
+    special = {"pipeline": "every-variable", "driver_memory": "1g", "executor_memory": "1g", "master": "local[1]",
+               "steps": "100:1,200:2"}
     env = {}
     for path, info in Options("options", model, group).fields():
         default = info.get_default(call_default_factory=True)
@@ -192,7 +193,8 @@ def test_no_command_answers_a_bad_value_with_a_traceback(capsys):
             assert len(err.strip().splitlines()) == 1, (path, case, err)
             rejected += 1
     assert rejected > 60
-    for argv in (["report", "--minutes", "-5"], ["stream", "--trigger", "-1"], ["bench", "e2e", "--levels", "abc"]):
+    for argv in (["report", "--minutes", "-5"], ["stream", "--trigger", "-1"], ["bench", "e2e", "--levels", "abc"],
+                 ["produce", "--steps", "5000"], ["produce", "--steps", "0:60"], ["bench", "step", "--steps", "x:1"]):
         code, _, err = run_cli(capsys, *argv)
         assert code == 2 and err.startswith("error: invalid --"), (argv, err)
 
