@@ -50,8 +50,7 @@ class OffsetProbe:
 
     def log_end_offsets(self, topics: list[str], timeout: float = 10.0) -> Offsets:
         """Retries what the broker calls retriable (a leader being elected, a new topic settling)."""
-        for attempt in Retrying(retry=retry_if_exception(_retriable), stop=stop_after_delay(timeout),
-                                wait=wait_exponential(multiplier=0.1, max=1.0), reraise=True):
+        for attempt in retrying(timeout):
             with attempt:
                 meta = self._consumer.list_topics(timeout=timeout)
                 return {t: {str(p): self._consumer.get_watermark_offsets(TopicPartition(t, p), timeout=timeout)[1]
@@ -68,9 +67,18 @@ class OffsetProbe:
         self.close()
 
 
-#: Broker answers that pass: a partition's leader being elected, a new topic settling, a broker away.
+#: Broker answers that pass: a partition's leader being elected, a new topic settling, a broker away, a group's
+#: coordinator not found yet (a fresh cluster creates its offsets topic on the first group request).
 RETRIABLE = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART,
-             KafkaError.REQUEST_TIMED_OUT, KafkaError._TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN}
+             KafkaError.REQUEST_TIMED_OUT, KafkaError._TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN,
+             KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.COORDINATOR_LOAD_IN_PROGRESS}
+
+
+def retrying(timeout: float) -> Retrying:
+    """Attempts of a call to Kafka, again with backoff while the broker's answer is a retriable one (RETRIABLE),
+    for up to ``timeout`` seconds; then its error is raised."""
+    return Retrying(retry=retry_if_exception(_retriable), stop=stop_after_delay(timeout),
+                    wait=wait_exponential(multiplier=0.1, max=1.0), reraise=True)
 
 
 def _retriable(exc: BaseException) -> bool:

@@ -70,8 +70,8 @@ def supervise(argv: list[str], env: dict[str, str], stop: threading.Event | None
                 delay = 1.0
             reason = exit_reason(code)
             restarts[reason] += 1
-            log.warning("the stream job ended (%s): restart %d in %.0f s, from its checkpoint", reason,
-                        sum(restarts.values()), delay)
+            log.warning("the stream job ended (%s) after %.1f s: restart %d in %.0f s, from its checkpoint", reason,
+                        time.monotonic() - started, sum(restarts.values()), delay)
             if stop.wait(delay):
                 return code
             delay = min(delay * 2, backoff_max_s)

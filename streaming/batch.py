@@ -47,6 +47,7 @@ class BatchWriter:
     def close(self) -> None:
         if self.sink:
             self.sink.close()
+        self.mirror.close()
 
     def __call__(self, df, batch_id: int) -> None:
         started = time.time()

@@ -59,13 +59,33 @@ def behind(start: Offsets, mark: Offsets) -> bool:
 
 def group_offsets(settings: Settings, group: str, topics: list[str], timeout: float = 10.0) -> Offsets:
     """The group's committed offsets on ``topics`` (partitions without one are left out)."""
-    admin = kafka.admin(settings)
-    meta = admin.list_topics(timeout=timeout)
-    wanted = [TopicPartition(t, p) for t in topics for p in meta.topics[t].partitions]
-    future = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group, wanted)],
-                                               request_timeout=timeout)[group]
+    consumer = group_reader(settings, group)
+    try:
+        meta = consumer.list_topics(timeout=timeout)
+        return committed(consumer, [TopicPartition(t, p) for t in topics for p in meta.topics[t].partitions],
+                         timeout)
+    finally:
+        consumer.close()
+
+
+def group_reader(settings: Settings, group: str):
+    """A consumer of ``group`` that never joins it (no subscribe), to read its committed offsets.
+
+    Not the admin client's ListConsumerGroupOffsets: when the group's coordinator answers NOT_COORDINATOR, as a
+    fresh cluster's does for a group it has not seen, librdkafka (2.16) hands the answer to the admin client's
+    consumer-group handle, which is null, and the process dies of SIGSEGV (librdkafka#5040). On a clean state
+    that killed the stream job about one start in two, 1.3 s in. A consumer has that handle: it asks for the
+    coordinator again."""
+    return kafka.consumer(settings, group, {"enable.auto.commit": False})
+
+
+def committed(consumer, partitions: list[TopicPartition], timeout: float) -> Offsets:
+    """What ``consumer``'s group committed on ``partitions``; asked again while the coordinator is being found."""
+    for attempt in kafka.retrying(timeout):
+        with attempt:
+            answer = consumer.committed(partitions, timeout=timeout)
     found: Offsets = {}
-    for tp in future.result(timeout=timeout).topic_partitions:
+    for tp in answer:
         if tp.offset >= 0:
             found.setdefault(tp.topic, {})[str(tp.partition)] = tp.offset
     return found
@@ -101,6 +121,7 @@ class GroupOffsetMirror:
     def __init__(self, settings: Settings, group: str, expected: Offsets | None = None):
         self.group = group
         self.admin = kafka.admin(settings)
+        self.reader = group_reader(settings, group)
         self.expected = expected or None
         self.reset_to: Offsets | None = None
 
@@ -109,14 +130,12 @@ class GroupOffsetMirror:
         if not self.expected:
             return None
         wanted = [TopicPartition(t, int(p)) for t, parts in self.expected.items() for p in parts]
-        future = self.admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(self.group, wanted)],
-                                                        request_timeout=timeout)[self.group]
-        moved: Offsets = {}
-        for tp in future.result(timeout=timeout).topic_partitions:
-            want = int(self.expected[tp.topic][str(tp.partition)])
-            if tp.offset >= 0 and tp.offset != want:
-                moved.setdefault(tp.topic, {})[str(tp.partition)] = tp.offset
-        return moved or None
+        moved = {t: {p: offset for p, offset in parts.items() if offset != int(self.expected[t][p])}
+                 for t, parts in committed(self.reader, wanted, timeout).items()}
+        return {t: parts for t, parts in moved.items() if parts} or None
+
+    def close(self) -> None:
+        self.reader.close()
 
     def mirror(self, end_offsets: dict[str, dict[str, int]], timeout: float = 10.0) -> bool:
         partitions = [TopicPartition(topic, int(p), int(offset))

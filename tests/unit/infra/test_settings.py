@@ -98,6 +98,8 @@ def test_offset_probes_retry_what_the_broker_says_will_pass():
     from core.kafka import _retriable
 
     assert _retriable(KafkaException(KafkaError(KafkaError.NOT_LEADER_FOR_PARTITION)))
+    # a fresh cluster's answer to the first group request (the job's start on a clean state): asked again
+    assert _retriable(KafkaException(KafkaError(KafkaError.NOT_COORDINATOR)))
     assert not _retriable(KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED)))
     assert not _retriable(ValueError("a bug"))
 
