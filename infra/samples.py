@@ -49,7 +49,7 @@ def generated_events(count: int, seed: int = 1, fault_ratios: FaultRatios | None
 WARMUP_FAULTS = FaultRatios(**{category: 0.05 for category in DEFAULT_FAULTS})
 
 
-WARMUP_EVENTS = 4000
+WARMUP_EVENTS = 12000   # eight warm-up batches: see streaming.job.warm_up
 
 
 @contextlib.contextmanager
