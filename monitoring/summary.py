@@ -87,19 +87,32 @@ FROM quarantine q JOIN run_ranges r
 GROUP BY 1, 2 ORDER BY 1, 2
 """
 
-# Per second since the run's first Kafka append: the events appended then, those committed then, and the e2e
-# p95 of the on-time events appended then (a run of valid events: every appended event is one to commit).
-TIMELINE = f"""
+# Each stored event of the run timed from the run's first Kafka append (s): when it was appended, when committed,
+# and its e2e latency (ms; NULL for a late one, which percentiles skip).
+RUN_TIMES = f"""
 WITH run AS ({RUN_FACTS}),
 t0 AS (SELECT min(kafka_time) AS t0 FROM run),
-appended AS (SELECT floor(extract(epoch FROM kafka_time - t0))::int AS s, count(*) AS n,
-                    percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM committed_at - event_time) * 1000)
-                        FILTER (WHERE NOT late AND NOT coalesce(made_late, false)) AS p95_ms
-             FROM run, t0 GROUP BY 1),
-committed AS (SELECT floor(extract(epoch FROM committed_at - t0))::int AS s, count(*) AS n
-              FROM run, t0 WHERE committed_at IS NOT NULL GROUP BY 1)
+timed AS (SELECT extract(epoch FROM kafka_time - t0)::float8 AS appended_s,
+                 extract(epoch FROM committed_at - t0)::float8 AS committed_s,
+                 CASE WHEN NOT late AND NOT coalesce(made_late, false)
+                      THEN extract(epoch FROM committed_at - event_time) * 1000 END AS e2e_ms
+          FROM run, t0)
+"""
+
+# Per second: the events appended then, those committed then, and the e2e p95 of those appended then.
+TIMELINE = RUN_TIMES + """,
+appended AS (SELECT floor(appended_s)::int AS s, count(*) AS n,
+                    percentile_cont(0.95) WITHIN GROUP (ORDER BY e2e_ms) AS p95_ms FROM timed GROUP BY 1),
+committed AS (SELECT floor(committed_s)::int AS s, count(*) AS n FROM timed WHERE committed_s IS NOT NULL GROUP BY 1)
 SELECT coalesce(a.s, c.s) AS s, coalesce(a.n, 0), coalesce(c.n, 0), a.p95_ms
 FROM appended a FULL JOIN committed c ON a.s = c.s ORDER BY 1
+"""
+
+# Per window of append time (window i starts at starts[i] s; the last one runs to the end): events, e2e p95, p99.
+WINDOWS = RUN_TIMES + """
+SELECT width_bucket(appended_s, %(starts)s::float8[]) AS w, count(*),
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY e2e_ms), percentile_cont(0.99) WITHIN GROUP (ORDER BY e2e_ms)
+FROM timed GROUP BY 1 ORDER BY 1
 """
 
 STAGE_ORDER = STAGES
@@ -164,15 +177,26 @@ def summarize(settings: Settings, scope: RunScope, unique_events: int, late_thre
     }
 
 
-def timeline(settings: Settings, scope: RunScope, late_threshold_s: float = 60.0) -> list[dict]:
-    """Second by second from the run's first append: events appended, committed, the lag (appended so far less
-    committed so far) and the e2e p95 of that second's events (None when it had none on time)."""
+def timeline(settings: Settings, scope: RunScope, late_threshold_s: float = 60.0,
+             starts: list[float] = (0.0,)) -> tuple[list[dict], list[dict]]:
+    """The run over time, from its first append (a run of valid events: each appended event is one to commit).
+
+    Second by second: events appended, committed, the lag (appended so far less committed so far) and the e2e
+    p95 of that second's events (None when it had none on time). And per window of append time, window i from
+    ``starts[i]`` s (the last to the end): its events and their e2e p95 and p99 (ms; 0 without events)."""
+    params = {"pipeline": scope.pipeline, "late_s": late_threshold_s, "late_min_s": LATE_MIN_S}
     with _run_cursor(settings, scope) as cur:
-        cur.execute(TIMELINE, {"pipeline": scope.pipeline, "late_s": late_threshold_s, "late_min_s": LATE_MIN_S})
+        cur.execute(TIMELINE, params)
         rows = cur.fetchall()
-    out, appended, committed = [], 0, 0
+        cur.execute(WINDOWS, {**params, "starts": list(starts)})
+        found = {w: (n, p95, p99) for w, n, p95, p99 in cur.fetchall()}
+    seconds, appended, committed = [], 0, 0
     for second, n_appended, n_committed, p95 in rows:
         appended, committed = appended + n_appended, committed + n_committed
-        out.append({"s": second, "appended": n_appended, "committed": n_committed, "lag": appended - committed,
-                    "p95_ms": round(float(p95), 1) if p95 is not None else None})
-    return out
+        seconds.append({"s": second, "appended": n_appended, "committed": n_committed, "lag": appended - committed,
+                        "p95_ms": round(float(p95), 1) if p95 is not None else None})
+    windows = []
+    for i in range(1, len(starts) + 1):
+        n, p95, p99 = found.get(i, (0, None, None))
+        windows.append({"events": n, "p95_ms": round(float(p95 or 0), 1), "p99_ms": round(float(p99 or 0), 1)})
+    return seconds, windows

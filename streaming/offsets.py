@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
@@ -80,10 +81,12 @@ def group_reader(settings: Settings, group: str):
 
 
 def committed(consumer, partitions: list[TopicPartition], timeout: float) -> Offsets:
-    """What ``consumer``'s group committed on ``partitions``; asked again while the coordinator is being found."""
+    """What ``consumer``'s group committed on ``partitions``; asked again while the coordinator is being found,
+    all within ``timeout`` (the mirror asks after every batch)."""
+    deadline = time.monotonic() + timeout
     for attempt in kafka.retrying(timeout):
         with attempt:
-            answer = consumer.committed(partitions, timeout=timeout)
+            answer = consumer.committed(partitions, timeout=max(deadline - time.monotonic(), 0.1))
     found: Offsets = {}
     for tp in answer:
         if tp.offset >= 0:

@@ -9,16 +9,15 @@ stream job runs, once per configuration, each on fresh topics and a fresh databa
 - ``fixed``: a batch size set for the first step's load, the way a batch system is configured
   once: ``maxOffsetsPerTrigger`` = first rate x trigger (2,500 by default).
 
-Each step's p95 is exact (its own offsets, taken when the step ends); the timeline is second by
-second, from the stored rows: events appended, committed, the lag between them and the p95 of
-each second's events.
+Everything comes from the stored rows, timed from the run's first append (the producer's own
+schedule): each step's events (appended within it) with their exact p95 and p99, and second by
+second the events appended, committed, the lag between them and the p95 of each second's events.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -31,8 +30,6 @@ from infra.bench.resources import ResourceSampler
 from infra.pipeline import wait_for_ledger
 from infra.runtime.process import ManagedProcess
 from monitoring.summary import RunScope, summarize, timeline
-
-VARIANTS = ("adaptive", "fixed")
 
 
 def variant_options(variant: str, options: StreamOptions, steps: list[tuple[float, float]]) -> StreamOptions:
@@ -71,41 +68,28 @@ def run_variant(settings: Settings, variant: str, steps: list[tuple[float, float
             pids = {"consumer (shopstream)": consumer.proc.pid, "producer": os.getpid(),
                     **{s: ManagedProcess(s, cfg.runtime_dir).pid() for s in ("kafka", "postgres")}}
             sampler = ResourceSampler(pids, alone=("producer",))
-            bounds = [log_end_offsets(cfg, topics)]
-            timers, at = [], 0.0
-            for _, seconds in steps[:-1]:
-                at += seconds
-                timers.append(threading.Timer(at, lambda: bounds.append(log_end_offsets(cfg, topics))))
+            start = log_end_offsets(cfg, topics)
             sampler.start()
-            for t in timers:
-                t.start()
-            try:
-                produced = producers.run(cfg, ProduceOptions(steps=steps, late_ratio=0, duplicate_ratio=0,
-                                                             faults=NO_FAULTS, run_id=cfg.topic_prefix))
-            finally:
-                for t in timers:
-                    t.cancel()
+            produced = producers.run(cfg, ProduceOptions(steps=steps, late_ratio=0, duplicate_ratio=0,
+                                                         faults=NO_FAULTS, run_id=cfg.topic_prefix))
             if produced.stopped_early:
                 raise KeyboardInterrupt
             stopped = time.monotonic()
-            bounds.append(log_end_offsets(cfg, topics))
-            wait_for_ledger(cfg, consumer.pipeline_key(), bounds[-1], consumer, timeout=600)
+            end = log_end_offsets(cfg, topics)
+            # the worst drain: the whole load backed up behind a job that reads its first step's rate
+            wait_for_ledger(cfg, consumer.pipeline_key(), end, consumer,
+                            timeout=max(600.0, 2 * sum(rate * seconds for rate, seconds in steps) / steps[0][0]))
             drain_s = time.monotonic() - stopped
             resources = sampler.stop()
         finally:
             consumer.stop()
-        key = consumer.pipeline_key()
-        whole = RunScope(bounds[0], bounds[-1], key)
+        whole = RunScope(start, end, consumer.pipeline_key())
         summary = summarize(cfg, whole, whole.produced, options.late_threshold_s)
-        seconds = timeline(cfg, whole, options.late_threshold_s)
-        per_step, begin = [], 0.0
-        for (rate, length), start, end in zip(steps, bounds, bounds[1:]):
-            scope = RunScope(start, end, key)
-            e2e = summarize(cfg, scope, scope.produced, options.late_threshold_s)["e2e_latency_ms"]
-            lags = [s["lag"] for s in seconds if begin <= s["s"] < begin + length]
-            per_step.append({"rate": rate, "seconds": length, "events": scope.produced, "p95_ms": e2e["p95"],
-                             "p99_ms": e2e["p99"], "max_lag": max(lags, default=0)})
-            begin += length
+        edges = [sum(seconds for _, seconds in steps[:i]) for i in range(len(steps) + 1)]
+        seconds, windows = timeline(cfg, whole, options.late_threshold_s, edges[:-1])
+        per_step = [{"rate": rate, "seconds": length, **window,
+                     "max_lag": max((s["lag"] for s in seconds if begin <= s["s"] < stop), default=0)}
+                    for (rate, length), window, begin, stop in zip(steps, windows, edges, edges[1:])]
     return StepResult(variant=variant, configuration=describe(options), steps=[list(s) for s in steps],
                       per_step=per_step, e2e_ms=summary["e2e_latency_ms"], drain_s=round(drain_s, 1),
                       timeline=seconds, resources=resources, produced=summary["produced"], lost=summary["lost"],

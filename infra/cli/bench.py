@@ -183,7 +183,7 @@ def bench_step(options: StepBenchOptions) -> None:
     stack.up(cfg)
     options.out.mkdir(parents=True, exist_ok=True)
     command = "shopstream " + " ".join(sys.argv[1:])
-    steps = [tuple(s) for s in options.steps]
+    steps = options.steps
     total = sum(seconds for _, seconds in steps)
     results = []
     for variant in dict.fromkeys(options.variants):
