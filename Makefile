@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup system run test test-unit up down status clean
+.PHONY: setup system run check test test-unit up down status clean
 
 setup: system $(STAMP)
 	@$(BIN)/shopstream fetch
@@ -22,8 +22,14 @@ $(STAMP): pyproject.toml
 run: setup
 	$(BIN)/shopstream run --summary-json .runtime/summary.json
 
-test: setup
+# The house habits (STYLE 13): layers, lint, format and types, all pinned in pyproject.toml.
+check: $(STAMP)
 	$(BIN)/lint-imports --config pyproject.toml
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: setup check
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: setup

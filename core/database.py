@@ -13,8 +13,12 @@ REFRESH = {view: f"REFRESH MATERIALIZED VIEW CONCURRENTLY {view}" for view in RO
 
 
 #: What libpq says when a connection can never succeed as configured.
-PERMANENT_CONNECT_ERRORS = ("password authentication failed", "does not exist", "no pg_hba.conf entry",
-                            "is not permitted to log in")
+PERMANENT_CONNECT_ERRORS = (
+    "password authentication failed",
+    "does not exist",
+    "no pg_hba.conf entry",
+    "is not permitted to log in",
+)
 
 
 def connect(settings: Settings, role: str = "writer", dbname: str | None = None):
@@ -26,7 +30,10 @@ def connect(settings: Settings, role: str = "writer", dbname: str | None = None)
         host = settings.postgres_host or settings.host
         cause = str(exc).strip().splitlines()[0]
         if any(text in str(exc) for text in PERMANENT_CONNECT_ERRORS):
-            raise ServiceUnhealthy(f"PostgreSQL at {host}:{settings.postgres_port} refused {role} ({cause}): "
-                                   f"check the SHOPSTREAM_POSTGRES_* settings") from None
-        raise DependencyUnavailable(f"PostgreSQL at {host}:{settings.postgres_port} is not reachable: "
-                                    f"run `shopstream up` ({cause})") from None
+            raise ServiceUnhealthy(
+                f"PostgreSQL at {host}:{settings.postgres_port} refused {role} ({cause}): "
+                f"check the SHOPSTREAM_POSTGRES_* settings"
+            ) from None
+        raise DependencyUnavailable(
+            f"PostgreSQL at {host}:{settings.postgres_port} is not reachable: run `shopstream up` ({cause})"
+        ) from None

@@ -31,15 +31,16 @@ def producer(settings: Settings, config: dict | None = None, **kwargs) -> Produc
 
 
 def consumer(settings: Settings, group: str, config: dict | None = None, **kwargs) -> Consumer:
-    return Consumer(client_config(settings, {"group.id": group, **(config or {})}), **{"logger": LIBRDKAFKA_LOG,
-                                                                                          **kwargs})
+    return Consumer(
+        client_config(settings, {"group.id": group, **(config or {})}), **{"logger": LIBRDKAFKA_LOG, **kwargs}
+    )
 
 
 def admin(settings: Settings, config: dict | None = None, **kwargs) -> AdminClient:
     return AdminClient(client_config(settings, config), **{"logger": LIBRDKAFKA_LOG, **kwargs})
 
 
-Offsets = dict[str, dict[str, int]]   # {topic: {partition: offset}}, partitions as strings (Spark's JSON form)
+Offsets = dict[str, dict[str, int]]  # {topic: {partition: offset}}, partitions as strings (Spark's JSON form)
 
 
 class OffsetProbe:
@@ -53,14 +54,19 @@ class OffsetProbe:
         for attempt in retrying(timeout):
             with attempt:
                 meta = self._consumer.list_topics(timeout=timeout)
-                return {t: {str(p): self._consumer.get_watermark_offsets(TopicPartition(t, p), timeout=timeout)[1]
-                            for p in meta.topics[t].partitions} for t in topics}
+                return {
+                    t: {
+                        str(p): self._consumer.get_watermark_offsets(TopicPartition(t, p), timeout=timeout)[1]
+                        for p in meta.topics[t].partitions
+                    }
+                    for t in topics
+                }
         raise AssertionError("unreachable: Retrying returns or raises")
 
     def close(self) -> None:
         self._consumer.close()
 
-    def __enter__(self) -> "OffsetProbe":
+    def __enter__(self) -> OffsetProbe:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -69,16 +75,29 @@ class OffsetProbe:
 
 #: Broker answers that pass: a partition's leader being elected, a new topic settling, a broker away, a group's
 #: coordinator not found yet (a fresh cluster creates its offsets topic on the first group request).
-RETRIABLE = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART,
-             KafkaError.REQUEST_TIMED_OUT, KafkaError._TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN,
-             KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.COORDINATOR_LOAD_IN_PROGRESS}
+RETRIABLE = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError.REQUEST_TIMED_OUT,
+    KafkaError._TIMED_OUT,
+    KafkaError._TRANSPORT,
+    KafkaError._ALL_BROKERS_DOWN,
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+}
 
 
 def retrying(timeout: float) -> Retrying:
     """Attempts of a call to Kafka, again with backoff while the broker's answer is a retriable one (RETRIABLE),
     for up to ``timeout`` seconds; then its error is raised."""
-    return Retrying(retry=retry_if_exception(_retriable), stop=stop_after_delay(timeout),
-                    wait=wait_exponential(multiplier=0.1, max=1.0), reraise=True)
+    return Retrying(
+        retry=retry_if_exception(_retriable),
+        stop=stop_after_delay(timeout),
+        wait=wait_exponential(multiplier=0.1, max=1.0),
+        reraise=True,
+    )
 
 
 def _retriable(exc: BaseException) -> bool:
@@ -96,8 +115,10 @@ def log_end_offsets(settings: Settings, topics: list[str]) -> Offsets:
 def unreachable(settings: Settings, exc: KafkaException) -> DependencyUnavailable:
     """The one-line error for a Kafka that did not answer: the broker, librdkafka's reason, and the fix."""
     reason = exc.args[0].str() if exc.args and isinstance(exc.args[0], KafkaError) else str(exc)
-    return DependencyUnavailable(f"Kafka at {settings.kafka_bootstrap} is not reachable ({reason}): "
-                                 f"run `shopstream up` or fix --bootstrap-servers")
+    return DependencyUnavailable(
+        f"Kafka at {settings.kafka_bootstrap} is not reachable ({reason}): "
+        f"run `shopstream up` or fix --bootstrap-servers"
+    )
 
 
 def caught_up(committed: Offsets, ends: Offsets) -> bool:

@@ -45,6 +45,7 @@ SELECT EXISTS (SELECT 1 FROM (SELECT end_offsets FROM sink_ledger WHERE split_pa
 
 
 def offsets_seen(cur, pipeline: str, offsets: Offsets) -> bool:
-    cur.execute(OFFSETS_SEEN, (pipeline, json.dumps({t: {p: int(o) for p, o in parts.items()}
-                                                     for t, parts in offsets.items()})))
+    cur.execute(
+        OFFSETS_SEEN, (pipeline, json.dumps({t: {p: int(o) for p, o in parts.items()} for t, parts in offsets.items()}))
+    )
     return cur.fetchone()[0]

@@ -10,7 +10,16 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from psycopg2.extensions import make_dsn
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -28,30 +37,47 @@ class Settings(BaseSettings):
     # Kafka. When bootstrap_servers is set, the platform uses that cluster and starts none.
     kafka_port: int = Field(9092, ge=1, le=65535)
     kafka_controller_port: int = Field(9093, ge=1, le=65535)
-    kafka_secure_port: int = Field(9094, ge=1, le=65535,
-                                   description="the local broker's SASL_SSL listener (SCRAM-SHA-512 over TLS)")
-    kafka_scram_password: SecretStr = Field(SecretStr("shopstream-kafka"),
-                                            description="password of the local broker's SCRAM user `shopstream`")
+    kafka_secure_port: int = Field(
+        9094, ge=1, le=65535, description="the local broker's SASL_SSL listener (SCRAM-SHA-512 over TLS)"
+    )
+    kafka_scram_password: SecretStr = Field(
+        SecretStr("shopstream-kafka"), description="password of the local broker's SCRAM user `shopstream`"
+    )
     kafka_heap: str = "512m"
-    kafka_nodes: int | None = Field(None, ge=1, le=5, description=(
-        "nodes of the local Kafka cluster, each broker and controller (`up --brokers N`); node N listens on the "
-        "three Kafka ports + 100 × (N - 1); unset: as many as the local cluster was formatted with, else 1"))
-    bootstrap_servers: str | None = Field(None, description="an existing Kafka cluster; the local broker is not started")
+    kafka_nodes: int | None = Field(
+        None,
+        ge=1,
+        le=5,
+        description=(
+            "nodes of the local Kafka cluster, each broker and controller (`up --brokers N`); node N listens on the "
+            "three Kafka ports + 100 × (N - 1); unset: as many as the local cluster was formatted with, else 1"
+        ),
+    )
+    bootstrap_servers: str | None = Field(
+        None, description="an existing Kafka cluster; the local broker is not started"
+    )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
-        "PLAINTEXT", description="how every Kafka client connects")
+        "PLAINTEXT", description="how every Kafka client connects"
+    )
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
-        None, description="SASL mechanism (with SASL_PLAINTEXT or SASL_SSL)")
+        None, description="SASL mechanism (with SASL_PLAINTEXT or SASL_SSL)"
+    )
     kafka_sasl_username: str | None = Field(None, description="SASL user name")
     kafka_sasl_password: SecretStr | None = Field(None, description="SASL password")
-    kafka_ssl_ca_location: Path | None = Field(None, description="PEM file of the CA that signed the brokers' certificates "
-                                                                 "(with SSL or SASL_SSL; default: the system's)")
+    kafka_ssl_ca_location: Path | None = Field(
+        None,
+        description="PEM file of the CA that signed the brokers' certificates "
+        "(with SSL or SASL_SSL; default: the system's)",
+    )
     topic_prefix: str = Field("shop", pattern=r"^[A-Za-z0-9._-]+$")
 
     # Schema registry (Apicurio, Confluent-compatible API).
     registry_port: int = Field(8081, ge=1, le=65535)
     registry_management_port: int = Field(8091, ge=1, le=65535, description="Apicurio's health/metrics port")
     registry_heap: str = "384m"
-    schema_registry_url: str | None = Field(None, description="an existing Confluent-API registry; the local one is not started")
+    schema_registry_url: str | None = Field(
+        None, description="an existing Confluent-API registry; the local one is not started"
+    )
 
     # PostgreSQL.
     postgres_host: str | None = Field(None, description="default: host")
@@ -62,16 +88,28 @@ class Settings(BaseSettings):
     writer_password: SecretStr = SecretStr("shopstream-writer")
     reader_user: str = "shopstream_reader"
     reader_password: SecretStr = SecretStr("shopstream-reader")
-    registry_password: SecretStr | None = Field(None, description="the schema registry's own role's password "
-                                                "(default: the superuser's, as before this setting existed)")
+    registry_password: SecretStr | None = Field(
+        None,
+        description="the schema registry's own role's password "
+        "(default: the superuser's, as before this setting existed)",
+    )
 
     # Data tiering (`shopstream archive`, which the database upkeep runs once a day).
-    archive_dir: Path | None = Field(None, description="where days that left PostgreSQL go, as Parquet "
-                                     "(default: <runtime_dir>/archive)")
-    hot_days: int = Field(7, ge=3, description="days of facts kept in PostgreSQL; older day partitions are archived, "
-                          "verified, then dropped (at least 3: the upkeep keeps 2 days back)")
-    trim_days: int = Field(30, ge=1, description="days kept of the quarantine, the ledger and the per-minute KPIs; "
-                           "older rows are archived, verified, then deleted (each pipeline's newest ledger row stays)")
+    archive_dir: Path | None = Field(
+        None, description="where days that left PostgreSQL go, as Parquet (default: <runtime_dir>/archive)"
+    )
+    hot_days: int = Field(
+        7,
+        ge=3,
+        description="days of facts kept in PostgreSQL; older day partitions are archived, "
+        "verified, then dropped (at least 3: the upkeep keeps 2 days back)",
+    )
+    trim_days: int = Field(
+        30,
+        ge=1,
+        description="days kept of the quarantine, the ledger and the per-minute KPIs; "
+        "older rows are archived, verified, then deleted (each pipeline's newest ledger row stays)",
+    )
 
     # Logs under <runtime_dir>/logs rotate (copy, then truncate) past this size; the watchdog looks each minute.
     log_max_mb: int = Field(50, ge=1, description="a log under .runtime/logs rotates past this many MB")
@@ -85,8 +123,9 @@ class Settings(BaseSettings):
 
     # Alertmanager: where Prometheus's alerts go.
     alertmanager_port: int = Field(9095, ge=1, le=65535)
-    alert_webhook_url: str | None = Field(None, description="a webhook that receives every alert; none = alerts stay "
-                                          "in Alertmanager's UI")
+    alert_webhook_url: str | None = Field(
+        None, description="a webhook that receives every alert; none = alerts stay in Alertmanager's UI"
+    )
 
     # pgAdmin 4, optional (`up --with pgadmin`): its own venv under .runtime/pgadmin, on 127.0.0.1 only.
     pgadmin_port: int = Field(5050, ge=1, le=65535)
@@ -103,8 +142,12 @@ class Settings(BaseSettings):
     # The watchdog `up` starts: it restarts a local service that died.
     watchdog: bool = Field(True, description="restart local services that die (on by default)")
     watchdog_interval_s: float = Field(1.0, gt=0, description="how often the watchdog looks")
-    watchdog_max_backoff_s: float = Field(10.0, gt=0, description="the longest wait between two tries to start "
-                                          "a service that will not start (backoff doubles from 1 s up to it)")
+    watchdog_max_backoff_s: float = Field(
+        10.0,
+        gt=0,
+        description="the longest wait between two tries to start "
+        "a service that will not start (backoff doubles from 1 s up to it)",
+    )
 
     # How long `up` waits for each service before giving up.
     start_timeout_s: float = Field(90.0, gt=0)
@@ -115,10 +158,13 @@ class Settings(BaseSettings):
         return value.expanduser().resolve()
 
     @model_validator(mode="after")
-    def _sasl_complete(self) -> "Settings":
+    def _sasl_complete(self) -> Settings:
         if self.kafka_security_protocol.startswith("SASL_"):
-            missing = [name for name in ("kafka_sasl_mechanism", "kafka_sasl_username", "kafka_sasl_password")
-                       if getattr(self, name) is None]
+            missing = [
+                name
+                for name in ("kafka_sasl_mechanism", "kafka_sasl_username", "kafka_sasl_password")
+                if getattr(self, name) is None
+            ]
             if missing:
                 raise ValueError(f"{self.kafka_security_protocol} needs {', '.join(missing)}")
         return self
@@ -147,7 +193,8 @@ class Settings(BaseSettings):
     def kafka_bootstrap(self) -> str:
         """Every local node, so a client starting while one is down still finds the cluster."""
         return self.bootstrap_servers or ",".join(
-            f"{self.host}:{self.kafka_node_port(n, self.kafka_port)}" for n in range(1, self.kafka_node_count + 1))
+            f"{self.host}:{self.kafka_node_port(n, self.kafka_port)}" for n in range(1, self.kafka_node_count + 1)
+        )
 
     @property
     def registry_url(self) -> str:
@@ -187,21 +234,36 @@ class Settings(BaseSettings):
         # A network partition drops packets without a reset: TCP keepalives (an idle connection) and
         # tcp_user_timeout (a request left unacknowledged) turn it into an error within about 10 s,
         # which the sink retries, instead of a session that hangs for the kernel's 15 minutes.
-        return make_dsn(host=self.postgres_host or self.host, port=self.postgres_port,
-                        dbname=dbname or self.postgres_db, user=user, password=password.get_secret_value(),
-                        connect_timeout=5, options="-c TimeZone=UTC", keepalives=1, keepalives_idle=5,
-                        keepalives_interval=2, keepalives_count=3, tcp_user_timeout=10000)
+        return make_dsn(
+            host=self.postgres_host or self.host,
+            port=self.postgres_port,
+            dbname=dbname or self.postgres_db,
+            user=user,
+            password=password.get_secret_value(),
+            connect_timeout=5,
+            options="-c TimeZone=UTC",
+            keepalives=1,
+            keepalives_idle=5,
+            keepalives_interval=2,
+            keepalives_count=3,
+            tcp_user_timeout=10000,
+        )
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}.{name}"
 
     @property
-    def kafka(self) -> "KafkaConnection":
+    def kafka(self) -> KafkaConnection:
         """The one Kafka connection model every client is built from."""
         password = self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
-        return KafkaConnection(bootstrap_servers=self.kafka_bootstrap, security_protocol=self.kafka_security_protocol,
-                               sasl_mechanism=self.kafka_sasl_mechanism, sasl_username=self.kafka_sasl_username,
-                               sasl_password=password, ssl_ca_location=self.kafka_ssl_ca_location)
+        return KafkaConnection(
+            bootstrap_servers=self.kafka_bootstrap,
+            security_protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            sasl_username=self.kafka_sasl_username,
+            sasl_password=password,
+            ssl_ca_location=self.kafka_ssl_ca_location,
+        )
 
 
 class KafkaConnection(BaseModel):
@@ -221,8 +283,13 @@ class KafkaConnection(BaseModel):
     def librdkafka(self) -> dict[str, str]:
         config = {"bootstrap.servers": self.bootstrap_servers, "security.protocol": self.security_protocol}
         if self.sasl_mechanism:
-            config.update({"sasl.mechanism": self.sasl_mechanism, "sasl.username": self.sasl_username or "",
-                           "sasl.password": self.sasl_password or ""})
+            config.update(
+                {
+                    "sasl.mechanism": self.sasl_mechanism,
+                    "sasl.username": self.sasl_username or "",
+                    "sasl.password": self.sasl_password or "",
+                }
+            )
         if self.ssl_ca_location:
             config["ssl.ca.location"] = str(self.ssl_ca_location)
         return config
@@ -231,11 +298,16 @@ class KafkaConnection(BaseModel):
         """Java client properties (Kafka's tools; Spark's source with a ``kafka.`` prefix)."""
         props = {"bootstrap.servers": self.bootstrap_servers, "security.protocol": self.security_protocol}
         if self.sasl_mechanism:
-            module = ("org.apache.kafka.common.security.plain.PlainLoginModule" if self.sasl_mechanism == "PLAIN"
-                      else "org.apache.kafka.common.security.scram.ScramLoginModule")
+            module = (
+                "org.apache.kafka.common.security.plain.PlainLoginModule"
+                if self.sasl_mechanism == "PLAIN"
+                else "org.apache.kafka.common.security.scram.ScramLoginModule"
+            )
             props["sasl.mechanism"] = self.sasl_mechanism
-            props["sasl.jaas.config"] = (f'{module} required username="{_jaas_escape(self.sasl_username or "")}" '
-                                         f'password="{_jaas_escape(self.sasl_password or "")}";')
+            props["sasl.jaas.config"] = (
+                f'{module} required username="{_jaas_escape(self.sasl_username or "")}" '
+                f'password="{_jaas_escape(self.sasl_password or "")}";'
+            )
         if self.ssl_ca_location:
             props.update({"ssl.truststore.type": "PEM", "ssl.truststore.location": str(self.ssl_ca_location)})
         return props
@@ -245,8 +317,10 @@ class KafkaConnection(BaseModel):
 
     def java_properties_text(self) -> str:
         """The properties file format (keys and values escaped as java.util.Properties reads them)."""
+
         def esc(text: str) -> str:
             return text.replace("\\", "\\\\").replace("\n", "\\n").replace(":", "\\:").replace("=", "\\=")
+
         return "".join(f"{key}={esc(value)}\n" for key, value in self.java().items())
 
 
@@ -254,12 +328,12 @@ def _jaas_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def flag(name: str, **extra) -> dict:
+def flag(name: str) -> dict[str, JsonValue]:
     """``json_schema_extra`` for a field whose command-line flag is not its name (see infra.cli.options)."""
-    return {"json_schema_extra": {"flag": name, **extra}}
+    return {"flag": name}
 
 
-HIDDEN = {"json_schema_extra": {"hidden": True}}   # set by the orchestration, not by a person
+HIDDEN: dict[str, JsonValue] = {"hidden": True}  # ``json_schema_extra`` of a field the orchestration sets, not a person
 
 
 class FaultRatios(BaseModel):
@@ -267,17 +341,38 @@ class FaultRatios(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    schema_: float = Field(0.002, ge=0, le=1, alias="schema", **flag("schema-ratio"),
-                           description="share that is unframed, of an unknown schema, or undecodable")
-    data_type: float = Field(0.002, ge=0, le=1, **flag("data-type-ratio"),
-                             description="share with a malformed id, timestamp, currency, amount or field")
-    completeness: float = Field(0.003, ge=0, le=1, **flag("completeness-ratio"),
-                                description="share missing a required field or the order lines")
-    business_rules: float = Field(0.008, ge=0, le=1, **flag("business-rules-ratio"),
-                                  description="share breaking a business rule (price, quantity, future time, totals)")
+    schema_: float = Field(
+        0.002,
+        ge=0,
+        le=1,
+        alias="schema",
+        json_schema_extra=flag("schema-ratio"),
+        description="share that is unframed, of an unknown schema, or undecodable",
+    )
+    data_type: float = Field(
+        0.002,
+        ge=0,
+        le=1,
+        json_schema_extra=flag("data-type-ratio"),
+        description="share with a malformed id, timestamp, currency, amount or field",
+    )
+    completeness: float = Field(
+        0.003,
+        ge=0,
+        le=1,
+        json_schema_extra=flag("completeness-ratio"),
+        description="share missing a required field or the order lines",
+    )
+    business_rules: float = Field(
+        0.008,
+        ge=0,
+        le=1,
+        json_schema_extra=flag("business-rules-ratio"),
+        description="share breaking a business rule (price, quantity, future time, totals)",
+    )
 
     @model_validator(mode="after")
-    def _at_most_one(self) -> "FaultRatios":
+    def _at_most_one(self) -> FaultRatios:
         if self.total() > 1:
             raise ValueError("the bad-data ratios add up to more than 1")
         return self
@@ -286,12 +381,16 @@ class FaultRatios(BaseModel):
         return self.schema_ + self.data_type + self.completeness + self.business_rules
 
     def as_dict(self) -> dict[str, float]:
-        return {"schema": self.schema_, "data_type": self.data_type, "completeness": self.completeness,
-                "business_rules": self.business_rules}
+        return {
+            "schema": self.schema_,
+            "data_type": self.data_type,
+            "completeness": self.completeness,
+            "business_rules": self.business_rules,
+        }
 
 
 #: No broken events at all (benchmarks, and tests that want only valid ones).
-NO_FAULTS = FaultRatios(schema=0, data_type=0, completeness=0, business_rules=0)
+NO_FAULTS = FaultRatios(schema_=0, data_type=0, completeness=0, business_rules=0)
 #: The default bad-data mix: roughly the seed report's error profile, scaled up so that
 #: every rule fires in a short run.
 DEFAULT_FAULTS = FaultRatios().as_dict()
@@ -334,26 +433,36 @@ class ProduceOptions(BaseModel):
     run_id: str | None = Field(None, description="mixed into event ids (default: random)")
     faults: FaultRatios = FaultRatios()
     duplicate_ratio: float = Field(0.01, ge=0, le=0.5, description="share of events re-sent with the same event_id")
-    late_ratio: float = Field(0.02, ge=0, le=1, description="share of events whose event_time lags (late, out of order)")
+    late_ratio: float = Field(
+        0.02, ge=0, le=1, description="share of events whose event_time lags (late, out of order)"
+    )
     late_max_s: float = Field(120.0, ge=0, description="how far a late event's event_time lags, at most (s)")
     v2_ratio: float = Field(0.5, ge=0, le=1, description="share of clickstream events written with schema v2")
     burst: bool = Field(False, description="2 s at 3x the rate, then 4 s quiet (same average)")
     steps: Annotated[list[LoadStep], BeforeValidator(comma_separated)] = Field(
-        [], description="a step load in place of --rate and --burst: RATE:SECONDS,… (e.g. 5000:60,20000:60,5000:60); "
-                        "--duration defaults to their sum")
+        [],
+        description="a step load in place of --rate and --burst: RATE:SECONDS,… (e.g. 5000:60,20000:60,5000:60); "
+        "--duration defaults to their sum",
+    )
     sessions: int = Field(500, ge=1, description="concurrent shopping sessions")
     customers: int = Field(5000, ge=1, description="customers in the generator's pool")
     products: int = Field(1000, ge=1, description="products in the generator's pool")
     cart_rate: float = Field(0.35, ge=0, le=1, description="share of sessions that add to the cart")
     checkout_rate: float = Field(0.6, ge=0, le=1, description="share of carts that start checkout")
     purchase_rate: float = Field(0.8, ge=0, le=1, description="share of checkouts that end in an order")
-    manifest_path: Path | None = Field(None, description="write what was acknowledged, by quality outcome, as JSON "
-                                                         "(kept as the run's journal while it runs)")
-    resume: Path | None = Field(None, description="finish a killed run from its --manifest file, sending only what "
-                                                  "is not in Kafka yet (its other options come from that file)")
+    manifest_path: Path | None = Field(
+        None,
+        description="write what was acknowledged, by quality outcome, as JSON "
+        "(kept as the run's journal while it runs)",
+    )
+    resume: Path | None = Field(
+        None,
+        description="finish a killed run from its --manifest file, sending only what "
+        "is not in Kafka yet (its other options come from that file)",
+    )
 
     @model_validator(mode="after")
-    def _bounded(self) -> "ProduceOptions":
+    def _bounded(self) -> ProduceOptions:
         if self.steps and self.duration_s is None:
             self.duration_s = sum(seconds for _, seconds in self.steps)
         if self.duration_s is None and self.count is None and self.resume is None:
@@ -367,40 +476,67 @@ class StreamOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     master: str = Field("local[*]", description="Spark master: local[*], local[N] or spark://host:port")
-    pipeline: str = Field("shopstream", pattern=r"^[a-z0-9_-]+$",
-                          description="pipeline name (ledger, consumer group, checkpoint)")
-    checkpoint_dir: Path | None = Field(None, description="checkpoint folder (default .runtime/checkpoints/PREFIX/PIPELINE)")
+    pipeline: str = Field(
+        "shopstream", pattern=r"^[a-z0-9_-]+$", description="pipeline name (ledger, consumer group, checkpoint)"
+    )
+    checkpoint_dir: Path | None = Field(
+        None, description="checkpoint folder (default .runtime/checkpoints/PREFIX/PIPELINE)"
+    )
     trigger_s: float = Field(0.5, ge=0, description="micro-batch interval in seconds; 0 = back to back")
     max_offsets_per_trigger: int = Field(200_000, ge=1, description="backpressure: records per micro-batch at most")
     driver_memory: str = Field("2g", pattern=r"^[0-9]+[kmgt]$", description="Spark driver heap, e.g. 2g")
-    executor_memory: str = Field("768m", pattern=r"^\d+[mg]$", description="each executor's memory on a "
-                                 "cluster master (spark://…); a local worker offers 1g")
+    executor_memory: str = Field(
+        "768m",
+        pattern=r"^\d+[mg]$",
+        description="each executor's memory on a cluster master (spark://…); a local worker offers 1g",
+    )
     shuffle_partitions: int = Field(2, ge=1, description="Spark SQL shuffle partitions")
     late_threshold_s: float = Field(5.0, ge=0, description="an event reaching Kafka later than this (s) counts as late")
     dead_letter: bool = Field(True, description="also publish quarantined records to the dead-letter topic")
     stop_when_idle_s: float | None = Field(None, gt=0, description="stop once caught up and idle this many seconds")
     ui: bool = Field(False, description="serve the Spark UI")
     rollup_refresh_s: float = Field(30.0, gt=0, description="how often the hourly/daily rollups are refreshed (s)")
-    sink_retry_s: float = Field(300.0, gt=0, description="how long the sink retries a micro-batch through a "
-                                                          "transient fault (database or dead-letter topic away) "
-                                                          "before the job fails")
-    stall_after_s: float = Field(10.0, gt=0, description="report the job stalled (shopstream_stream_stalled) when "
-                                                         "input waits in Kafka and nothing committed for this long")
-    supervise: bool = Field(True, description="restart the job's process when it dies (SIGKILL, OOM, a crash), "
-                                              "from its checkpoint, with backoff")
-    quantity_limit: int | None = Field(None, ge=1, description=(
-        "business rule: units of one product in one line, at most (default: the data contract's, 100); relax it, "
-        "then `shopstream dead-letter redrive --rule quantity_over_limit` stores what it quarantined"))
-    from_group_offsets: bool = Field(False, description=(
-        "start from the consumer group's offsets (reset them first: `shopstream kafka consumer-groups "
-        "--reset-offsets … --execute`), on a new checkpoint; the old one is kept beside it"))
-    ready_file: Path | None = Field(None, description="touched once the query runs", **HIDDEN)
+    sink_retry_s: float = Field(
+        300.0,
+        gt=0,
+        description="how long the sink retries a micro-batch through a "
+        "transient fault (database or dead-letter topic away) "
+        "before the job fails",
+    )
+    stall_after_s: float = Field(
+        10.0,
+        gt=0,
+        description="report the job stalled (shopstream_stream_stalled) when "
+        "input waits in Kafka and nothing committed for this long",
+    )
+    supervise: bool = Field(
+        True,
+        description="restart the job's process when it dies (SIGKILL, OOM, a crash), from its checkpoint, with backoff",
+    )
+    quantity_limit: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "business rule: units of one product in one line, at most (default: the data contract's, 100); relax it, "
+            "then `shopstream dead-letter redrive --rule quantity_over_limit` stores what it quarantined"
+        ),
+    )
+    from_group_offsets: bool = Field(
+        False,
+        description=(
+            "start from the consumer group's offsets (reset them first: `shopstream kafka consumer-groups "
+            "--reset-offsets … --execute`), on a new checkpoint; the old one is kept beside it"
+        ),
+    )
+    ready_file: Path | None = Field(None, description="touched once the query runs", json_schema_extra=HIDDEN)
     # `shopstream replay --to`: read only below these offsets, then stop; and the live pipeline whose resume point
     # tells a replayed batch from a new one. Set by that command, not flags.
-    end_offsets: dict[str, dict[str, int]] | None = Field(None, description="stop at these offsets", **HIDDEN)
-    replay_of: str | None = Field(None, description="the pipeline this one replays", **HIDDEN)
+    end_offsets: dict[str, dict[str, int]] | None = Field(
+        None, description="stop at these offsets", json_schema_extra=HIDDEN
+    )
+    replay_of: str | None = Field(None, description="the pipeline this one replays", json_schema_extra=HIDDEN)
 
-    def checkpoint(self, settings: "Settings") -> Path:
+    def checkpoint(self, settings: Settings) -> Path:
         return self.checkpoint_dir or settings.runtime_dir / "checkpoints" / settings.topic_prefix / self.pipeline
 
 
@@ -410,6 +546,11 @@ class RunOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     summary_json: Path | None = Field(None, description="also write the summary as JSON here")
+
+
+def json_variable(group: str) -> str:
+    """The variable that carries a whole model to a child process."""
+    return f"SHOPSTREAM_{group.upper()}_OPTIONS_JSON"
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -432,10 +573,14 @@ class ReportOptions(BaseModel):
 
     minutes: float = Field(60.0, gt=0, description="report on what the sink committed in the last N minutes")
     png: Path | None = Field(None, description="where to write the charts (default .runtime/report.png)")
-    html: Path | None = Field(None, description="where to write the self-contained HTML report: the tables and the "
-                                                "charts (default .runtime/report.html)")
-    manifest_path: Path | None = Field(None, description="a producer manifest (`produce --manifest`), for the "
-                                                         "produced series and the run's parameters")
+    html: Path | None = Field(
+        None,
+        description="where to write the self-contained HTML report: the tables and the "
+        "charts (default .runtime/report.html)",
+    )
+    manifest_path: Path | None = Field(
+        None, description="a producer manifest (`produce --manifest`), for the produced series and the run's parameters"
+    )
     query_runs: int = Field(20, ge=1, le=1000, description="repetitions of each timed database query")
 
 
@@ -444,8 +589,9 @@ class ExporterOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    pipeline: str = Field("shopstream", pattern=r"^[a-z0-9_-]+$",
-                          description="pipeline whose ledger the lag is measured against")
+    pipeline: str = Field(
+        "shopstream", pattern=r"^[a-z0-9_-]+$", description="pipeline whose ledger the lag is measured against"
+    )
     interval_s: float = Field(5.0, gt=0, description="seconds between measurements")
 
 

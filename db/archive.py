@@ -92,13 +92,14 @@ class Unit:
 
     table: str
     day: dt.date
-    partition: str | None = None   # a fact table's day partition
+    partition: str | None = None  # a fact table's day partition
 
     def where(self) -> sql.Composable:
         """The unit's rows in a table that is not partitioned."""
         column = sql.Identifier(KEPT_TABLES[self.table])
-        where = sql.SQL("{c} >= {lo} AND {c} < {hi}").format(c=column, lo=sql.Literal(_midnight(self.day)),
-                                                          hi=sql.Literal(_midnight(self.day + dt.timedelta(days=1))))
+        where = sql.SQL("{c} >= {lo} AND {c} < {hi}").format(
+            c=column, lo=sql.Literal(_midnight(self.day)), hi=sql.Literal(_midnight(self.day + dt.timedelta(days=1)))
+        )
         return where + sql.SQL(LEDGER_KEEP) if self.table == "sink_ledger" else where
 
     def source(self) -> sql.Composable:
@@ -133,8 +134,10 @@ def archive_folder(settings: Settings) -> Path:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise ConfigError(f"the archive folder {folder} is not writable ({exc.strerror}): set "
-                          f"SHOPSTREAM_ARCHIVE_DIR to a writable folder") from None
+        raise ConfigError(
+            f"the archive folder {folder} is not writable ({exc.strerror}): set "
+            f"SHOPSTREAM_ARCHIVE_DIR to a writable folder"
+        ) from None
     return folder
 
 
@@ -155,8 +158,12 @@ def due(settings: Settings, today: dt.date, day: dt.date | None = None) -> list[
         if day is None:
             cutoff = _midnight(today - dt.timedelta(days=settings.trim_days))
             for table, column in KEPT_TABLES.items():
-                cur.execute(sql.SQL("SELECT DISTINCT ({c} AT TIME ZONE 'UTC')::date FROM {t} WHERE {c} < %s ORDER BY 1")
-                            .format(c=sql.Identifier(column), t=sql.Identifier(table)), (cutoff,))
+                cur.execute(
+                    sql.SQL("SELECT DISTINCT ({c} AT TIME ZONE 'UTC')::date FROM {t} WHERE {c} < %s ORDER BY 1").format(
+                        c=sql.Identifier(column), t=sql.Identifier(table)
+                    ),
+                    (cutoff,),
+                )
                 units += [Unit(table, d) for (d,) in cur.fetchall()]
     conn.close()
     return units
@@ -177,30 +184,31 @@ def run(settings: Settings, today: dt.date, day: dt.date | None = None, dry_run:
 def archive_unit(settings: Settings, folder: Path, unit: Unit, dry_run: bool = False) -> Archived:
     relative = unit.relative_path(folder)
     target = folder / relative
-    with _transaction(settings, "REPEATABLE READ") as conn:
-        with conn.cursor() as cur:
-            cur.execute("SET TIME ZONE 'UTC'")
-            if unit.partition:
-                cur.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(sql.Identifier(unit.partition)))
-            cur.execute(sql.SQL(CHECKSUM).format(unit.source()))
-            rows, checksum = cur.fetchone()
-            if dry_run:
-                conn.rollback()
-                return Archived(unit.table, unit.day, rows, target, 0)
-            schema = arrow_schema(cur, unit.table)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_name(target.name + ".partial")
-            written = _export(conn, unit, schema, partial)
-            if written != rows:
-                raise ArchiveError(f"{unit.table} of {unit.day}: {written} rows exported, {rows} counted")
-            loaded = _load_checksum(cur, unit.table, pq.read_table(partial))
-            if loaded != (rows, checksum):
-                raise ArchiveError(f"{unit.table} of {unit.day}: the Parquet file does not give back the same rows "
-                                   f"({loaded[0]} rows, checksum {loaded[1]}; expected {rows}, {checksum})")
-            os.replace(partial, target)
-            size = target.stat().st_size
-            cur.execute(RECORD, (unit.table, unit.day, rows, str(checksum), str(relative), size))
-            cur.execute(unit.remove())
+    with _transaction(settings, "REPEATABLE READ") as conn, conn.cursor() as cur:
+        cur.execute("SET TIME ZONE 'UTC'")
+        if unit.partition:
+            cur.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(sql.Identifier(unit.partition)))
+        cur.execute(sql.SQL(CHECKSUM).format(unit.source()))
+        rows, checksum = cur.fetchone()
+        if dry_run:
+            conn.rollback()
+            return Archived(unit.table, unit.day, rows, target, 0)
+        schema = arrow_schema(cur, unit.table)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".partial")
+        written = _export(conn, unit, schema, partial)
+        if written != rows:
+            raise ArchiveError(f"{unit.table} of {unit.day}: {written} rows exported, {rows} counted")
+        loaded = _load_checksum(cur, unit.table, pq.read_table(partial))
+        if loaded != (rows, checksum):
+            raise ArchiveError(
+                f"{unit.table} of {unit.day}: the Parquet file does not give back the same rows "
+                f"({loaded[0]} rows, checksum {loaded[1]}; expected {rows}, {checksum})"
+            )
+        os.replace(partial, target)
+        size = target.stat().st_size
+        cur.execute(RECORD, (unit.table, unit.day, rows, str(checksum), str(relative), size))
+        cur.execute(unit.remove())
     return Archived(unit.table, unit.day, rows, target, size)
 
 
@@ -208,44 +216,55 @@ def restore(settings: Settings, day: dt.date) -> list[Archived]:
     """Attach ``day``'s archived fact partitions again, each verified against its recorded checksum."""
     folder = settings.archive_path
     restored = []
-    with _transaction(settings) as conn:
-        with conn.cursor() as cur:
-            cur.execute("SET TIME ZONE 'UTC'")
-            cur.execute("SELECT table_name, row_count, checksum, path, restored_at FROM archived_days "
-                        "WHERE day = %s AND table_name = ANY(%s) ORDER BY table_name", (day, list(FACT_TABLES)))
-            found = cur.fetchall()
-            if not found:
-                raise ConfigError(f"{day} is not archived: `shopstream archive list` shows the archived days")
-            for table, rows, checksum, path, restored_at in found:
-                partition = f"{table}_{day:%Y%m%d}"
-                cur.execute("SELECT to_regclass(%s) IS NOT NULL", (partition,))
-                if cur.fetchone()[0]:
-                    raise ConfigError(f"{partition} is in the database already: nothing to restore")
-                file = folder / path
-                if not file.exists():
-                    raise ArchiveError(f"{file} is missing: the archive of {table} for {day} cannot be restored")
-                cur.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS)").format(
-                    sql.Identifier(partition), sql.Identifier(table)))
-                _copy_in(cur, partition, pq.read_table(file))
-                cur.execute(sql.SQL(CHECKSUM).format(sql.Identifier(partition)))
-                got = cur.fetchone()
-                if (got[0], str(got[1])) != (rows, checksum):
-                    raise ArchiveError(f"{file} gives back {got[0]} rows (checksum {got[1]}), not the {rows} "
-                                       f"(checksum {checksum}) that were archived: nothing restored")
-                cur.execute(sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM (%s) TO (%s)").format(
-                    sql.Identifier(table), sql.Identifier(partition)),
-                    (_midnight(day), _midnight(day + dt.timedelta(days=1))))
-                cur.execute("UPDATE archived_days SET restored_at = now() WHERE table_name = %s AND day = %s",
-                            (table, day))
-                restored.append(Archived(table, day, rows, file, file.stat().st_size))
+    with _transaction(settings) as conn, conn.cursor() as cur:
+        cur.execute("SET TIME ZONE 'UTC'")
+        cur.execute(
+            "SELECT table_name, row_count, checksum, path, restored_at FROM archived_days "
+            "WHERE day = %s AND table_name = ANY(%s) ORDER BY table_name",
+            (day, list(FACT_TABLES)),
+        )
+        found = cur.fetchall()
+        if not found:
+            raise ConfigError(f"{day} is not archived: `shopstream archive list` shows the archived days")
+        for table, rows, checksum, path, _restored_at in found:
+            partition = f"{table}_{day:%Y%m%d}"
+            cur.execute("SELECT to_regclass(%s) IS NOT NULL", (partition,))
+            if cur.fetchone()[0]:
+                raise ConfigError(f"{partition} is in the database already: nothing to restore")
+            file = folder / path
+            if not file.exists():
+                raise ArchiveError(f"{file} is missing: the archive of {table} for {day} cannot be restored")
+            cur.execute(
+                sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS)").format(
+                    sql.Identifier(partition), sql.Identifier(table)
+                )
+            )
+            _copy_in(cur, partition, pq.read_table(file))
+            cur.execute(sql.SQL(CHECKSUM).format(sql.Identifier(partition)))
+            got = cur.fetchone()
+            if (got[0], str(got[1])) != (rows, checksum):
+                raise ArchiveError(
+                    f"{file} gives back {got[0]} rows (checksum {got[1]}), not the {rows} "
+                    f"(checksum {checksum}) that were archived: nothing restored"
+                )
+            cur.execute(
+                sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM (%s) TO (%s)").format(
+                    sql.Identifier(table), sql.Identifier(partition)
+                ),
+                (_midnight(day), _midnight(day + dt.timedelta(days=1))),
+            )
+            cur.execute("UPDATE archived_days SET restored_at = now() WHERE table_name = %s AND day = %s", (table, day))
+            restored.append(Archived(table, day, rows, file, file.stat().st_size))
     return restored
 
 
 def listed(settings: Settings) -> list[tuple]:
     """(table, day, rows, bytes, archived_at, removed_at, restored_at) of every archived day, oldest first."""
     with connect(settings, "reader") as conn, conn.cursor() as cur:
-        cur.execute("SELECT table_name, day, row_count, bytes, archived_at, removed_at, restored_at "
-                    "FROM archived_days ORDER BY day, table_name")
+        cur.execute(
+            "SELECT table_name, day, row_count, bytes, archived_at, removed_at, restored_at "
+            "FROM archived_days ORDER BY day, table_name"
+        )
         rows = cur.fetchall()
     conn.close()
     return rows
@@ -253,14 +272,24 @@ def listed(settings: Settings) -> list[tuple]:
 
 # Arrow <-> PostgreSQL ------------------------------------------------------------------------------------------
 
-_ARROW = {"timestamp with time zone": pa.timestamp("us", tz="UTC"), "uuid": pa.string(), "text": pa.string(),
-          "integer": pa.int32(), "bigint": pa.int64(), "smallint": pa.int16(), "jsonb": pa.string(),
-          "bytea": pa.binary(), "date": pa.date32(), "boolean": pa.bool_(), "double precision": pa.float64()}
+_ARROW = {
+    "timestamp with time zone": pa.timestamp("us", tz="UTC"),
+    "uuid": pa.string(),
+    "text": pa.string(),
+    "integer": pa.int32(),
+    "bigint": pa.int64(),
+    "smallint": pa.int16(),
+    "jsonb": pa.string(),
+    "bytea": pa.binary(),
+    "date": pa.date32(),
+    "boolean": pa.bool_(),
+    "double precision": pa.float64(),
+}
 
 
 def arrow_type(pg_type: str) -> pa.DataType:
     if pg_type.startswith("numeric("):
-        precision, scale = pg_type[len("numeric("):-1].split(",")
+        precision, scale = pg_type[len("numeric(") : -1].split(",")
         return pa.decimal128(int(precision), int(scale))
     if pg_type.startswith(("character", "text")):
         return pa.string()
@@ -276,18 +305,28 @@ def arrow_schema(cur, table: str) -> pa.Schema:
 
 def _export(conn, unit: Unit, schema: pa.Schema, path: Path) -> int:
     """Stream the unit's rows into a Parquet file through a server-side cursor; returns the rows written."""
-    as_text = {f.name for f in schema if f.type == pa.string()}   # uuid and jsonb as their text
+    as_text = {f.name for f in schema if f.type == pa.string()}  # uuid and jsonb as their text
     select = sql.SQL("SELECT {} FROM {} t").format(
-        sql.SQL(", ").join(sql.SQL("t.{}::text").format(sql.Identifier(f.name)) if f.name in as_text
-                           else sql.SQL("t.{}").format(sql.Identifier(f.name)) for f in schema), unit.source())
+        sql.SQL(", ").join(
+            sql.SQL("t.{}::text").format(sql.Identifier(f.name))
+            if f.name in as_text
+            else sql.SQL("t.{}").format(sql.Identifier(f.name))
+            for f in schema
+        ),
+        unit.source(),
+    )
     written = 0
     with conn.cursor(name="archive_export") as cur, pq.ParquetWriter(path, schema, compression="zstd") as out:
         cur.itersize = CHUNK_ROWS
         cur.execute(select)
         for chunk in _chunks(cur):
-            columns = list(zip(*chunk))
-            arrays = [pa.array([bytes(v) if v is not None else None for v in col] if f.type == pa.binary() else col,
-                               type=f.type) for col, f in zip(columns, schema)]
+            columns = list(zip(*chunk, strict=True))
+            arrays = [
+                pa.array(
+                    [bytes(v) if v is not None else None for v in col] if f.type == pa.binary() else col, type=f.type
+                )
+                for col, f in zip(columns, schema, strict=True)
+            ]
             out.write_table(pa.Table.from_arrays(arrays, schema=schema))
             written += len(chunk)
     return written
@@ -310,16 +349,23 @@ def _load_checksum(cur, table: str, data: pa.Table) -> tuple[int, object]:
 def _copy_in(cur, table: str, data: pa.Table) -> None:
     """COPY Arrow rows into ``table`` as CSV (bytea as PostgreSQL's hex text)."""
     columns = []
-    for name, column in zip(data.column_names, data.columns):
+    for column in data.columns:
         if column.type == pa.binary():
             column = pa.array([None if v is None else "\\x" + v.hex() for v in column.to_pylist()], pa.string())
         columns.append(column)
     buffer = io.BytesIO()
-    pacsv.write_csv(pa.table(columns, names=data.column_names), buffer,
-                    pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    pacsv.write_csv(
+        pa.table(columns, names=data.column_names),
+        buffer,
+        pacsv.WriteOptions(include_header=False, quoting_style="needed"),
+    )
     buffer.seek(0)
-    cur.copy_expert(sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
-        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, data.column_names))).as_string(cur), buffer)
+    cur.copy_expert(
+        sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)")
+        .format(sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, data.column_names)))
+        .as_string(cur),
+        buffer,
+    )
 
 
 @contextlib.contextmanager
@@ -329,7 +375,7 @@ def _transaction(settings: Settings, isolation: str | None = None) -> Iterator:
     if isolation:
         conn.set_session(isolation_level=isolation)
     try:
-        with conn:   # psycopg2: COMMIT on success, ROLLBACK on an exception
+        with conn:  # psycopg2: COMMIT on success, ROLLBACK on an exception
             yield conn
     finally:
         conn.close()
@@ -337,4 +383,3 @@ def _transaction(settings: Settings, isolation: str | None = None) -> Iterator:
 
 def _midnight(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), dt.UTC)
-

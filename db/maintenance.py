@@ -36,7 +36,7 @@ def ensure_partitions(cur, today: dt.date | None = None) -> int:
 
 def tier(settings: Settings, today: dt.date | None = None) -> list[archive.Archived]:
     """Archive (then drop) what left the hot window; a failure is logged and removes nothing."""
-    today = today or dt.datetime.now(dt.timezone.utc).date()
+    today = today or dt.datetime.now(dt.UTC).date()
     try:
         return archive.run(settings, today)
     except (psycopg2.Error, ShopstreamError, OSError) as exc:
@@ -65,7 +65,7 @@ def keep_up(settings: Settings, interval_s: float, stop: threading.Event, tiered
     The archive is looked at once a UTC day (its scan of the kept tables is not free), first in the first round
     unless ``tiered_on`` is today."""
     while not stop.wait(interval_s):
-        today = dt.datetime.now(dt.timezone.utc).date()
+        today = dt.datetime.now(dt.UTC).date()
         try:
             run_once(settings, tiering=today != tiered_on)
             tiered_on = today
@@ -92,4 +92,4 @@ def run(settings: Settings, interval_s: float | None = None, stop: threading.Eve
     """The stage's entry point: one round now, then (with ``interval_s``) one every interval until ``stop``."""
     run_once(settings)
     if interval_s is not None:
-        keep_up(settings, interval_s, stop or threading.Event(), tiered_on=dt.datetime.now(dt.timezone.utc).date())
+        keep_up(settings, interval_s, stop or threading.Event(), tiered_on=dt.datetime.now(dt.UTC).date())

@@ -75,8 +75,10 @@ def migrate(settings: Settings, folder: Path = MIGRATIONS) -> list[str]:
             if migration.version in applied:
                 name, checksum = applied[migration.version]
                 if checksum != migration.checksum:
-                    raise ConfigError(f"migration {migration.path.name} changed after it was applied as {name}: "
-                                      f"add a new migration instead of editing an applied one")
+                    raise ConfigError(
+                        f"migration {migration.path.name} changed after it was applied as {name}: "
+                        f"add a new migration instead of editing an applied one"
+                    )
                 continue
             with conn, conn.cursor() as cur:
                 cur.execute(LOCK)

@@ -28,8 +28,14 @@ WHERE p.relname IN ('clickstream_events', 'orders', 'order_lines') GROUP BY 1
 """
 
 
-def collect(settings: Settings, pipeline: str, metrics: Metrics, topics: list[str], probe: OffsetProbe,
-            committed: dict[str, dict[int, int]]) -> None:
+def collect(
+    settings: Settings,
+    pipeline: str,
+    metrics: Metrics,
+    topics: list[str],
+    probe: OffsetProbe,
+    committed: dict[str, dict[int, int]],
+) -> None:
     """One round. ``committed`` keeps the ledger's offsets from the last round that could read it: while
     PostgreSQL is away, lag still follows the log end (nothing can commit then), so it shows the backlog grow."""
     ends = probe.log_end_offsets(topics)
@@ -60,8 +66,13 @@ def _set_lag(metrics: Metrics, ends: dict[str, dict[int, int]], committed: dict[
             metrics.consumer_lag.labels(topic=topic, partition=partition).set(max(lag, 0))
 
 
-def run(settings: Settings, pipeline: str = "shopstream", interval_s: float = 5.0,
-        stop: threading.Event | None = None, port: int | None = None) -> None:
+def run(
+    settings: Settings,
+    pipeline: str = "shopstream",
+    interval_s: float = 5.0,
+    stop: threading.Event | None = None,
+    port: int | None = None,
+) -> None:
     stop = stop or threading.Event()
     metrics = serve_metrics(port if port is not None else settings.exporter_metrics_port, (), "exporter_metrics_port")
     topics = list(schemas.event_topics(settings).values())
@@ -70,6 +81,6 @@ def run(settings: Settings, pipeline: str = "shopstream", interval_s: float = 5.
         while not stop.is_set():
             try:
                 collect(settings, pipeline, metrics, topics, probe, committed)
-            except (psycopg2.Error, Exception) as exc:  # keep exporting; a scrape shows stale values, the log says why
+            except Exception as exc:  # noqa: BLE001 - keep exporting; a scrape shows stale values, the log says why
                 log.warning("exporter: %s", exc)
             stop.wait(interval_s)

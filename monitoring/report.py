@@ -10,7 +10,6 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import psycopg2
 
@@ -94,13 +93,13 @@ GROUP BY 1, 2 ORDER BY 1, 2
 """
 QUERY_BENCH = {
     "Simple Select": "SELECT * FROM clickstream_events WHERE customer_id = (SELECT customer_id FROM customers "
-                     "ORDER BY random() LIMIT 1) ORDER BY event_time DESC LIMIT 50",
+    "ORDER BY random() LIMIT 1) ORDER BY event_time DESC LIMIT 50",
     "Aggregation": "SELECT event_type, count(*) FROM clickstream_events "
-                   "WHERE event_time > now() - interval '1 hour' GROUP BY 1",
+    "WHERE event_time > now() - interval '1 hour' GROUP BY 1",
     "Join Operations": "SELECT p.category, sum(l.line_total), count(DISTINCT c.customer_id) FROM order_lines l "
-                       "JOIN orders o USING (event_time, event_id) JOIN products p USING (product_id) "
-                       "JOIN customers c ON c.customer_id = o.customer_id "
-                       "WHERE l.event_time > now() - interval '1 hour' GROUP BY 1",
+    "JOIN orders o USING (event_time, event_id) JOIN products p USING (product_id) "
+    "JOIN customers c ON c.customer_id = o.customer_id "
+    "WHERE l.event_time > now() - interval '1 hour' GROUP BY 1",
 }
 
 
@@ -111,10 +110,10 @@ class Report:
     stages: dict
     quality: dict
     queries: dict
-    quality_by_rule: dict = field(default_factory=dict)     # {category: {rule: n}}
-    stored_timeline: dict = field(default_factory=dict)     # {Unix second of event_time: stored events}
-    e2e_histogram: list = field(default_factory=list)       # [(log10 ms, on-time events)]
-    lateness: list = field(default_factory=list)            # [(lag s, 5 s wide bin), events made late]
+    quality_by_rule: dict = field(default_factory=dict)  # {category: {rule: n}}
+    stored_timeline: dict = field(default_factory=dict)  # {Unix second of event_time: stored events}
+    e2e_histogram: list = field(default_factory=list)  # [(log10 ms, on-time events)]
+    lateness: list = field(default_factory=list)  # [(lag s, 5 s wide bin), events made late]
 
     @property
     def on_time_events(self) -> int:
@@ -142,16 +141,20 @@ def build(settings: Settings, minutes: float = 60.0, late_s: float = 5.0, query_
     try:
         conn = psycopg2.connect(settings.postgres_dsn("writer"))
     except psycopg2.OperationalError:
-        raise ServiceUnhealthy(f"PostgreSQL at {settings.host}:{settings.postgres_port} is not running, so there is "
-                               f"nothing to report: run `shopstream up` (and `shopstream run` for data)") from None
+        raise ServiceUnhealthy(
+            f"PostgreSQL at {settings.host}:{settings.postgres_port} is not running, so there is "
+            f"nothing to report: run `shopstream up` (and `shopstream run` for data)"
+        ) from None
     params = {"minutes": minutes, "late_s": late_s, "late_min_s": LATE_MIN_S}
     try:
         with conn.cursor() as cur:
             cur.execute(TOTALS, params)
             records, stored, quarantined, duplicates, late, batches, span = cur.fetchone()
             cur.execute(STAGES, params)
-            stages = {stage: {"n": n, "avg": float(a), "p95": float(p), "max": float(m)}
-                      for stage, n, a, p, m in cur.fetchall()}
+            stages = {
+                stage: {"n": n, "avg": float(a), "p95": float(p), "max": float(m)}
+                for stage, n, a, p, m in cur.fetchall()
+            }
             cur.execute(QUALITY, params)
             by_rule: dict[str, dict[str, int]] = {}
             for category, rule, n in cur.fetchall():
@@ -167,15 +170,27 @@ def build(settings: Settings, minutes: float = 60.0, late_s: float = 5.0, query_
         conn.autocommit = True
         with conn.cursor() as cur:  # CONCURRENTLY needs autocommit
             refresh = [_time(cur, REFRESH[view], 3) for view in ROLLUPS]
-            queries["Materialized View Refresh"] = {"avg": statistics.fmean(r["avg"] for r in refresh),
-                                                    "p95": max(r["p95"] for r in refresh), "runs": 3 * len(refresh)}
+            queries["Materialized View Refresh"] = {
+                "avg": statistics.fmean(r["avg"] for r in refresh),
+                "p95": max(r["p95"] for r in refresh),
+                "runs": 3 * len(refresh),
+            }
     finally:
         conn.close()
-    totals = {"records": records, "stored": stored, "quarantined": quarantined, "duplicates": duplicates,
-              "late": late, "batches": batches, "events_per_second": (records / float(span)) if span else 0.0}
+    totals = {
+        "records": records,
+        "stored": stored,
+        "quarantined": quarantined,
+        "duplicates": duplicates,
+        "late": late,
+        "batches": batches,
+        "events_per_second": (records / float(span)) if span else 0.0,
+    }
     failed = {c: sum(by_rule.get(c, {}).values()) for c in CATEGORIES}
-    quality = {c: {"checked": records, "failed": failed[c],
-                   "success_rate": 1 - failed[c] / records if records else 1.0} for c in CATEGORIES}
+    quality = {
+        c: {"checked": records, "failed": failed[c], "success_rate": 1 - failed[c] / records if records else 1.0}
+        for c in CATEGORIES
+    }
     ordered = {s: stages[s] for s in STAGE_ORDER if s in stages}
     return Report(minutes, totals, ordered, quality, queries, by_rule, stored_timeline, histogram, lateness)
 
@@ -184,8 +199,7 @@ def live_metrics(settings: Settings) -> dict | None:
     """p95 per stage and throughput from Prometheus, or None when it is not reachable."""
     import httpx
 
-    queries = {"p95": "stage:shopstream_stage_latency_seconds:p95",
-               "rate": "stage:shopstream_stage_events:rate1m"}
+    queries = {"p95": "stage:shopstream_stage_latency_seconds:p95", "rate": "stage:shopstream_stage_events:rate1m"}
     out: dict = {}
     try:
         for key, query in queries.items():

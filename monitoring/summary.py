@@ -100,29 +100,35 @@ timed AS (SELECT extract(epoch FROM kafka_time - t0)::float8 AS appended_s,
 """
 
 # Per second: the events appended then, those committed then, and the e2e p95 of those appended then.
-TIMELINE = RUN_TIMES + """,
+TIMELINE = (
+    RUN_TIMES
+    + """,
 appended AS (SELECT floor(appended_s)::int AS s, count(*) AS n,
                     percentile_cont(0.95) WITHIN GROUP (ORDER BY e2e_ms) AS p95_ms FROM timed GROUP BY 1),
 committed AS (SELECT floor(committed_s)::int AS s, count(*) AS n FROM timed WHERE committed_s IS NOT NULL GROUP BY 1)
 SELECT coalesce(a.s, c.s) AS s, coalesce(a.n, 0), coalesce(c.n, 0), a.p95_ms
 FROM appended a FULL JOIN committed c ON a.s = c.s ORDER BY 1
 """
+)
 
 # Per window of append time (window i starts at starts[i] s; the last one runs to the end): events, e2e p95, p99.
-WINDOWS = RUN_TIMES + """
+WINDOWS = (
+    RUN_TIMES
+    + """
 SELECT width_bucket(appended_s, %(starts)s::float8[]) AS w, count(*),
        percentile_cont(0.95) WITHIN GROUP (ORDER BY e2e_ms), percentile_cont(0.99) WITHIN GROUP (ORDER BY e2e_ms)
 FROM timed GROUP BY 1 ORDER BY 1
 """
+)
 
 STAGE_ORDER = STAGES
 
 
 @dataclass
 class RunScope:
-    start: dict[str, dict[str, int]]   # {topic: {partition: offset}} before producing
-    end: dict[str, dict[str, int]]     # ... after producing
-    pipeline: str                      # the ledger's "name:query id"
+    start: dict[str, dict[str, int]]  # {topic: {partition: offset}} before producing
+    end: dict[str, dict[str, int]]  # ... after producing
+    pipeline: str  # the ledger's "name:query id"
 
     @property
     def produced(self) -> int:
@@ -132,8 +138,9 @@ class RunScope:
 @contextlib.contextmanager
 def _run_cursor(settings: Settings, scope: RunScope) -> Iterator:
     """A reader's cursor, in a transaction whose ``run_ranges`` hold the run's offsets."""
-    ranges = [(t, int(p), scope.start.get(t, {}).get(p, 0), end)
-              for t, parts in scope.end.items() for p, end in parts.items()]
+    ranges = [
+        (t, int(p), scope.start.get(t, {}).get(p, 0), end) for t, parts in scope.end.items() for p, end in parts.items()
+    ]
     conn = psycopg2.connect(settings.postgres_dsn("reader"))
     try:
         with conn, conn.cursor() as cur:
@@ -150,7 +157,7 @@ def summarize(settings: Settings, scope: RunScope, unique_events: int, late_thre
         stored, duplicates, late, made_late, without_ledger, span_s, stages = cur.fetchone()
         cur.execute(QUARANTINE_BY_CATEGORY)
         by_rule = cur.fetchall()
-    quality = {c: 0 for c in CATEGORIES}
+    quality = dict.fromkeys(CATEGORIES, 0)
     quality_by_rule: dict[str, dict[str, int]] = {c: {} for c in CATEGORIES}
     for category, rule, n in by_rule:
         quality[category] += n
@@ -171,14 +178,18 @@ def summarize(settings: Settings, scope: RunScope, unique_events: int, late_thre
         "quality": quality,
         "quality_by_rule": quality_by_rule,
         "late_events": late,
-        "injected_lateness_s": {"events": made_late["events"], "p50": round(float(made_late["p50"] or 0), 1),
-                                "max": round(float(made_late["max"] or 0), 1)},
+        "injected_lateness_s": {
+            "events": made_late["events"],
+            "p50": round(float(made_late["p50"] or 0), 1),
+            "max": round(float(made_late["max"] or 0), 1),
+        },
         "rows_without_ledger": without_ledger,
     }
 
 
-def timeline(settings: Settings, scope: RunScope, late_threshold_s: float = 60.0,
-             starts: list[float] = (0.0,)) -> tuple[list[dict], list[dict]]:
+def timeline(
+    settings: Settings, scope: RunScope, late_threshold_s: float = 60.0, starts: list[float] = (0.0,)
+) -> tuple[list[dict], list[dict]]:
     """The run over time, from its first append (a run of valid events: each appended event is one to commit).
 
     Second by second: events appended, committed, the lag (appended so far less committed so far) and the e2e
@@ -193,8 +204,15 @@ def timeline(settings: Settings, scope: RunScope, late_threshold_s: float = 60.0
     seconds, appended, committed = [], 0, 0
     for second, n_appended, n_committed, p95 in rows:
         appended, committed = appended + n_appended, committed + n_committed
-        seconds.append({"s": second, "appended": n_appended, "committed": n_committed, "lag": appended - committed,
-                        "p95_ms": round(float(p95), 1) if p95 is not None else None})
+        seconds.append(
+            {
+                "s": second,
+                "appended": n_appended,
+                "committed": n_committed,
+                "lag": appended - committed,
+                "p95_ms": round(float(p95), 1) if p95 is not None else None,
+            }
+        )
     windows = []
     for i in range(1, len(starts) + 1):
         n, p95, p99 = found.get(i, (0, None, None))

@@ -33,9 +33,13 @@ def build_serializers(settings: Settings) -> dict[tuple[str, int], ConfluentAvro
     return serializers
 
 
-def run(settings: Settings, options: ProduceOptions,
-        progress: Callable[[Manifest, float], None] | None = None, metrics_port: int | None = None,
-        on_resume: Callable[[str], None] | None = None) -> ProduceResult:
+def run(
+    settings: Settings,
+    options: ProduceOptions,
+    progress: Callable[[Manifest, float], None] | None = None,
+    metrics_port: int | None = None,
+    on_resume: Callable[[str], None] | None = None,
+) -> ProduceResult:
     """One producer run. With ``options.manifest_path``, the manifest is kept as the run's journal while it runs;
     with ``options.resume``, a killed run is finished from its journal (producers.resume)."""
     journal = resume.load(options.resume) if options.resume else None
@@ -67,9 +71,9 @@ def run(settings: Settings, options: ProduceOptions,
         def write_journal(elapsed_s: float, state: str = "producing") -> None:
             journal.elapsed_s, journal.state = elapsed_before + elapsed_s, state
             manifest.journal = journal.to_dict()
-            manifest.write(path, timeline=state != "producing")   # the growing timeline: only at the end
+            manifest.write(path, timeline=state != "producing")  # the growing timeline: only at the end
 
-        write_journal(0.0)   # before the first send: a run killed at once can be resumed too
+        write_journal(0.0)  # before the first send: a run killed at once can be resumed too
 
     def request_stop(signum, frame):
         log.info("signal %s: stopping after flushing what was sent", signal.Signals(signum).name)

@@ -10,14 +10,18 @@ from core.settings import ProduceOptions, Settings
 from producers.pools import build_pools
 
 UPSERT = {
-    "customers": ("CREATE TEMP TABLE stage_customers (LIKE customers) ON COMMIT DROP",
-                  "COPY stage_customers FROM STDIN WITH (FORMAT csv)",
-                  "INSERT INTO customers SELECT * FROM stage_customers ON CONFLICT (customer_id) DO UPDATE SET "
-                  "country = EXCLUDED.country, currency = EXCLUDED.currency, device = EXCLUDED.device"),
-    "products": ("CREATE TEMP TABLE stage_products (LIKE products) ON COMMIT DROP",
-                 "COPY stage_products FROM STDIN WITH (FORMAT csv)",
-                 "INSERT INTO products SELECT * FROM stage_products ON CONFLICT (product_id) DO UPDATE SET "
-                 "name = EXCLUDED.name, category = EXCLUDED.category, price = EXCLUDED.price"),
+    "customers": (
+        "CREATE TEMP TABLE stage_customers (LIKE customers) ON COMMIT DROP",
+        "COPY stage_customers FROM STDIN WITH (FORMAT csv)",
+        "INSERT INTO customers SELECT * FROM stage_customers ON CONFLICT (customer_id) DO UPDATE SET "
+        "country = EXCLUDED.country, currency = EXCLUDED.currency, device = EXCLUDED.device",
+    ),
+    "products": (
+        "CREATE TEMP TABLE stage_products (LIKE products) ON COMMIT DROP",
+        "COPY stage_products FROM STDIN WITH (FORMAT csv)",
+        "INSERT INTO products SELECT * FROM stage_products ON CONFLICT (product_id) DO UPDATE SET "
+        "name = EXCLUDED.name, category = EXCLUDED.category, price = EXCLUDED.price",
+    ),
 }
 
 

@@ -25,25 +25,24 @@ from producers import faults
 from producers.pools import CAMPAIGNS, PAYMENT_METHODS, REFERRERS, Pools, build_pools
 from schemas.quality import CATEGORIES
 
-TAX_RATES = {"USD": 0.07, "GBP": 0.20, "EUR": 0.19, "CAD": 0.13, "AUD": 0.10, "JPY": 0.10, "SEK": 0.25,
-             "PLN": 0.23}
+TAX_RATES = {"USD": 0.07, "GBP": 0.20, "EUR": 0.19, "CAD": 0.13, "AUD": 0.10, "JPY": 0.10, "SEK": 0.25, "PLN": 0.23}
 
 
 @dataclass(slots=True)
 class GeneratedEvent:
-    family: str        # "clickstream" or "orders"
-    key: str           # Kafka key: the session id, so a session stays in order
+    family: str  # "clickstream" or "orders"
+    key: str  # Kafka key: the session id, so a session stays in order
     record: dict
-    version: int       # schema version to write with
-    category: str      # "valid", "duplicate" or a quarantine category
-    rule: str = ""     # the broken rule, for a quarantine category
+    version: int  # schema version to write with
+    category: str  # "valid", "duplicate" or a quarantine category
+    rule: str = ""  # the broken rule, for a quarantine category
     late: bool = False
-    generated_us: int = 0   # the clock's reading it was made at (0 for a duplicate, which reuses a record)
-    event_us: int = 0       # its event time as made, before any fault broke the record (µs)
+    generated_us: int = 0  # the clock's reading it was made at (0 for a duplicate, which reuses a record)
+    event_us: int = 0  # its event time as made, before any fault broke the record (µs)
 
 
 class _Session:
-    __slots__ = ("session_id", "customer", "campaign", "steps", "cart")
+    __slots__ = ("campaign", "cart", "customer", "session_id", "steps")
 
     def __init__(self, session_id: str, customer, campaign: str | None):
         self.session_id = session_id
@@ -54,8 +53,7 @@ class _Session:
 
 
 class EventGenerator:
-    def __init__(self, options: ProduceOptions, pools: Pools | None = None,
-                 clock: Callable[[], float] = time.time):
+    def __init__(self, options: ProduceOptions, pools: Pools | None = None, clock: Callable[[], float] = time.time):
         self.o = options
         self.pools = pools or build_pools(options.seed, options.customers, options.products)
         self.clock = clock
@@ -86,8 +84,9 @@ class EventGenerator:
         for _ in range(min(int(rng.expovariate(1 / 3)) + 1, 12)):
             steps.append(("search", None) if rng.random() < 0.25 else ("product_view", rng.choice(pools.products)))
         if rng.random() < o.cart_rate:
-            viewed = list(dict.fromkeys(p for kind, p in steps if kind == "product_view")) \
-                or [rng.choice(pools.products)]
+            viewed = list(dict.fromkeys(p for kind, p in steps if kind == "product_view")) or [
+                rng.choice(pools.products)
+            ]
             added = rng.sample(viewed, min(len(viewed), rng.randint(1, 3)))
             for product in added:
                 steps.append(("add_to_cart", product))
@@ -112,8 +111,14 @@ class EventGenerator:
         rng = self.rng
         if self._recent_valid and rng.random() < self.o.duplicate_ratio:
             original = self._recent_valid[rng.randrange(len(self._recent_valid))]
-            return GeneratedEvent(original.family, original.key, original.record, original.version, "duplicate",
-                                  event_us=original.event_us)
+            return GeneratedEvent(
+                original.family,
+                original.key,
+                original.record,
+                original.version,
+                "duplicate",
+                event_us=original.event_us,
+            )
         index = rng.randrange(len(self._sessions))
         session = self._sessions[index]
         kind, arg = session.steps.popleft()
@@ -124,10 +129,7 @@ class EventGenerator:
         late = bool(self.o.late_ratio) and rng.random() < self.o.late_ratio
         if late:
             now_us -= int(rng.uniform(LATE_MIN_S, max(LATE_MIN_S, self.o.late_max_s)) * 1_000_000)
-        if kind == "purchase":
-            event = self._order(session, now_us)
-        else:
-            event = self._click(session, kind, arg, now_us)
+        event = self._order(session, now_us) if kind == "purchase" else self._click(session, kind, arg, now_us)
         event.late, event.generated_us, event.event_us = late, generated, now_us
         self._maybe_break(event)
         if event.category == "valid" and self.o.duplicate_ratio:
@@ -137,11 +139,23 @@ class EventGenerator:
     def _click(self, s: _Session, kind: str, product, now_us: int) -> GeneratedEvent:
         c = s.customer
         record = {
-            "event_id": self._uuid(), "event_time": now_us, "event_type": kind,
-            "customer_id": c.customer_id, "session_id": s.session_id, "page_url": None,
-            "referrer": None, "product_id": None, "category": None, "price": None, "quantity": None,
-            "currency": None, "search_query": None, "device": c.device, "user_agent": c.user_agent,
-            "country": c.country, "campaign": s.campaign,
+            "event_id": self._uuid(),
+            "event_time": now_us,
+            "event_type": kind,
+            "customer_id": c.customer_id,
+            "session_id": s.session_id,
+            "page_url": None,
+            "referrer": None,
+            "product_id": None,
+            "category": None,
+            "price": None,
+            "quantity": None,
+            "currency": None,
+            "search_query": None,
+            "device": c.device,
+            "user_agent": c.user_agent,
+            "country": c.country,
+            "campaign": s.campaign,
         }
         if kind == "page_view":
             record["page_url"] = product
@@ -159,24 +173,47 @@ class EventGenerator:
                 s.cart[product.product_id] = (product, quantity)
             elif kind == "remove_from_cart":
                 quantity = 1
-            record.update(page_url=product.url, product_id=product.product_id, category=product.category,
-                          price=product.price, quantity=quantity, currency=c.currency)
+            record.update(
+                page_url=product.url,
+                product_id=product.product_id,
+                category=product.category,
+                price=product.price,
+                quantity=quantity,
+                currency=c.currency,
+            )
         version = 2 if self.rng.random() < self.o.v2_ratio else 1
         return GeneratedEvent("clickstream", s.session_id, record, version, "valid")
 
     def _order(self, s: _Session, now_us: int) -> GeneratedEvent:
         c = s.customer
-        lines = [{"product_id": p.product_id, "category": p.category, "quantity": q, "unit_price": p.price,
-                  "line_total": round(q * p.price, 2)} for p, q in s.cart.values()]
+        lines = [
+            {
+                "product_id": p.product_id,
+                "category": p.category,
+                "quantity": q,
+                "unit_price": p.price,
+                "line_total": round(q * p.price, 2),
+            }
+            for p, q in s.cart.values()
+        ]
         subtotal = round(sum(li["line_total"] for li in lines), 2)
         shipping = 0.0 if subtotal >= 50 else 4.99
         tax = round(subtotal * TAX_RATES[c.currency], 2)
         record = {
-            "event_id": self._uuid(), "event_time": now_us, "order_id": f"O{self._uuid()[:23]}",
-            "customer_id": c.customer_id, "session_id": s.session_id, "currency": c.currency,
-            "line_items": lines, "subtotal": subtotal, "shipping": shipping, "tax": tax,
-            "total": round(subtotal + shipping + tax, 2), "payment_method": self.rng.choice(PAYMENT_METHODS),
-            "country": c.country, "device": c.device,
+            "event_id": self._uuid(),
+            "event_time": now_us,
+            "order_id": f"O{self._uuid()[:23]}",
+            "customer_id": c.customer_id,
+            "session_id": s.session_id,
+            "currency": c.currency,
+            "line_items": lines,
+            "subtotal": subtotal,
+            "shipping": shipping,
+            "tax": tax,
+            "total": round(subtotal + shipping + tax, 2),
+            "payment_method": self.rng.choice(PAYMENT_METHODS),
+            "country": c.country,
+            "device": c.device,
         }
         return GeneratedEvent("orders", s.session_id, record, 1, "valid")
 

@@ -18,12 +18,12 @@ from schemas.quality import CATEGORIES
 class Manifest:
     run_id: str
     seed: int
-    acked: Counter = field(default_factory=Counter)    # (category, rule) -> n
-    failed: Counter = field(default_factory=Counter)   # (category, rule) -> n
+    acked: Counter = field(default_factory=Counter)  # (category, rule) -> n
+    failed: Counter = field(default_factory=Counter)  # (category, rule) -> n
     generated: int = 0
     late: int = 0
-    journal: dict | None = None   # while a run goes on: what `produce --resume` needs (producers.resume)
-    timeline: Counter = field(default_factory=Counter)   # events sent, by their event time's Unix second
+    journal: dict | None = None  # while a run goes on: what `produce --resume` needs (producers.resume)
+    timeline: Counter = field(default_factory=Counter)  # events sent, by their event time's Unix second
 
     @property
     def produced(self) -> int:
@@ -51,9 +51,15 @@ class Manifest:
     def to_dict(self, timeline: bool = True) -> dict:
         quarantine = self.quarantine_expected()
         return {
-            "run_id": self.run_id, "seed": self.seed, "generated": self.generated,
-            "produced": self.produced, "unique_events": self.unique_events, "duplicates": self.duplicates,
-            "valid": self.valid, "late": self.late, "failed": sum(self.failed.values()),
+            "run_id": self.run_id,
+            "seed": self.seed,
+            "generated": self.generated,
+            "produced": self.produced,
+            "unique_events": self.unique_events,
+            "duplicates": self.duplicates,
+            "valid": self.valid,
+            "late": self.late,
+            "failed": sum(self.failed.values()),
             "quality": {c: sum(rules.values()) for c, rules in quarantine.items()},
             "quality_by_rule": quarantine,
             "acked": [[category, rule, n] for (category, rule), n in sorted(self.acked.items())],
@@ -71,9 +77,16 @@ class Manifest:
         partial.replace(path)
 
     @classmethod
-    def read(cls, path: Path) -> "Manifest":
+    def read(cls, path: Path) -> Manifest:
         data = json.loads(path.read_text())
         acked = Counter({(category, rule): n for category, rule, n in data["acked"]})
-        return cls(data["run_id"], data["seed"], acked, Counter({("", ""): data["failed"]}) if data["failed"]
-                   else Counter(), data["generated"], data["late"], data.get("journal"),
-                   Counter({int(second): n for second, n in data.get("timeline", {}).items()}))
+        return cls(
+            data["run_id"],
+            data["seed"],
+            acked,
+            Counter({("", ""): data["failed"]}) if data["failed"] else Counter(),
+            data["generated"],
+            data["late"],
+            data.get("journal"),
+            Counter({int(second): n for second, n in data.get("timeline", {}).items()}),
+        )

@@ -39,7 +39,7 @@ PRODUCER_CONFIG = {
     "batch.num.messages": 10_000,
     "queue.buffering.max.messages": 1_000_000,
     "queue.buffering.max.kbytes": 1_048_576,
-    "message.timeout.ms": 60_000,   # a delivery that cannot succeed is reported, not retried forever
+    "message.timeout.ms": 60_000,  # a delivery that cannot succeed is reported, not retried forever
     "socket.timeout.ms": 10_000,
 }
 CHUNK = 256  # events between rate checks, polls and metric flushes
@@ -58,15 +58,22 @@ class ProduceResult:
 
 
 class ShopProducer:
-    def __init__(self, settings: Settings, topics: dict[str, str],
-                 serializers: dict[tuple[str, int], ConfluentAvroSerializer], metrics: Metrics | None = None,
-                 extra_config: dict | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        topics: dict[str, str],
+        serializers: dict[tuple[str, int], ConfluentAvroSerializer],
+        metrics: Metrics | None = None,
+        extra_config: dict | None = None,
+    ):
         self.topics = topics
         self.serializers = serializers
         self.metrics = metrics
-        self.producer = kafka.producer(settings, {**PRODUCER_CONFIG, **(extra_config or {}),
-                                                  "error_cb": self._on_client_error},
-                                       logger=logging.getLogger("librdkafka"))
+        self.producer = kafka.producer(
+            settings,
+            {**PRODUCER_CONFIG, **(extra_config or {}), "error_cb": self._on_client_error},
+            logger=logging.getLogger("librdkafka"),
+        )
         self.bootstrap = settings.kafka_bootstrap
         self._client_errors: list[str] = []
         self.stop_requested = False
@@ -81,12 +88,16 @@ class ShopProducer:
         try:
             meta = self.producer.list_topics(timeout=timeout)
         except KafkaException as exc:
-            raise ProducerError(f"Kafka at {self.bootstrap} is unreachable: run `shopstream up` or fix "
-                                f"--bootstrap-servers ({exc.args[0].str()})") from None
+            raise ProducerError(
+                f"Kafka at {self.bootstrap} is unreachable: run `shopstream up` or fix "
+                f"--bootstrap-servers ({exc.args[0].str()})"
+            ) from None
         missing = [t for t in self.topics.values() if t not in meta.topics]
         if missing:
-            raise ProducerError(f"topic(s) {', '.join(missing)} do not exist: run `shopstream up` (it creates "
-                                f"the topics in infra/topics.yaml) or fix --topic-prefix")
+            raise ProducerError(
+                f"topic(s) {', '.join(missing)} do not exist: run `shopstream up` (it creates "
+                f"the topics in infra/runtime/topics.yaml) or fix --topic-prefix"
+            )
 
     def _callbacks(self, manifest: Manifest) -> dict[tuple[str, str], Callable]:
         histogram = self.metrics.stage_latency.labels(stage="produce") if self.metrics else None
@@ -103,15 +114,23 @@ class ShopProducer:
                     if failures is not None:
                         failures.labels(reason=err.name()).inc()
                     log.warning("delivery to %s failed: %s", msg.topic(), err.str())
+
             return on_delivery
 
         keys = [("valid", ""), ("duplicate", "")]
         keys += sorted({(c, r) for c, _, r in quality.all_rules()})
         return {k: make(k) for k in keys}
 
-    def run(self, generator: EventGenerator, options: ProduceOptions, manifest: Manifest,
-            progress: Callable[[Manifest, float], None] | None = None, delivered: dict[int, int] | None = None,
-            journal: Callable[[float], None] | None = None, elapsed_before: float = 0.0) -> ProduceResult:
+    def run(
+        self,
+        generator: EventGenerator,
+        options: ProduceOptions,
+        manifest: Manifest,
+        progress: Callable[[Manifest, float], None] | None = None,
+        delivered: dict[int, int] | None = None,
+        journal: Callable[[float], None] | None = None,
+        elapsed_before: float = 0.0,
+    ) -> ProduceResult:
         """Produce ``options``' events. ``delivered`` ({seq: clock µs}, from producers.resume) resumes a killed
         run: its events are made again, those already in Kafka counted and the rest sent, before the run goes
         on, for what is left of its duration after ``elapsed_before``. ``journal(elapsed_s)`` is called every
@@ -125,12 +144,19 @@ class ShopProducer:
         limit = options.count or float("inf")
 
         def send(event: GeneratedEvent, value: bytes, seq: int) -> None:
-            headers = [("produced_at", str(int(time.time() * 1_000_000)).encode()),
-                       resume.header(run_id, seq, event.generated_us)]
+            headers = [
+                ("produced_at", str(int(time.time() * 1_000_000)).encode()),
+                resume.header(run_id, seq, event.generated_us),
+            ]
             while True:
                 try:
-                    produce(topics[event.family], value, event.key, headers=headers,
-                            on_delivery=callbacks[(event.category, event.rule)])
+                    produce(
+                        topics[event.family],
+                        value,
+                        event.key,
+                        headers=headers,
+                        on_delivery=callbacks[(event.category, event.rule)],
+                    )
                     return
                 except BufferError:  # local queue full: let deliveries drain it
                     poll(0.05)
@@ -139,7 +165,7 @@ class ShopProducer:
         sent = 0
         if delivered is not None:
             sent = self._resend_missing(generator, encode, manifest, delivered, send)
-        base = sent   # the pacer counts this process's own sends
+        base = sent  # the pacer counts this process's own sends
         start = time.monotonic()
         deadline = start + options.duration_s - elapsed_before if options.duration_s else float("inf")
         last_progress = last_journal = start
@@ -186,8 +212,13 @@ class ShopProducer:
         return ProduceResult(manifest, elapsed, stopped_early)
 
     @staticmethod
-    def _resend_missing(generator: EventGenerator, encode: EventEncoder, manifest: Manifest,
-                        delivered: dict[int, int], send: Callable[[GeneratedEvent, bytes, int], None]) -> int:
+    def _resend_missing(
+        generator: EventGenerator,
+        encode: EventEncoder,
+        manifest: Manifest,
+        delivered: dict[int, int],
+        send: Callable[[GeneratedEvent, bytes, int], None],
+    ) -> int:
         """Make a killed run's events again, up to the last one found in Kafka: count those found, send the
         rest. Every event is encoded, found or not, so the encoder's own random draws stay in step."""
         upto = max(delivered, default=-1) + 1
@@ -203,6 +234,9 @@ class ShopProducer:
             manifest.timeline[event.event_us // 1_000_000] += 1
         manifest.generated = upto
         missing = upto - len(delivered)
-        log.info("resuming: %d events of the run are in Kafka, %d before them were not and are sent again",
-                 len(delivered), missing)
+        log.info(
+            "resuming: %d events of the run are in Kafka, %d before them were not and are sent again",
+            len(delivered),
+            missing,
+        )
         return upto

@@ -33,7 +33,7 @@ from core.settings import ProduceOptions, Settings
 from producers.exceptions import ProducerError
 
 HEADER = "run_seq"
-SCAN_IDLE_S = 60.0   # no record this long while the scan expects some: Kafka is away (the producer's own timeout)
+SCAN_IDLE_S = 60.0  # no record this long while the scan expects some: Kafka is away (the producer's own timeout)
 
 
 def header(run_id: str, seq: int, generated_us: int) -> tuple[str, bytes]:
@@ -43,53 +43,72 @@ def header(run_id: str, seq: int, generated_us: int) -> tuple[str, bytes]:
 @dataclass
 class Journal:
     """What a resumed run needs of the killed one."""
+
     options: ProduceOptions
     start_offsets: Offsets
     elapsed_s: float
-    state: str              # "producing", "stopped" (SIGINT/SIGTERM) or "done"
+    state: str  # "producing", "stopped" (SIGINT/SIGTERM) or "done"
 
     def to_dict(self) -> dict:
-        return {"state": self.state, "elapsed_s": round(self.elapsed_s, 3), "start_offsets": self.start_offsets,
-                "options": self.options.model_dump(mode="json", exclude={"resume", "manifest_path"})}
+        return {
+            "state": self.state,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "start_offsets": self.start_offsets,
+            "options": self.options.model_dump(mode="json", exclude={"resume", "manifest_path"}),
+        }
 
 
 def load(path: Path) -> Journal:
     """The journal in a manifest file, or a one-line ProducerError that says why it cannot be resumed."""
     try:
         data = json.loads(path.read_text())["journal"]
-        journal = Journal(ProduceOptions(**data["options"], manifest_path=path), data["start_offsets"],
-                          float(data["elapsed_s"]), data["state"])
+        journal = Journal(
+            ProduceOptions(**data["options"], manifest_path=path),
+            data["start_offsets"],
+            float(data["elapsed_s"]),
+            data["state"],
+        )
     except FileNotFoundError:
         raise ProducerError(f"{path} does not exist: give the --manifest of the run to resume") from None
     except (ValueError, KeyError, TypeError, ValidationError) as exc:
-        raise ProducerError(f"{path} holds no producer journal ({type(exc).__name__}): give the --manifest file "
-                            f"of a run started with --manifest") from None
+        raise ProducerError(
+            f"{path} holds no producer journal ({type(exc).__name__}): give the --manifest file "
+            f"of a run started with --manifest"
+        ) from None
     if journal.state == "done":
         raise ProducerError(f"the run in {path} finished: there is nothing to resume")
     return journal
 
 
-def delivered(settings: Settings, journal: Journal, topics: list[str],
-              progress: Callable[[int], None] | None = None) -> dict[int, int]:
+def delivered(
+    settings: Settings, journal: Journal, topics: list[str], progress: Callable[[int], None] | None = None
+) -> dict[int, int]:
     """The run's events in Kafka, as {seq: clock µs}, read from the journal's offsets to the log end."""
     run_id = journal.options.run_id
     prefix = f"{run_id}:".encode()
     ends = kafka.log_end_offsets(settings, topics)
-    todo = {(t, int(p)): end for t, parts in ends.items() for p, end in parts.items()
-            if end > journal.start_offsets.get(t, {}).get(p, 0)}
+    todo = {
+        (t, int(p)): end
+        for t, parts in ends.items()
+        for p, end in parts.items()
+        if end > journal.start_offsets.get(t, {}).get(p, 0)
+    }
     found: dict[int, int] = {}
     if not todo:
         return found
-    consumer = kafka.consumer(settings, f"shopstream-resume-{run_id}",
-                              {"enable.auto.commit": False, "enable.partition.eof": True})
+    consumer = kafka.consumer(
+        settings, f"shopstream-resume-{run_id}", {"enable.auto.commit": False, "enable.partition.eof": True}
+    )
     with contextlib.closing(consumer):
         consumer.assign([TopicPartition(t, p, journal.start_offsets.get(t, {}).get(str(p), 0)) for t, p in todo])
         idle_since = time.monotonic()
         while todo:
             messages = consumer.consume(10_000, timeout=1.0)
             if not messages and time.monotonic() - idle_since > SCAN_IDLE_S:
-                raise ProducerError(f"Kafka at {settings.kafka_bootstrap} stopped answering while the run's "
-                                    f"events were read back: resume again once it is up")
+                raise ProducerError(
+                    f"Kafka at {settings.kafka_bootstrap} stopped answering while the run's "
+                    f"events were read back: resume again once it is up"
+                )
             for msg in messages:
                 idle_since = time.monotonic()
                 where = (msg.topic(), msg.partition())

@@ -12,7 +12,7 @@ import fastavro
 
 SCHEMA_DIR = Path(__file__).resolve().parent
 
-# Event family -> its topic (in infra/topics.yaml) and schema versions, oldest first.
+# Event family -> its topic (in infra/runtime/topics.yaml) and schema versions, oldest first.
 FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "clickstream": ("clickstream", ("clickstream_event.avsc", "clickstream_event.v2.avsc")),
     "orders": ("orders", ("order_event.avsc",)),

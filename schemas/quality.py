@@ -18,10 +18,22 @@ RULES: dict[str, dict[str, tuple[str, ...]]] = {
         "orders": ("not_confluent_framing", "unknown_schema_id", "undecodable_avro"),
     },
     "data_type": {
-        "clickstream": ("malformed_event_id", "timestamp_out_of_range", "malformed_currency", "negative_quantity",
-                        "amount_out_of_range", "field_too_long"),
-        "orders": ("malformed_event_id", "timestamp_out_of_range", "malformed_currency", "negative_quantity",
-                   "amount_out_of_range", "field_too_long"),
+        "clickstream": (
+            "malformed_event_id",
+            "timestamp_out_of_range",
+            "malformed_currency",
+            "negative_quantity",
+            "amount_out_of_range",
+            "field_too_long",
+        ),
+        "orders": (
+            "malformed_event_id",
+            "timestamp_out_of_range",
+            "malformed_currency",
+            "negative_quantity",
+            "amount_out_of_range",
+            "field_too_long",
+        ),
     },
     "completeness": {
         "clickstream": ("missing_customer_id", "missing_session_id", "missing_product_id", "missing_product_fields"),
@@ -37,15 +49,24 @@ RULES: dict[str, dict[str, tuple[str, ...]]] = {
 PRODUCT_EVENTS = ("product_view", "add_to_cart", "remove_from_cart")
 
 #: Clickstream rules that only apply to product events.
-PRODUCT_RULES = frozenset({"malformed_currency", "negative_quantity", "amount_out_of_range", "missing_product_id",
-                           "missing_product_fields", "non_positive_price", "quantity_over_limit"})
+PRODUCT_RULES = frozenset(
+    {
+        "malformed_currency",
+        "negative_quantity",
+        "amount_out_of_range",
+        "missing_product_id",
+        "missing_product_fields",
+        "non_positive_price",
+        "quantity_over_limit",
+    }
+)
 
-QUANTITY_LIMIT = 100                        # business rule: units of one product in one line, at most
-MAX_AMOUNT = 1_000_000_000.0                # data type: any amount fits numeric(12, 2) with room
-MIN_EVENT_TIME_US = 946_684_800_000_000     # data type: 2000-01-01T00:00Z; anything older is a broken timestamp
-MIN_EVENT_TIME = "2000-01-01 00:00:00+00"   # the same instant, for SQL
-FUTURE_TOLERANCE_S = 300                    # business rule: event_time up to 5 min after Kafka's is clock skew
-COUNTRY_CODE_LENGTH = 2                     # data type: ISO 3166 alpha-2
+QUANTITY_LIMIT = 100  # business rule: units of one product in one line, at most
+MAX_AMOUNT = 1_000_000_000.0  # data type: any amount fits numeric(12, 2) with room
+MIN_EVENT_TIME_US = 946_684_800_000_000  # data type: 2000-01-01T00:00Z; anything older is a broken timestamp
+MIN_EVENT_TIME = "2000-01-01 00:00:00+00"  # the same instant, for SQL
+FUTURE_TOLERANCE_S = 300  # business rule: event_time up to 5 min after Kafka's is clock skew
+COUNTRY_CODE_LENGTH = 2  # data type: ISO 3166 alpha-2
 
 
 def all_rules() -> set[tuple[str, str, str]]:

@@ -37,7 +37,8 @@ def register_family(client: SchemaRegistryClient, url: str, family: str, topic: 
     except SchemaRegistryError as exc:
         raise RegistryError(f"the registry refused schema {family} for {subject}: {exc}") from exc
     except httpx2.TransportError as exc:  # the client's HTTP layer: refused, timed out
-        raise RegistryUnavailable(f"the schema registry at {url} is unreachable ({exc}): "
-                            f"run `shopstream up` or fix --schema-registry-url") from exc
+        raise RegistryUnavailable(
+            f"the schema registry at {url} is unreachable ({exc}): run `shopstream up` or fix --schema-registry-url"
+        ) from exc
     log.debug("registered %s under %s: %s", family, subject, ids)
     return ids

@@ -25,8 +25,16 @@ log = logging.getLogger(__name__)
 class BatchWriter:
     """Callable handed to ``writeStream.foreachBatch``; runs in the driver."""
 
-    def __init__(self, settings: Settings, options: StreamOptions, schemas: WriterSchemas, metrics: Metrics,
-                 checkpoint: Path, mark: Offsets | None = None, group_at: Offsets | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        options: StreamOptions,
+        schemas: WriterSchemas,
+        metrics: Metrics,
+        checkpoint: Path,
+        mark: Offsets | None = None,
+        group_at: Offsets | None = None,
+    ):
         """``mark``: how far the pipeline had read when the job started (the ledger's resume point; for a bounded
         replay, the live pipeline's): a batch that starts below it is a replay. ``group_at``: where the consumer
         group should be (see GroupOffsetMirror)."""
@@ -35,12 +43,11 @@ class BatchWriter:
         self.mark = mark or {}
         self.sink: PostgresSink | None = None
         self.mirror = GroupOffsetMirror(settings, options.pipeline, group_at)
-        self.dead_letter = (DeadLetterPublisher(settings, settings.topic("dead-letter"))
-                            if options.dead_letter else None)
+        self.dead_letter = DeadLetterPublisher(settings, settings.topic("dead-letter")) if options.dead_letter else None
         self.schema_watch = SchemaWatch(settings)
-        self.new_schemas: WriterSchemas | None = None   # set when a batch needs them: the query restarts with them
+        self.new_schemas: WriterSchemas | None = None  # set when a batch needs them: the query restarts with them
         self.committed_offsets: dict[str, dict[str, int]] = {}
-        self.last_commit_at: float | None = None   # Unix time
+        self.last_commit_at: float | None = None  # Unix time
         self.last_outcome: BatchOutcome | None = None
         self.totals = {"batches": 0, "records_in": 0, "stored": 0, "duplicates": 0, "quarantined": 0, "late": 0}
 
@@ -68,29 +75,44 @@ class BatchWriter:
             lines[k] = ("\n".join(rows) + "\n").encode() if rows else b""
         facts = table.filter(pc.is_valid(table.column("event_time_us")))
         event_us = facts.column("event_time_us").to_numpy()
-        records = table.filter(pc.is_in(kind, pa.array(["click", "order", "quarantine"])))   # one row per record
+        records = table.filter(pc.is_in(kind, pa.array(["click", "order", "quarantine"])))  # one row per record
         kafka_us = records.column("kafka_time_us").to_numpy()
         quarantined = parse_quarantine(lines["quarantine"]) if lines["quarantine"] else []
         self._check_schema_ids(batch_id, quarantined)
 
-        def publish_dead_letters(new: frozenset) -> None:   # a record quarantined before is not sent again
+        def publish_dead_letters(new: frozenset) -> None:  # a record quarantined before is not sent again
             rows = [row for row in quarantined if (row[0], row[1], row[2]) in new]
             if self.dead_letter and rows:
                 self.dead_letter.publish(rows)
 
         replay = behind(batch_start_offsets(self.checkpoint, batch_id), self.mark)
-        outcome = self.sink.write(batch_id, lines, end_offsets, self.options.late_threshold_s, picked_up_at=started,
-                                  before_commit=publish_dead_letters, replay=replay)
+        outcome = self.sink.write(
+            batch_id,
+            lines,
+            end_offsets,
+            self.options.late_threshold_s,
+            picked_up_at=started,
+            before_commit=publish_dead_letters,
+            replay=replay,
+        )
         self.last_outcome = outcome
-        log.info("batch %d%s: %d records; spark %.2f s, driver %.2f s, sink %.2f s", batch_id,
-                 " (replay)" if replay else "", outcome.records_in, computed - started, outcome.begun_at - computed,
-                 outcome.committed_at - outcome.begun_at)
+        log.info(
+            "batch %d%s: %d records; spark %.2f s, driver %.2f s, sink %.2f s",
+            batch_id,
+            " (replay)" if replay else "",
+            outcome.records_in,
+            computed - started,
+            outcome.begun_at - computed,
+            outcome.committed_at - outcome.begun_at,
+        )
         self._count(outcome)
         self._observe(outcome, started, kafka_us, event_us, quarantined)
         self._after_commit(end_offsets)
 
     def adopt_new_schemas(self) -> WriterSchemas:
         """The schemas a batch asked for (see _check_schema_ids), now the writer's own."""
+        if self.new_schemas is None:
+            raise RuntimeError("no batch asked for new schema versions")
         self.schemas, self.new_schemas = self.new_schemas, None
         return self.schemas
 
@@ -100,17 +122,20 @@ class BatchWriter:
         ids = {int(row[8][4:12], 16) for row in quarantined if row[5] == "unknown_schema_id"}
         if ids and (fresh := self.schema_watch.newly_registered(ids)) is not None:
             self.new_schemas = fresh
-            log.info("batch %d holds records of schema versions registered since the query started: restarting "
-                     "the query with them (planned; the batch is run again)", batch_id)
+            log.info(
+                "batch %d holds records of schema versions registered since the query started: restarting "
+                "the query with them (planned; the batch is run again)",
+                batch_id,
+            )
             raise SchemasChanged(f"batch {batch_id} needs schema versions registered since the query started")
 
     def _open_sink(self) -> PostgresSink:
         m = self.metrics
-        retrying_since: list[float] = []   # set while a batch is being retried
+        retrying_since: list[float] = []  # set while a batch is being retried
 
         def retrying(reason: str) -> None:
             m.sink_retries.labels(reason=reason).inc()
-            if not retrying_since:   # the batch's first failure: when the job saw the fault
+            if not retrying_since:  # the batch's first failure: when the job saw the fault
                 retrying_since.append(time.time())
                 m.retry_started.set(retrying_since[0])
             m.sink_retrying.set(1)
@@ -119,8 +144,13 @@ class BatchWriter:
             retrying_since.clear()
             m.sink_retrying.set(0)
 
-        return PostgresSink(self.settings, f"{self.options.pipeline}:{checkpoint_query_id(self.checkpoint)}",
-                            retry_for_s=self.options.sink_retry_s, on_retry=retrying, on_recovered=recovered)
+        return PostgresSink(
+            self.settings,
+            f"{self.options.pipeline}:{checkpoint_query_id(self.checkpoint)}",
+            retry_for_s=self.options.sink_retry_s,
+            on_retry=retrying,
+            on_recovered=recovered,
+        )
 
     def _after_commit(self, end_offsets: dict) -> None:
         self.last_commit_at = time.time()

@@ -39,8 +39,11 @@ def parse_quarantine(lines: bytes) -> list[list[str]]:
 class DeadLetterPublisher:
     def __init__(self, settings: Settings, topic: str):
         self.topic = topic
-        self.producer = kafka.producer(settings, {"enable.idempotence": True, "acks": "all", "linger.ms": 5,
-                                                  "compression.type": "lz4"}, logger=logging.getLogger("librdkafka"))
+        self.producer = kafka.producer(
+            settings,
+            {"enable.idempotence": True, "acks": "all", "linger.ms": 5, "compression.type": "lz4"},
+            logger=logging.getLogger("librdkafka"),
+        )
 
     def publish(self, rows: list[list[str]], timeout: float = 30.0) -> None:
         failures: list[str] = []
@@ -50,27 +53,39 @@ class DeadLetterPublisher:
                 failures.append(err.str())
 
         for topic, partition, offset, _kafka_time, category, rule, message, event_id, raw in rows:
-            headers = [("source_topic", topic.encode()), ("source_partition", partition.encode()),
-                       ("source_offset", offset.encode()), ("category", category.encode()),
-                       ("rule", rule.encode()), ("message", message.encode()[:1000])]
+            headers: list[tuple[str, str | bytes | None]] = [
+                ("source_topic", topic.encode()),
+                ("source_partition", partition.encode()),
+                ("source_offset", offset.encode()),
+                ("category", category.encode()),
+                ("rule", rule.encode()),
+                ("message", message.encode()[:1000]),
+            ]
             if event_id:
                 headers.append(("event_id", event_id.encode()))
-            self.producer.produce(self.topic, bytes.fromhex(raw[2:]), key=f"{topic}/{partition}/{offset}",
-                                  headers=headers, on_delivery=on_delivery)
+            self.producer.produce(
+                self.topic,
+                bytes.fromhex(raw[2:]),
+                key=f"{topic}/{partition}/{offset}",
+                headers=headers,
+                on_delivery=on_delivery,
+            )
         remaining = self.producer.flush(timeout)
         if remaining or failures:
-            raise DeadLetterUnavailable(f"dead-letter topic {self.topic}: {remaining} undelivered, "
-                                 f"{len(failures)} failed ({failures[:1]}); the batch will be retried")
+            raise DeadLetterUnavailable(
+                f"dead-letter topic {self.topic}: {remaining} undelivered, "
+                f"{len(failures)} failed ({failures[:1]}); the batch will be retried"
+            )
 
 
 @dataclass(frozen=True)
 class DeadLetter:
-    source: str           # "topic/partition/offset" where it was first quarantined
+    source: str  # "topic/partition/offset" where it was first quarantined
     category: str
     rule: str
     event_id: str | None
-    value: bytes          # the record's original bytes
-    timestamp_ms: int     # when it reached the dead-letter topic
+    value: bytes  # the record's original bytes
+    timestamp_ms: int  # when it reached the dead-letter topic
 
     @property
     def source_topic(self) -> str:
@@ -80,8 +95,11 @@ class DeadLetter:
 def read(settings: Settings, topic: str, since_ms: int | None = None, timeout: float = 30.0) -> list[DeadLetter]:
     """Every dead letter on ``topic`` (from ``since_ms``) up to its end now, one per source record (the topic is
     at-least-once: the last copy wins)."""
-    consumer = kafka.consumer(settings, f"shopstream-dead-letter-{uuid.uuid4().hex[:8]}",
-                              {"enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    consumer = kafka.consumer(
+        settings,
+        f"shopstream-dead-letter-{uuid.uuid4().hex[:8]}",
+        {"enable.auto.commit": False, "auto.offset.reset": "earliest"},
+    )
     try:
         meta = consumer.list_topics(topic, timeout=timeout)
         if meta.topics[topic].error is not None:
@@ -105,11 +123,18 @@ def read(settings: Settings, topic: str, since_ms: int | None = None, timeout: f
             msg = consumer.poll(0.5)
             if msg is None or msg.error() is not None:
                 continue
-            headers = {k: (v or b"").decode(errors="replace") for k, v in (msg.headers() or [])}
+            raw = msg.headers() or []
+            headers = {k: _text(v) for k, v in (raw.items() if isinstance(raw, dict) else raw)}
             source = f"{headers.get('source_topic')}/{headers.get('source_partition')}/{headers.get('source_offset')}"
-            found[source] = DeadLetter(source, headers.get("category", ""), headers.get("rule", ""),
-                                       headers.get("event_id"), msg.value() or b"", msg.timestamp()[1])
-            if msg.offset() + 1 >= ends.get(msg.partition(), 0):
+            found[source] = DeadLetter(
+                source,
+                headers.get("category", ""),
+                headers.get("rule", ""),
+                headers.get("event_id"),
+                msg.value() or b"",
+                msg.timestamp()[1],
+            )
+            if (msg.offset() or 0) + 1 >= ends.get(msg.partition() or 0, 0):
                 ends.pop(msg.partition(), None)
         return list(found.values())
     finally:
@@ -144,13 +169,24 @@ def redrive(settings: Settings, letters: list[DeadLetter], timeout: float = 30.0
             failures.append(err.str())
 
     for letter in letters:
-        headers = [("redrive_of", letter.source.encode()), ("redrive_id", redrive_id.encode()),
-                   ("produced_at", str(time.time_ns() // 1000).encode())]
-        producer.produce(letter.source_topic, letter.value, key=(letter.event_id or None), headers=headers,
-                         on_delivery=on_delivery)
+        headers: list[tuple[str, str | bytes | None]] = [
+            ("redrive_of", letter.source.encode()),
+            ("redrive_id", redrive_id.encode()),
+            ("produced_at", str(time.time_ns() // 1000).encode()),
+        ]
+        producer.produce(
+            letter.source_topic, letter.value, key=(letter.event_id or None), headers=headers, on_delivery=on_delivery
+        )
     remaining = producer.flush(timeout)
     if remaining or failures:
-        raise DependencyUnavailable(f"{remaining} re-driven records undelivered, {len(failures)} failed "
-                                    f"({failures[:1]}): Kafka at {settings.kafka_bootstrap} is away; run it again "
-                                    f"(a record sent twice is stored once)")
+        raise DependencyUnavailable(
+            f"{remaining} re-driven records undelivered, {len(failures)} failed "
+            f"({failures[:1]}): Kafka at {settings.kafka_bootstrap} is away; run it again "
+            f"(a record sent twice is stored once)"
+        )
     return redrive_id
+
+
+def _text(value: str | bytes | None) -> str:
+    """A header's value as text (librdkafka hands bytes; a header may be empty)."""
+    return value.decode(errors="replace") if isinstance(value, bytes) else (value or "")

@@ -34,44 +34,57 @@ REDRIVE_OF = r"^[^/]+/[0-9]+/[0-9]+$"
 class WriterSchemas:
     """Per family: the reader schema text and {schema id: writer schema text}."""
 
-    topics: dict[str, str]                 # family -> topic
-    readers: dict[str, str]                # family -> reader schema JSON
-    writers: dict[str, dict[int, str]]     # family -> {id: writer schema JSON}
-    versions: dict[int, int]               # schema id -> subject version
-    extras: dict[str, tuple[str, ...]] = field(default_factory=dict)   # family -> reader fields without a column
+    topics: dict[str, str]  # family -> topic
+    readers: dict[str, str]  # family -> reader schema JSON
+    writers: dict[str, dict[int, str]]  # family -> {id: writer schema JSON}
+    versions: dict[int, int]  # schema id -> subject version
+    extras: dict[str, tuple[str, ...]] = field(default_factory=dict)  # family -> reader fields without a column
 
     def ids(self) -> set[int]:
         return {schema_id for found in self.writers.values() for schema_id in found}
 
 
-def load_writer_schemas(settings: Settings, register: bool = True, timeout_s: float = 10.0,
-                        retries: int | None = None) -> WriterSchemas:
+def load_writer_schemas(
+    settings: Settings, register: bool = True, timeout_s: float = 10.0, retries: int | None = None
+) -> WriterSchemas:
     """Every registered version of each family's subject (registering ours first, idempotently, unless
     ``register`` is false). The reader is the subject's newest version when it keeps every field of ours (a
     version registered after this code was written: its new fields are ``extras``); else our newest.
     A registry that answers with a server error (5xx) or not at all is RegistryUnavailable: weather."""
     client = registry_client(settings.registry_url, timeout_s, retries)
-    topics, readers, writers, versions, extras = {}, {}, {}, {}, {}
+    topics: dict[str, str] = {}
+    readers: dict[str, str] = {}
+    writers: dict[str, dict[int, str]] = {}
+    versions: dict[int, int] = {}
+    extras: dict[str, tuple[str, ...]] = {}
     for family, topic in schemas.event_topics(settings).items():
         if register:
             register_family(client, settings.registry_url, family, topic)
         subject = schemas.subject(topic)
-        found, newest = {}, None
+        found: dict[int, str] = {}
+        newest = None
         try:
             for version in sorted(client.get_versions(subject)):
                 registered = client.get_version(subject, version)
-                found[registered.schema_id] = registered.schema.schema_str
-                versions[registered.schema_id] = version
-                newest = registered.schema.schema_str
+                schema_id, schema_str = registered.schema_id, registered.schema.schema_str
+                if schema_id is None or schema_str is None:
+                    raise RegistryError(f"the registry gave {subject} v{version} without an id or a schema")
+                found[schema_id] = schema_str
+                versions[schema_id] = version
+                newest = schema_str
         except SchemaRegistryError as exc:
-            if exc.http_status_code >= 500:   # up, but its own storage is not (Apicurio keeps it in PostgreSQL)
-                raise RegistryUnavailable(f"the schema registry at {settings.registry_url} answered with a server "
-                                          f"error ({exc}): it is up but cannot read its storage (see `shopstream "
-                                          f"status` and its log)") from exc
+            if exc.http_status_code >= 500:  # up, but its own storage is not (Apicurio keeps it in PostgreSQL)
+                raise RegistryUnavailable(
+                    f"the schema registry at {settings.registry_url} answered with a server "
+                    f"error ({exc}): it is up but cannot read its storage (see `shopstream "
+                    f"status` and its log)"
+                ) from exc
             raise RegistryError(f"the registry did not list the versions of {subject}: {exc}") from exc
         except httpx2.TransportError as exc:
-            raise RegistryUnavailable(f"the schema registry at {settings.registry_url} is unreachable ({exc}): "
-                                      f"run `shopstream up` or fix --schema-registry-url") from exc
+            raise RegistryUnavailable(
+                f"the schema registry at {settings.registry_url} is unreachable ({exc}): "
+                f"run `shopstream up` or fix --schema-registry-url"
+            ) from exc
         topics[family] = topic
         readers[family], extras[family] = reader_schema(family, newest)
         writers[family] = found
@@ -122,17 +135,19 @@ class SchemaWatch:
         if ask & fresh.ids():
             log.info("schema ids %s were registered after the job started", sorted(ask & fresh.ids()))
             return fresh
-        self.unknown_until.update({i: now + self.recheck_s for i in ask})
+        self.unknown_until.update(dict.fromkeys(ask, now + self.recheck_s))
         return None
 
 
 def frame_columns(df: DataFrame) -> DataFrame:
     """Adds magic byte, schema id and Avro body columns to Kafka source rows."""
-    return (df
-            .withColumn("framed", (F.length("value") >= 5) & (F.expr("substring(value, 1, 1)") == F.lit(b"\x00")))
-            .withColumn("schema_id", F.when(F.col("framed"),
-                                            F.conv(F.hex(F.expr("substring(value, 2, 4)")), 16, 10).cast("long")))
-            .withColumn("body", F.expr("substring(value, 6, length(value) - 5)")))
+    return (
+        df.withColumn("framed", (F.length("value") >= 5) & (F.expr("substring(value, 1, 1)") == F.lit(b"\x00")))
+        .withColumn(
+            "schema_id", F.when(F.col("framed"), F.conv(F.hex(F.expr("substring(value, 2, 4)")), 16, 10).cast("long"))
+        )
+        .withColumn("body", F.expr("substring(value, 6, length(value) - 5)"))
+    )
 
 
 def decoded_column(family: str, ws: WriterSchemas) -> Column:
@@ -157,20 +172,33 @@ def decode(df: DataFrame, ws: WriterSchemas) -> DataFrame:
     for name in families:
         cond = F.col("topic") == ws.topics[name]
         family = F.when(cond, F.lit(name)) if family is None else family.when(cond, F.lit(name))
+    if family is None:
+        raise ValueError("no event topics to decode")
     # element_at over the header map (no lambda: higher-order functions cannot be code-generated)
     produced_at = F.expr("try_cast(cast(element_at(map_from_entries(headers), 'produced_at') as string) as long)")
     # A dead letter sent back (`shopstream dead-letter redrive`) names its first coordinates: "topic/partition/offset".
     redrive_of = F.expr("cast(element_at(map_from_entries(headers), 'redrive_of') as string)")
     framed = frame_columns(df.withColumn("family", family))
     return framed.select(
-        "topic", "partition", "offset", F.col("timestamp").alias("kafka_time"), "value", "family", "framed",
+        "topic",
+        "partition",
+        "offset",
+        F.col("timestamp").alias("kafka_time"),
+        "value",
+        "family",
+        "framed",
         "schema_id",
         F.when(F.col("family") == "clickstream", known_id("clickstream", ws))
-         .when(F.col("family") == "orders", known_id("orders", ws)).otherwise(F.lit(False)).alias("known_schema"),
+        .when(F.col("family") == "orders", known_id("orders", ws))
+        .otherwise(F.lit(False))
+        .alias("known_schema"),
         decoded_column("clickstream", ws).alias("click"),
         decoded_column("orders", ws).alias("order"),
         F.timestamp_micros(produced_at).alias("produced_at"),
         F.when(redrive_of.rlike(REDRIVE_OF), redrive_of).alias("redrive_of"),
-        F.element_at(F.create_map(*[F.lit(x) for kv in sorted(ws.versions.items()) for x in kv]),
-                     F.col("schema_id")).alias("schema_version") if ws.versions else F.lit(None).alias("schema_version"),
+        F.element_at(
+            F.create_map(*[F.lit(x) for kv in sorted(ws.versions.items()) for x in kv]), F.col("schema_id")
+        ).alias("schema_version")
+        if ws.versions
+        else F.lit(None).alias("schema_version"),
     )

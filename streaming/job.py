@@ -19,7 +19,7 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import reduce
 from urllib.parse import urlsplit
@@ -45,8 +45,10 @@ log = logging.getLogger(__name__)
 STREAM_STAGES = ("queue", "process", "db_write", "end_to_end")
 
 # The Kafka source's columns (spark-sql-kafka with includeHeaders): the layout of warm-up rows.
-KAFKA_ROW_SCHEMA = ("key binary, value binary, topic string, partition int, offset long, timestamp timestamp, "
-                    "timestampType int, headers array<struct<key:string,value:binary>>")
+KAFKA_ROW_SCHEMA = (
+    "key binary, value binary, topic string, partition int, offset long, timestamp timestamp, "
+    "timestampType int, headers array<struct<key:string,value:binary>>"
+)
 
 #: Opens (and afterwards removes) private warm-up topics holding the producer's mix: their settings and schemas.
 WarmupTopics = Callable[[], contextlib.AbstractContextManager[tuple[Settings, WriterSchemas]]]
@@ -66,29 +68,34 @@ def build_spark(options: StreamOptions, jars: list[str]):
         builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
     if not options.master.startswith("local"):
         builder = builder.config("spark.executor.memory", options.executor_memory)
-    spark = (builder.master(options.master).appName(f"shopstream-{options.pipeline}")
-             .config("spark.jars", ",".join(jars))
-             .config("spark.driver.memory", options.driver_memory)
-             .config("spark.sql.session.timeZone", "UTC")
-             .config("spark.sql.shuffle.partitions", str(options.shuffle_partitions))
-             .config("spark.ui.enabled", str(options.ui).lower())
-             .config("spark.ui.showConsoleProgress", "false")
-             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-             .config("spark.sql.streaming.minBatchesToRetain", "20")
-             # streaming.decode reads the produced_at header through a map: a record that
-             # repeats a header key must not fail the batch (the last one wins).
-             .config("spark.sql.mapKeyDedupPolicy", "LAST_WIN")
-             # The offsets and commits logs are written twice per micro-batch. Spark's default
-             # (FileContext) manager creates each file with an explicit permission, and
-             # without Hadoop's native library that forks `chmod` (and `readlink`) from the
-             # JVM; Hadoop's checksummed local FS doubles it with a .crc file. The FileSystem
-             # manager on the raw local FS writes and renames without forking: walCommit +
-             # commitOffsets went from 88 + 57 ms to 12 + 7 ms a batch at 10,000 ev/s. Files
-             # are still written to a temporary name and renamed (atomic on a local FS).
-             .config("spark.hadoop.fs.file.impl", "org.apache.hadoop.fs.RawLocalFileSystem")
-             .config("spark.sql.streaming.checkpointFileManagerClass",
-                     "org.apache.spark.sql.execution.streaming.checkpointing.FileSystemBasedCheckpointFileManager"))
-    spark = spark.getOrCreate()
+    builder = (
+        builder.master(options.master)
+        .appName(f"shopstream-{options.pipeline}")
+        .config("spark.jars", ",".join(jars))
+        .config("spark.driver.memory", options.driver_memory)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", str(options.shuffle_partitions))
+        .config("spark.ui.enabled", str(options.ui).lower())
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.streaming.minBatchesToRetain", "20")
+        # streaming.decode reads the produced_at header through a map: a record that
+        # repeats a header key must not fail the batch (the last one wins).
+        .config("spark.sql.mapKeyDedupPolicy", "LAST_WIN")
+        # The offsets and commits logs are written twice per micro-batch. Spark's default
+        # (FileContext) manager creates each file with an explicit permission, and
+        # without Hadoop's native library that forks `chmod` (and `readlink`) from the
+        # JVM; Hadoop's checksummed local FS doubles it with a .crc file. The FileSystem
+        # manager on the raw local FS writes and renames without forking: walCommit +
+        # commitOffsets went from 88 + 57 ms to 12 + 7 ms a batch at 10,000 ev/s. Files
+        # are still written to a temporary name and renamed (atomic on a local FS).
+        .config("spark.hadoop.fs.file.impl", "org.apache.hadoop.fs.RawLocalFileSystem")
+        .config(
+            "spark.sql.streaming.checkpointFileManagerClass",
+            "org.apache.spark.sql.execution.streaming.checkpointing.FileSystemBasedCheckpointFileManager",
+        )
+    )
+    spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
 
@@ -103,12 +110,22 @@ def kafka_rows_frame(spark, rows: list[tuple]):
     """
     import pyarrow as pa
 
-    schema = pa.schema([("key", pa.binary()), ("value", pa.binary()), ("topic", pa.string()),
-                        ("partition", pa.int32()), ("offset", pa.int64()), ("timestamp", pa.timestamp("us", tz="UTC")),
-                        ("timestampType", pa.int32()),
-                        ("headers", pa.list_(pa.struct([("key", pa.string()), ("value", pa.binary())])))])
-    columns = list(zip(*rows)) if rows else [[] for _ in schema]
-    return spark.createDataFrame(pa.table([pa.array(c, type=f.type) for c, f in zip(columns, schema)], schema=schema))
+    schema = pa.schema(
+        [
+            ("key", pa.binary()),
+            ("value", pa.binary()),
+            ("topic", pa.string()),
+            ("partition", pa.int32()),
+            ("offset", pa.int64()),
+            ("timestamp", pa.timestamp("us", tz="UTC")),
+            ("timestampType", pa.int32()),
+            ("headers", pa.list_(pa.struct([("key", pa.string()), ("value", pa.binary())]))),
+        ]
+    )
+    columns: list[Sequence[object]] = list(zip(*rows, strict=True)) if rows else [[] for _ in schema]
+    return spark.createDataFrame(
+        pa.table([pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)], schema=schema)
+    )
 
 
 def warm_up(spark, settings: Settings, schemas: WriterSchemas) -> float:
@@ -130,9 +147,13 @@ def warm_up(spark, settings: Settings, schemas: WriterSchemas) -> float:
     """
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="shopstream-warmup-") as checkpoint:
-        query = (sink_rows(kafka_source(spark, settings, schemas, "earliest", WARMUP_BATCH), schemas).writeStream
-                 .foreachBatch(lambda df, _batch_id: df.toArrow())
-                 .option("checkpointLocation", checkpoint).trigger(availableNow=True).start())
+        query = (
+            sink_rows(kafka_source(spark, settings, schemas, "earliest", WARMUP_BATCH), schemas)
+            .writeStream.foreachBatch(lambda df, _batch_id: df.toArrow())
+            .option("checkpointLocation", checkpoint)
+            .trigger(availableNow=True)
+            .start()
+        )
         query.awaitTermination()
     return time.monotonic() - started
 
@@ -162,7 +183,7 @@ def starting_offsets(settings: Settings, options: StreamOptions, topics: list[st
     """'earliest' for a checkpoint that exists or a pipeline the ledger has never seen; else
     the ledger's newest offsets (a new checkpoint of a known pipeline carries on)."""
     if (options.checkpoint(settings) / "metadata").exists():
-        return "earliest"   # ignored by Spark: a checkpoint resumes from its own offsets
+        return "earliest"  # ignored by Spark: a checkpoint resumes from its own offsets
     with connect(settings, "writer") as conn, conn.cursor() as cur:
         latest = ledger.latest_offsets(cur, options.pipeline)
     conn.close()
@@ -174,17 +195,18 @@ def starting_offsets(settings: Settings, options: StreamOptions, topics: list[st
 
 def _every_partition(offsets: Offsets, probe: OffsetProbe, topics: list[str]) -> Offsets:
     """``offsets`` for every partition of ``topics``; -2 (earliest) for one it lacks (a new partition)."""
-    return {t: {p: int(offsets.get(t, {}).get(p, -2)) for p in parts}
-            for t, parts in probe.log_end_offsets(topics).items()}
+    return {
+        t: {p: int(offsets.get(t, {}).get(p, -2)) for p in parts} for t, parts in probe.log_end_offsets(topics).items()
+    }
 
 
 @dataclass(frozen=True)
 class Start:
     """Where the query starts, and what the batch writer compares against."""
 
-    offsets: str                 # Spark's startingOffsets (ignored when the checkpoint exists)
-    mark: Offsets                # how far the pipeline had read: a batch starting below it is a replay
-    group_at: Offsets            # where the consumer group is now
+    offsets: str  # Spark's startingOffsets (ignored when the checkpoint exists)
+    mark: Offsets  # how far the pipeline had read: a batch starting below it is a replay
+    group_at: Offsets  # where the consumer group is now
     group_reset: Offsets | None  # the group, when it was reset by hand and this start does not use it
 
 
@@ -201,28 +223,41 @@ def plan_start(settings: Settings, options: StreamOptions, topics: list[str], pr
                 f"consumer group {options.pipeline} has no offsets on {', '.join(topics)}: set them first, e.g. "
                 f"`shopstream kafka consumer-groups --bootstrap-server {settings.kafka_bootstrap} --group "
                 f"{options.pipeline} {' '.join(f'--topic {t}' for t in topics)} --reset-offsets --to-earliest "
-                f"--execute`")
+                f"--execute`"
+            )
         checkpoint = options.checkpoint(settings)
         if (checkpoint / "metadata").exists():
             aside = checkpoint.with_name(f"{checkpoint.name}.before-{time.strftime('%Y%m%dT%H%M%S')}")
             checkpoint.rename(aside)
-            log.info("starting from consumer group %s's offsets; the previous checkpoint is kept in %s",
-                     options.pipeline, aside)
+            log.info(
+                "starting from consumer group %s's offsets; the previous checkpoint is kept in %s",
+                options.pipeline,
+                aside,
+            )
         return Start(json.dumps(_every_partition(group, probe, topics)), mark, group, None)
     if reset_by_hand:
-        log.warning("consumer group %s was reset by hand (to %s) while the job was away; this job resumes from its "
-                    "own checkpoint and leaves the group as it is. To replay from there: stop the job, then run "
-                    "`shopstream stream --from-group-offsets --pipeline %s`", options.pipeline, json.dumps(group),
-                    options.pipeline)
-    return Start(starting_offsets(settings, options, topics, probe), mark, group,
-                 group if reset_by_hand else None)
+        log.warning(
+            "consumer group %s was reset by hand (to %s) while the job was away; this job resumes from its "
+            "own checkpoint and leaves the group as it is. To replay from there: stop the job, then run "
+            "`shopstream stream --from-group-offsets --pipeline %s`",
+            options.pipeline,
+            json.dumps(group),
+            options.pipeline,
+        )
+    return Start(starting_offsets(settings, options, topics, probe), mark, group, group if reset_by_hand else None)
 
 
 def below(end_offsets: Offsets) -> Column:
     """Kafka rows below ``end_offsets`` (a bounded replay's range ends there)."""
-    return reduce(lambda a, b: a | b, [(F.col("topic") == t) & (F.col("partition") == int(p)) & (F.col("offset") < e)
-                                       for t, parts in end_offsets.items() for p, e in parts.items()],
-                  F.lit(False))
+    return reduce(
+        lambda a, b: a | b,
+        [
+            (F.col("topic") == t) & (F.col("partition") == int(p)) & (F.col("offset") < e)
+            for t, parts in end_offsets.items()
+            for p, e in parts.items()
+        ],
+        F.lit(False),
+    )
 
 
 KAFKA_REQUEST_TIMEOUT_MS = 8_000
@@ -235,29 +270,35 @@ def kafka_source(spark, settings: Settings, schemas: WriterSchemas, starting: st
     reader = spark.readStream.format("kafka")
     for key, value in settings.kafka.spark_options().items():
         reader = reader.option(key, value)
-    return (reader.option("subscribe", ",".join(schemas.topics.values()))
-            .option("startingOffsets", starting)
-            .option("maxOffsetsPerTrigger", max_offsets)
-            .option("failOnDataLoss", "true")
-            .option("includeHeaders", "true")
-            # When a partition's leader dies, the driver's offset lookup stays with the dead node until the
-            # call's deadline (60 s by default) before Spark asks again with fresh metadata. A 15 s deadline
-            # (a request's own must be shorter: 8 s), tried up to 12 times, finds the new leader soon after its
-            # election and still gives a cluster that is wholly away the 3 minutes it had before.
-            .option("kafka.request.timeout.ms", str(KAFKA_REQUEST_TIMEOUT_MS))
-            .option("kafka.default.api.timeout.ms", str(OFFSET_LOOKUP_TIMEOUT_MS))
-            .option("fetchOffset.numRetries", str(OFFSET_LOOKUP_TRIES))
-            .load())
+    return (
+        reader.option("subscribe", ",".join(schemas.topics.values()))
+        .option("startingOffsets", starting)
+        .option("maxOffsetsPerTrigger", max_offsets)
+        .option("failOnDataLoss", "true")
+        .option("includeHeaders", "true")
+        # When a partition's leader dies, the driver's offset lookup stays with the dead node until the
+        # call's deadline (60 s by default) before Spark asks again with fresh metadata. A 15 s deadline
+        # (a request's own must be shorter: 8 s), tried up to 12 times, finds the new leader soon after its
+        # election and still gives a cluster that is wholly away the 3 minutes it had before.
+        .option("kafka.request.timeout.ms", str(KAFKA_REQUEST_TIMEOUT_MS))
+        .option("kafka.default.api.timeout.ms", str(OFFSET_LOOKUP_TIMEOUT_MS))
+        .option("fetchOffset.numRetries", str(OFFSET_LOOKUP_TRIES))
+        .load()
+    )
 
 
-def build_query(spark, settings: Settings, options: StreamOptions, schemas: WriterSchemas, writer: BatchWriter,
-                starting: str):
+def build_query(
+    spark, settings: Settings, options: StreamOptions, schemas: WriterSchemas, writer: BatchWriter, starting: str
+):
     """The streaming query, not started: Kafka source -> sink rows -> foreachBatch(writer)."""
     source = kafka_source(spark, settings, schemas, starting, options.max_offsets_per_trigger)
     if options.end_offsets:
         source = source.where(below(options.end_offsets))
-    stream = (sink_rows(source, schemas, options.quantity_limit or QUANTITY_LIMIT).writeStream.foreachBatch(writer)
-              .option("checkpointLocation", str(options.checkpoint(settings))))
+    stream = (
+        sink_rows(source, schemas, options.quantity_limit or QUANTITY_LIMIT)
+        .writeStream.foreachBatch(writer)
+        .option("checkpointLocation", str(options.checkpoint(settings)))
+    )
     return stream.trigger(processingTime=f"{options.trigger_s} seconds") if options.trigger_s else stream
 
 
@@ -287,7 +328,7 @@ class StallWatch:
     def __init__(self, writer: BatchWriter, options: StreamOptions, topics: list[str], probe: OffsetProbe):
         self.writer, self.topics, self.probe = writer, topics, probe
         self.after_s = options.stall_after_s
-        self.since = time.time()   # a new query has had no chance to commit yet
+        self.since = time.time()  # a new query has had no chance to commit yet
         self.stalled = False
         self.next_check = 0.0
 
@@ -300,7 +341,7 @@ class StallWatch:
             return self._set(False)
         try:
             waiting = not caught_up(self.writer.committed_offsets, self.probe.log_end_offsets(self.topics, timeout=2))
-        except (KafkaException, KeyError) as exc:   # KeyError: metadata without our topic, a broker just back
+        except (KafkaException, KeyError) as exc:  # KeyError: metadata without our topic, a broker just back
             if not self.stalled:
                 log.warning("Kafka cannot be reached: %s", exc)
             waiting = True
@@ -315,8 +356,15 @@ class StallWatch:
         m.stalled.set(int(stalled))
 
 
-def watch(query, writer: BatchWriter, options: StreamOptions, topics: list[str], probe: OffsetProbe,
-          stop: threading.Event, progress: Callable[[dict], None] | None) -> None:
+def watch(
+    query,
+    writer: BatchWriter,
+    options: StreamOptions,
+    topics: list[str],
+    probe: OffsetProbe,
+    stop: threading.Event,
+    progress: Callable[[dict], None] | None,
+) -> None:
     """Until the query ends: report progress and stalls, notice idleness, stop between batches when asked.
     A query that failed raises StreamingError."""
     from pyspark.errors import StreamingQueryException
@@ -326,14 +374,17 @@ def watch(query, writer: BatchWriter, options: StreamOptions, topics: list[str],
     while query.isActive:
         try:
             query.awaitTermination(0.5)
-        except StreamingQueryException as exc:   # it failed while we waited
+        except StreamingQueryException as exc:  # it failed while we waited
             raise StreamingError(f"the streaming query failed: {_first_line(str(exc))}") from None
         if progress:
             progress(dict(writer.totals))
         stall.check()
-        if options.end_offsets and writer.committed_offsets and caught_up(writer.committed_offsets,
-                                                                          options.end_offsets):
-            stop.set()   # a bounded replay reached the end of its range
+        if (
+            options.end_offsets
+            and writer.committed_offsets
+            and caught_up(writer.committed_offsets, options.end_offsets)
+        ):
+            stop.set()  # a bounded replay reached the end of its range
         if options.stop_when_idle_s and not stop.is_set():
             if writer.committed_offsets and caught_up(writer.committed_offsets, probe.log_end_offsets(topics)):
                 idle_since = idle_since or time.monotonic()
@@ -353,8 +404,9 @@ def watch(query, writer: BatchWriter, options: StreamOptions, topics: list[str],
 QUERY_RESTART_MAX_S = 10.0
 
 
-def start_query(spark, settings: Settings, options: StreamOptions, schemas: WriterSchemas, writer: BatchWriter,
-                starting: str):
+def start_query(
+    spark, settings: Settings, options: StreamOptions, schemas: WriterSchemas, writer: BatchWriter, starting: str
+):
     """Start the query; a start that fails on the JVM (its checkpoint unwritable: a full disk) is a StreamingError,
     which the driver retries like a failed query."""
     from py4j.protocol import Py4JJavaError
@@ -377,10 +429,17 @@ class StreamResult:
     seconds: float
 
 
-def run(settings: Settings, options: StreamOptions, jars: list[str], warmup: WarmupTopics | None = None,
-        metrics_port: int | None = None, stop: threading.Event | None = None,
-        progress: Callable[[dict], None] | None = None, restarts: dict[str, int] | None = None,
-        last_failure: float | None = None) -> StreamResult:
+def run(
+    settings: Settings,
+    options: StreamOptions,
+    jars: list[str],
+    warmup: WarmupTopics | None = None,
+    metrics_port: int | None = None,
+    stop: threading.Event | None = None,
+    progress: Callable[[dict], None] | None = None,
+    restarts: dict[str, int] | None = None,
+    last_failure: float | None = None,
+) -> StreamResult:
     """The stage's entry point: build the query, start it, watch it until it stops or ``stop``
     is set; a query that fails is started again from its checkpoint, with backoff.
     ``restarts`` are the process restarts so far (by reason), which its counter carries on from, and
@@ -403,11 +462,12 @@ def run(settings: Settings, options: StreamOptions, jars: list[str], warmup: War
             try:
                 with warmup() as (warm_settings, warm_schemas):
                     log.info("warm-up took %.1f s", warm_up(spark, warm_settings, warm_schemas))
-            except Exception as exc:   # noqa: BLE001 - an optimisation: the job runs without it, colder
+            except Exception as exc:  # noqa: BLE001 - an optimisation: the job runs without it, colder
                 log.warning("warm-up skipped (the first batches will be slower): %s", _first_line(str(exc)))
         spark.streams.addListener(phase_listener(metrics))
-        writer = BatchWriter(settings, options, schemas, metrics, options.checkpoint(settings), start.mark,
-                             start.group_at)
+        writer = BatchWriter(
+            settings, options, schemas, metrics, options.checkpoint(settings), start.mark, start.group_at
+        )
         if start.group_reset:
             writer.mirror.reset_to = start.group_reset
             metrics.group_reset.set(1)
@@ -424,18 +484,22 @@ def run(settings: Settings, options: StreamOptions, jars: list[str], warmup: War
                             options.ready_file.touch()
                         watch(query, writer, options, topics, probe, stop, progress)
                         break
-                    except StreamingError as exc:   # the query failed, the driver lives: start it again
+                    except StreamingError as exc:  # the query failed, the driver lives: start it again
                         metrics.query_active.set(0)
-                        if writer.new_schemas is not None:   # planned: a batch holds newly registered versions
+                        if writer.new_schemas is not None:  # planned: a batch holds newly registered versions
                             schemas = writer.adopt_new_schemas()
                             metrics.schema_reloads.inc()
-                            log.info("restarting the query with schema versions %s", "; ".join(
-                                f"{family} v{', v'.join(str(schemas.versions[i]) for i in sorted(found))}"
-                                for family, found in schemas.writers.items()))
+                            log.info(
+                                "restarting the query with schema versions %s",
+                                "; ".join(
+                                    f"{family} v{', v'.join(str(schemas.versions[i]) for i in sorted(found))}"
+                                    for family, found in schemas.writers.items()
+                                ),
+                            )
                             continue
                         metrics.last_failure.set(time.time())
                         metrics.stream_restarts.labels(reason="query_failed").inc()
-                        if time.monotonic() - attempt_started > 60:   # it had run steadily: a new fault
+                        if time.monotonic() - attempt_started > 60:  # it had run steadily: a new fault
                             delay = 1.0
                         log.warning("%s: restarting the query from its checkpoint in %.0f s", exc, delay)
                         if stop.wait(delay):
@@ -445,8 +509,15 @@ def run(settings: Settings, options: StreamOptions, jars: list[str], warmup: War
             metrics.query_active.set(0)
             writer.close()
     t = writer.totals
-    return StreamResult(t["batches"], t["records_in"], t["stored"], t["duplicates"], t["quarantined"], t["late"],
-                        time.monotonic() - started)
+    return StreamResult(
+        t["batches"],
+        t["records_in"],
+        t["stored"],
+        t["duplicates"],
+        t["quarantined"],
+        t["late"],
+        time.monotonic() - started,
+    )
 
 
 def _first_line(text: str) -> str:

@@ -47,15 +47,18 @@ def batch_start_offsets(checkpoint: Path, batch_id: int) -> Offsets:
         if batch_id > 0:
             return batch_end_offsets(checkpoint, batch_id - 1)
         text = (checkpoint / "sources" / "0" / "0").read_text()
-        return json.loads(text[text.index("{"):])
+        return json.loads(text[text.index("{") :])
     except (OSError, ValueError, IndexError):
         return {}
 
 
 def behind(start: Offsets, mark: Offsets) -> bool:
     """Whether any partition starts below ``mark``: a batch that re-reads what was read before."""
-    return any(int(offset) < int(mark.get(topic, {}).get(p, -1))
-               for topic, parts in start.items() for p, offset in parts.items())
+    return any(
+        int(offset) < int(mark.get(topic, {}).get(p, -1))
+        for topic, parts in start.items()
+        for p, offset in parts.items()
+    )
 
 
 def group_offsets(settings: Settings, group: str, topics: list[str], timeout: float = 10.0) -> Offsets:
@@ -63,8 +66,7 @@ def group_offsets(settings: Settings, group: str, topics: list[str], timeout: fl
     consumer = group_reader(settings, group)
     try:
         meta = consumer.list_topics(timeout=timeout)
-        return committed(consumer, [TopicPartition(t, p) for t in topics for p in meta.topics[t].partitions],
-                         timeout)
+        return committed(consumer, [TopicPartition(t, p) for t in topics for p in meta.topics[t].partitions], timeout)
     finally:
         consumer.close()
 
@@ -133,35 +135,45 @@ class GroupOffsetMirror:
         if not self.expected:
             return None
         wanted = [TopicPartition(t, int(p)) for t, parts in self.expected.items() for p in parts]
-        moved = {t: {p: offset for p, offset in parts.items() if offset != int(self.expected[t][p])}
-                 for t, parts in committed(self.reader, wanted, timeout).items()}
+        moved = {
+            t: {p: offset for p, offset in parts.items() if offset != int(self.expected[t][p])}
+            for t, parts in committed(self.reader, wanted, timeout).items()
+        }
         return {t: parts for t, parts in moved.items() if parts} or None
 
     def close(self) -> None:
         self.reader.close()
 
     def mirror(self, end_offsets: dict[str, dict[str, int]], timeout: float = 10.0) -> bool:
-        partitions = [TopicPartition(topic, int(p), int(offset))
-                      for topic, parts in end_offsets.items() for p, offset in parts.items()]
+        partitions = [
+            TopicPartition(topic, int(p), int(offset))
+            for topic, parts in end_offsets.items()
+            for p, offset in parts.items()
+        ]
         if not partitions or self.reset_to is not None:
             return True
         try:
             moved = self._moved(timeout)
             if moved is not None:
                 self.reset_to = moved
-                log.warning("consumer group %s was reset by hand (now at %s); this job reads its own checkpoint and "
-                            "leaves the group as it is. To replay from there: stop the job, then run `shopstream "
-                            "stream --from-group-offsets --pipeline %s` (or `shopstream replay --from TIME`)",
-                            self.group, json.dumps(moved), self.group)
+                log.warning(
+                    "consumer group %s was reset by hand (now at %s); this job reads its own checkpoint and "
+                    "leaves the group as it is. To replay from there: stop the job, then run `shopstream "
+                    "stream --from-group-offsets --pipeline %s` (or `shopstream replay --from TIME`)",
+                    self.group,
+                    json.dumps(moved),
+                    self.group,
+                )
                 return False
-            futures = self.admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(self.group, partitions)],
-                                                              request_timeout=timeout)
+            futures = self.admin.alter_consumer_group_offsets(
+                [ConsumerGroupTopicPartitions(self.group, partitions)], request_timeout=timeout
+            )
             for future in futures.values():
                 future.result(timeout=timeout)
             self.expected = {t: {p: int(o) for p, o in parts.items()} for t, parts in end_offsets.items()}
             return True
         except (KafkaException, TimeoutError) as exc:
-            self.expected = None   # unknown: an alter that timed out here may still have reached the broker
+            self.expected = None  # unknown: an alter that timed out here may still have reached the broker
             # The ledger is the truth; the group is a view of it for Kafka's tools.
             log.warning("could not mirror offsets to consumer group %s: %s", self.group, exc)
             return False

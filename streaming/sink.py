@@ -8,6 +8,7 @@ writes nothing twice; fact inserts also use ON CONFLICT DO NOTHING on
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import json
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import psycopg2
+from psycopg2.extensions import connection, cursor
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from core.database import PERMANENT_CONNECT_ERRORS
@@ -40,14 +42,12 @@ class BatchOutcome:
     stored: int = 0
     duplicates: int = 0
     quarantined: int = 0
-    late: int = 0               # stored events that reached Kafka late
-    begun_at: float = 0.0       # epoch seconds: transaction began
-    committed_at: float = 0.0   # epoch seconds: COMMIT returned
-    new_quarantine: frozenset = frozenset()   # (topic, partition, offset) as text: quarantined by this batch
-    resolved: int = 0           # re-driven dead letters that passed: their first quarantine row resolved
-    failed_again: int = 0       # re-driven dead letters that failed again (no second row)
-
-
+    late: int = 0  # stored events that reached Kafka late
+    begun_at: float = 0.0  # epoch seconds: transaction began
+    committed_at: float = 0.0  # epoch seconds: COMMIT returned
+    new_quarantine: frozenset = frozenset()  # (topic, partition, offset) as text: quarantined by this batch
+    resolved: int = 0  # re-driven dead letters that passed: their first quarantine row resolved
+    failed_again: int = 0  # re-driven dead letters that failed again (no second row)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -58,8 +58,8 @@ def is_transient(exc: BaseException) -> bool:
     constraint) are permanent: retrying would only hide them."""
     if isinstance(exc, DeadLetterUnavailable | psycopg2.InterfaceError):
         return True
-    if isinstance(exc, psycopg2.OperationalError):   # includes AdminShutdown, SerializationFailure, DiskFull
-        if exc.pgcode is None:   # failed to connect: libpq gives a message, not a SQLSTATE
+    if isinstance(exc, psycopg2.OperationalError):  # includes AdminShutdown, SerializationFailure, DiskFull
+        if exc.pgcode is None:  # failed to connect: libpq gives a message, not a SQLSTATE
             return not any(text in str(exc) for text in PERMANENT_CONNECT_ERRORS)
         return not exc.pgcode.startswith(("28", "3D"))
     return False
@@ -74,12 +74,18 @@ class PostgresSink:
     that outlasts ``retry_for_s``, is raised.
     """
 
-    def __init__(self, settings: Settings, pipeline: str, retry_for_s: float = 300.0,
-                 on_retry: Callable[[str], None] | None = None, on_recovered: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        pipeline: str,
+        retry_for_s: float = 300.0,
+        on_retry: Callable[[str], None] | None = None,
+        on_recovered: Callable[[], None] | None = None,
+    ):
         """``pipeline`` is "name:checkpoint query id", so a new checkpoint never matches an old ledger."""
         self.settings, self.pipeline, self.retry_for_s = settings, pipeline, retry_for_s
         self.on_retry, self.on_recovered = on_retry, on_recovered
-        self.conn = None
+        self.conn: connection | None = None
         self._retrying(lambda: None)
 
     def _connect(self) -> None:
@@ -91,10 +97,8 @@ class PostgresSink:
 
     def _disconnect(self) -> None:
         if self.conn is not None and not self.conn.closed:
-            try:
+            with contextlib.suppress(psycopg2.Error):
                 self.conn.close()
-            except psycopg2.Error:
-                pass
         self.conn = None
 
     def _retrying(self, work: Callable[[], T]) -> T:
@@ -103,16 +107,25 @@ class PostgresSink:
         def before_sleep(state: RetryCallState) -> None:
             nonlocal failed
             failed = True
-            exc = state.outcome.exception()
-            log.warning("sink: %s (attempt %d, retrying in %.1f s): %s", type(exc).__name__, state.attempt_number,
-                        state.upcoming_sleep, _first_line(exc))
+            exc = state.outcome.exception() if state.outcome else None
+            log.warning(
+                "sink: %s (attempt %d, retrying in %.1f s): %s",
+                type(exc).__name__,
+                state.attempt_number,
+                state.upcoming_sleep,
+                _first_line(exc),
+            )
             self._disconnect()
             if self.on_retry:
                 self.on_retry(type(exc).__name__)
 
-        for attempt in Retrying(retry=retry_if_exception(is_transient), stop=stop_after_delay(self.retry_for_s),
-                                wait=wait_exponential(multiplier=0.2, max=5.0), before_sleep=before_sleep,
-                                reraise=True):
+        for attempt in Retrying(
+            retry=retry_if_exception(is_transient),
+            stop=stop_after_delay(self.retry_for_s),
+            wait=wait_exponential(multiplier=0.2, max=5.0),
+            before_sleep=before_sleep,
+            reraise=True,
+        ):
             with attempt:
                 if self.conn is None or self.conn.closed:
                     self._connect()
@@ -126,15 +139,31 @@ class PostgresSink:
     def close(self) -> None:
         self._disconnect()
 
+    def _live(self) -> connection:
+        """The connection ``_retrying`` opened before calling its work."""
+        if self.conn is None:
+            raise psycopg2.InterfaceError("the sink is not connected")
+        return self.conn
+
     def already_written(self, batch_id: int) -> bool:
         def check() -> bool:
-            with self.conn, self.conn.cursor() as cur:
+            conn = self._live()
+            with conn, conn.cursor() as cur:
                 cur.execute(sql.LEDGER_HAS_BATCH, (self.pipeline, batch_id))
                 return cur.fetchone() is not None
+
         return self._retrying(check)
 
-    def write(self, batch_id: int, lines: dict[str, bytes], end_offsets: dict, late_after_s: float = 5.0,
-              picked_up_at: float | None = None, before_commit=None, replay: bool = False) -> BatchOutcome:
+    def write(
+        self,
+        batch_id: int,
+        lines: dict[str, bytes],
+        end_offsets: dict,
+        late_after_s: float = 5.0,
+        picked_up_at: float | None = None,
+        before_commit=None,
+        replay: bool = False,
+    ) -> BatchOutcome:
         """Write one batch, retried through transient faults. ``lines`` maps a kind to its
         CSV rows (newline-terminated); ``replay`` is recorded in the ledger.
 
@@ -142,26 +171,36 @@ class PostgresSink:
         before COMMIT, with the source coordinates this batch quarantined for the first time
         (the dead-letter publish); if it raises, nothing is committed.
         """
-        return self._retrying(lambda: self._write_once(batch_id, lines, end_offsets, late_after_s, picked_up_at,
-                                                       before_commit, replay))
+        return self._retrying(
+            lambda: self._write_once(batch_id, lines, end_offsets, late_after_s, picked_up_at, before_commit, replay)
+        )
 
-    def _write_once(self, batch_id: int, lines: dict[str, bytes], end_offsets: dict, late_after_s: float,
-                    picked_up_at: float | None, before_commit, replay: bool) -> BatchOutcome:
+    def _write_once(
+        self,
+        batch_id: int,
+        lines: dict[str, bytes],
+        end_offsets: dict,
+        late_after_s: float,
+        picked_up_at: float | None,
+        before_commit,
+        replay: bool,
+    ) -> BatchOutcome:
         begun = time.time()
+        conn = self._live()
         try:
-            with self.conn.cursor() as cur:
+            with conn.cursor() as cur:
                 cur.execute(sql.LEDGER_HAS_BATCH, (self.pipeline, batch_id))
                 if cur.fetchone():
-                    self.conn.rollback()
+                    conn.rollback()
                     return BatchOutcome(batch_id, skipped=True)
                 for kind in KINDS:
                     if lines.get(kind):
                         cur.copy_expert(sql.COPY[kind], io.BytesIO(lines[kind]))
                 batch = {"batch_id": batch_id, "late_after": dt.timedelta(seconds=late_after_s)}
                 cur.execute(sql.INSERT_CLICKS, batch)
-                clicks_new, clicks_staged, clicks_late = cur.fetchone()
+                clicks_new, clicks_staged, clicks_late = _row(cur)
                 cur.execute(sql.INSERT_ORDERS, batch)
-                orders_new, orders_staged, orders_late = cur.fetchone()
+                orders_new, orders_staged, orders_late = _row(cur)
                 late = clicks_late + orders_late
                 cur.execute(sql.INSERT_QUARANTINE, batch)
                 new_quarantine = frozenset((t, str(p), str(o)) for t, p, o in cur.fetchall())
@@ -170,7 +209,7 @@ class PostgresSink:
                 resolved = failed_again = failed_attempts = 0
                 if lines.get("redrive"):
                     cur.execute(sql.APPLY_REDRIVES)
-                    resolved, failed_again, failed_attempts = cur.fetchone()
+                    resolved, failed_again, failed_attempts = _row(cur)
                 records_in = clicks_staged + orders_staged + quarantine_staged + failed_attempts
                 stored = clicks_new + orders_new
                 duplicates = clicks_staged + orders_staged - stored
@@ -178,24 +217,58 @@ class PostgresSink:
                     before_commit(new_quarantine)
                 # The ledger row is the last statement before COMMIT, so its committed_at
                 # (the server's clock) trails the real commit by the COMMIT's WAL flush alone.
-                cur.execute(sql.INSERT_LEDGER, (self.pipeline, batch_id, json.dumps(end_offsets), records_in, stored,
-                                                duplicates, quarantined, late, _ts(picked_up_at or begun),
-                                                _ts(begun), replay))
-            self.conn.commit()
+                cur.execute(
+                    sql.INSERT_LEDGER,
+                    (
+                        self.pipeline,
+                        batch_id,
+                        json.dumps(end_offsets),
+                        records_in,
+                        stored,
+                        duplicates,
+                        quarantined,
+                        late,
+                        _ts(picked_up_at or begun),
+                        _ts(begun),
+                        replay,
+                    ),
+                )
+            conn.commit()
             committed = time.time()  # the metrics observe the commit itself, after it returned
         except BaseException:
-            if not self.conn.closed:
+            if not conn.closed:
                 try:
-                    self.conn.rollback()
+                    conn.rollback()
                 except psycopg2.Error:
-                    self._disconnect()   # the connection broke: the retry reconnects
+                    self._disconnect()  # the connection broke: the retry reconnects
             raise
-        return BatchOutcome(batch_id, False, records_in, stored, duplicates, quarantined, late, begun, committed,
-                            new_quarantine, resolved, failed_again)
+        return BatchOutcome(
+            batch_id,
+            False,
+            records_in,
+            stored,
+            duplicates,
+            quarantined,
+            late,
+            begun,
+            committed,
+            new_quarantine,
+            resolved,
+            failed_again,
+        )
 
-def _first_line(exc: BaseException) -> str:
+
+def _first_line(exc: BaseException | None) -> str:
     return next((line for line in str(exc).splitlines() if line.strip()), repr(exc))[:300]
 
 
 def _ts(epoch: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc)
+    return dt.datetime.fromtimestamp(epoch, dt.UTC)
+
+
+def _row(cur: cursor) -> tuple:
+    """The one row a statement with RETURNING or an aggregate always gives."""
+    row = cur.fetchone()
+    if row is None:
+        raise psycopg2.ProgrammingError("the statement returned no row")
+    return row

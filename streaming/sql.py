@@ -5,12 +5,16 @@ LEDGER_HAS_BATCH = "SELECT 1 FROM sink_ledger WHERE pipeline = %s AND batch_id =
 # The fact tables' columns in the order streaming.transform formats them (all but batch_id,
 # which the insert adds). Named, not `s.*`: a column added by a later migration (extra_fields,
 # 007) comes after batch_id in the table.
-CLICK_COLUMNS = ("event_time, event_id, event_type, customer_id, session_id, page_url, referrer, product_id, "
-                 "category, price, quantity, currency, search_query, device, user_agent, country, campaign, "
-                 "schema_version, kafka_topic, kafka_partition, kafka_offset, kafka_time, produced_at, extra_fields")
-ORDER_COLUMNS = ("event_time, event_id, order_id, customer_id, session_id, currency, subtotal, shipping, tax, total, "
-                 "line_count, payment_method, country, device, kafka_topic, kafka_partition, kafka_offset, "
-                 "kafka_time, produced_at, extra_fields")
+CLICK_COLUMNS = (
+    "event_time, event_id, event_type, customer_id, session_id, page_url, referrer, product_id, "
+    "category, price, quantity, currency, search_query, device, user_agent, country, campaign, "
+    "schema_version, kafka_topic, kafka_partition, kafka_offset, kafka_time, produced_at, extra_fields"
+)
+ORDER_COLUMNS = (
+    "event_time, event_id, order_id, customer_id, session_id, currency, subtotal, shipping, tax, total, "
+    "line_count, payment_method, country, device, kafka_topic, kafka_partition, kafka_offset, "
+    "kafka_time, produced_at, extra_fields"
+)
 
 # Staging tables live for the connection and are emptied at each commit. They are the
 # target tables less batch_id, which the insert adds (Spark's plan stays the same for
@@ -31,8 +35,10 @@ COPY = {
     "click": f"COPY stage_click ({CLICK_COLUMNS}) FROM STDIN WITH (FORMAT csv)",
     "order": f"COPY stage_order ({ORDER_COLUMNS}) FROM STDIN WITH (FORMAT csv)",
     "line": "COPY stage_line FROM STDIN WITH (FORMAT csv)",
-    "quarantine": ("COPY stage_quarantine (source_topic, source_partition, source_offset, kafka_time, category, "
-                   "rule, message, event_id, raw) FROM STDIN WITH (FORMAT csv)"),
+    "quarantine": (
+        "COPY stage_quarantine (source_topic, source_partition, source_offset, kafka_time, category, "
+        "rule, message, event_id, raw) FROM STDIN WITH (FORMAT csv)"
+    ),
     "redrive": "COPY stage_redrive FROM STDIN WITH (FORMAT csv)",
 }
 

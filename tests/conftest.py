@@ -8,8 +8,14 @@ import pytest
 # this session (children inherit it); tests/integration/infra/test_watchdog.py runs its own.
 os.environ["SHOPSTREAM_WATCHDOG"] = "false"
 
-pytest_plugins = ["tests.fixtures.stack", "tests.fixtures.database", "tests.fixtures.kafka",
-                  "tests.fixtures.pipeline", "tests.fixtures.spark", "tests.fixtures.alerts"]
+pytest_plugins = [
+    "tests.fixtures.stack",
+    "tests.fixtures.database",
+    "tests.fixtures.kafka",
+    "tests.fixtures.pipeline",
+    "tests.fixtures.spark",
+    "tests.fixtures.alerts",
+]
 
 
 def pytest_collection_modifyitems(items):

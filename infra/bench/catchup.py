@@ -19,7 +19,7 @@ from core.kafka import log_end_offsets
 from core.settings import NO_FAULTS, ProduceOptions, Settings
 from infra.bench.e2e import _consumer, level_sandbox
 from infra.bench.resources import ResourceSampler
-from infra.pipeline import wait_for_ledger
+from infra.orchestration.processes import wait_for_ledger
 from infra.runtime.process import ManagedProcess
 from monitoring.summary import RunScope, summarize
 
@@ -28,11 +28,11 @@ from monitoring.summary import RunScope, summarize
 class CatchupResult:
     system: str
     events: int
-    preload_s: float           # the producer writing the backlog, no consumer running
-    start_s: float             # the consumer's start until it reports ready (JVM, warm-up)
-    drain_s: float             # ready until the ledger holds every offset
-    events_per_second: float   # events / drain_s
-    total_s: float             # start_s + drain_s: what a user waits for
+    preload_s: float  # the producer writing the backlog, no consumer running
+    start_s: float  # the consumer's start until it reports ready (JVM, warm-up)
+    drain_s: float  # ready until the ledger holds every offset
+    events_per_second: float  # events / drain_s
+    total_s: float  # start_s + drain_s: what a user waits for
     resources: dict
     stored: int
     lost: int
@@ -44,8 +44,12 @@ def run_system(settings: Settings, system: str, events: int) -> CatchupResult:
         topics = list(schemas.event_topics(cfg).values())
         start = log_end_offsets(cfg, topics)
         began = time.monotonic()
-        produced = producers.run(cfg, ProduceOptions(rate=0, count=events, late_ratio=0, duplicate_ratio=0,
-                                                     faults=NO_FAULTS, run_id=cfg.topic_prefix))
+        produced = producers.run(
+            cfg,
+            ProduceOptions(
+                rate=0, count=events, late_ratio=0, duplicate_ratio=0, faults=NO_FAULTS, run_id=cfg.topic_prefix
+            ),
+        )
         preload_s = time.monotonic() - began
         end = log_end_offsets(cfg, topics)
         consumer = _consumer(system, cfg, options)
@@ -53,8 +57,10 @@ def run_system(settings: Settings, system: str, events: int) -> CatchupResult:
         try:
             consumer.start(timeout=300)
             ready = time.monotonic()
-            pids = {f"consumer ({system})": consumer.proc.pid,
-                    **{s: ManagedProcess(s, cfg.runtime_dir).pid() for s in ("kafka", "postgres")}}
+            pids = {
+                f"consumer ({system})": consumer.proc.pid,
+                **{s: ManagedProcess(s, cfg.runtime_dir).pid() for s in ("kafka", "postgres")},
+            }
             sampler = ResourceSampler(pids)
             sampler.start()
             wait_for_ledger(cfg, consumer.pipeline_key(), end, consumer, timeout=max(600.0, events / 500))
@@ -62,30 +68,46 @@ def run_system(settings: Settings, system: str, events: int) -> CatchupResult:
             resources = sampler.stop()
         finally:
             consumer.stop()
-        summary = summarize(cfg, RunScope(start, end, consumer.pipeline_key()), produced.manifest.unique_events,
-                            options.late_threshold_s)
+        summary = summarize(
+            cfg,
+            RunScope(start, end, consumer.pipeline_key()),
+            produced.manifest.unique_events,
+            options.late_threshold_s,
+        )
     drain_s = drained - ready
-    return CatchupResult(system=system, events=summary["produced"], preload_s=round(preload_s, 1),
-                         start_s=round(ready - started, 1), drain_s=round(drain_s, 1),
-                         events_per_second=round(summary["produced"] / max(drain_s, 1e-9)),
-                         total_s=round(drained - started, 1), resources=resources, stored=summary["stored"],
-                         lost=summary["lost"], duplicates_in_db=summary["duplicates_in_db"])
+    return CatchupResult(
+        system=system,
+        events=summary["produced"],
+        preload_s=round(preload_s, 1),
+        start_s=round(ready - started, 1),
+        drain_s=round(drain_s, 1),
+        events_per_second=round(summary["produced"] / max(drain_s, 1e-9)),
+        total_s=round(drained - started, 1),
+        resources=resources,
+        stored=summary["stored"],
+        lost=summary["lost"],
+        duplicates_in_db=summary["duplicates_in_db"],
+    )
 
 
 def markdown(results: list[CatchupResult], command: str) -> str:
     machine = f"{os.cpu_count()} cores, everything on one machine"
-    out = [f"# Catch-up: draining a backlog into PostgreSQL\n\nMachine: {machine}  \nCommand: `{command}`  \n"
-           "Method: per system, fresh topics and database; the backlog is produced first (valid events, no consumer "
-           "running), then the consumer starts; the drain runs from its reported readiness until the ledger holds "
-           "every offset. CPU is % of one core during the drain.\n",
-           "| System | Events | Start-up | Drain | Drain rate | Total wait | Consumer CPU % | Kafka CPU % | "
-           "PostgreSQL CPU % | Lost | Duplicates |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    out = [
+        f"# Catch-up: draining a backlog into PostgreSQL\n\nMachine: {machine}  \nCommand: `{command}`  \n"
+        "Method: per system, fresh topics and database; the backlog is produced first (valid events, no consumer "
+        "running), then the consumer starts; the drain runs from its reported readiness until the ledger holds "
+        "every offset. CPU is % of one core during the drain.\n",
+        "| System | Events | Start-up | Drain | Drain rate | Total wait | Consumer CPU % | Kafka CPU % | "
+        "PostgreSQL CPU % | Lost | Duplicates |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         cpu = {name.split(" ")[0]: v["cpu_percent"] for name, v in r.resources.items()}
-        out.append(f"| {r.system} | {r.events:,} | {r.start_s} s | {r.drain_s} s | {r.events_per_second:,.0f}/s | "
-                   f"{r.total_s} s | {cpu.get('consumer', '-')} | {cpu.get('kafka', '-')} | "
-                   f"{cpu.get('postgres', '-')} | {r.lost} | {r.duplicates_in_db} |")
+        out.append(
+            f"| {r.system} | {r.events:,} | {r.start_s} s | {r.drain_s} s | {r.events_per_second:,.0f}/s | "
+            f"{r.total_s} s | {cpu.get('consumer', '-')} | {cpu.get('kafka', '-')} | "
+            f"{cpu.get('postgres', '-')} | {r.lost} | {r.duplicates_in_db} |"
+        )
     return "\n".join(out) + "\n"
 
 

@@ -30,13 +30,13 @@ from core.kafka import log_end_offsets
 from core.settings import NO_FAULTS, ProduceOptions, Settings, StreamOptions
 from db.migrate import migrate
 from infra.bench.resources import ResourceSampler
-from infra.pipeline import StreamProcess, wait_for_ledger
+from infra.orchestration.processes import StreamProcess, wait_for_ledger
 from infra.runtime import stack
 from infra.runtime.process import ManagedProcess
 from infra.runtime.services.kafka import nodes as kafka_nodes
 from infra.runtime.services.postgres import create_database, drop_database
 from infra.runtime.stack import spark_cluster
-from infra.topics import delete_topics, ensure_topics, load_topic_specs
+from infra.runtime.topics import delete_topics, ensure_topics, load_topic_specs
 from monitoring.summary import RunScope, summarize
 from producers.producer import ProduceResult
 
@@ -45,9 +45,9 @@ TRIGGER_S: float = StreamOptions.model_fields["trigger_s"].default
 
 log = logging.getLogger(__name__)
 SYSTEMS = ("shopstream", "plain", "quix")
-SUSTAINABLE_DRAIN_S = 5.0    # lag is bounded if the consumer catches up within ~2 batch cycles of the producer stopping
+SUSTAINABLE_DRAIN_S = 5.0  # lag is bounded if the consumer catches up within ~2 batch cycles of the producer stopping
 SUSTAINABLE_RATE_SHARE = 0.95
-COLD_START_S = 30.0          # the cold-start column: events appended in the first 30 s after the consumer is ready
+COLD_START_S = 30.0  # the cold-start column: events appended in the first 30 s after the consumer is ready
 
 
 class PlainConsumerProcess(StreamProcess):
@@ -59,8 +59,17 @@ class PlainConsumerProcess(StreamProcess):
         self.log_file = settings.runtime_dir / "logs" / "bench-plain.log"
 
     def argv(self) -> list[str]:
-        return [sys.executable, "-m", "infra", "bench", "peer-plain", "--pipeline", self.key,
-                "--ready-file", str(self.ready_file)]
+        return [
+            sys.executable,
+            "-m",
+            "infra",
+            "bench",
+            "peer-plain",
+            "--pipeline",
+            self.key,
+            "--ready-file",
+            str(self.ready_file),
+        ]
 
     def pipeline_key(self) -> str:
         return self.key
@@ -71,7 +80,7 @@ def _consumer(system: str, cfg: Settings, options: StreamOptions) -> StreamProce
         return StreamProcess(cfg.model_copy(update={"stream_metrics_port": 0}), options)
     if system == "plain":
         return PlainConsumerProcess(cfg, options)
-    from infra.bench.quix import QuixProcess
+    from infra.bench.peers.quix.process import QuixProcess
 
     return QuixProcess(cfg, options, schemas.event_topics(cfg))
 
@@ -93,15 +102,16 @@ class LevelResult:
     duplicates_in_db: int
     spark_cores: int | None = None
     partitions: int | None = None
-    scaling: bool = False      # a scaling variant, kept out of the main table
-    brokers: int = 1           # Kafka nodes (3: the event topics replicated 3 times, 2 in sync)
-    workers: int = 0           # Spark standalone workers sharing spark_cores (0: local mode)
-    cold_start_ms: dict | None = None   # e2e of the events appended in the first COLD_START_S, warm-up included
+    scaling: bool = False  # a scaling variant, kept out of the main table
+    brokers: int = 1  # Kafka nodes (3: the event topics replicated 3 times, 2 in sync)
+    workers: int = 0  # Spark standalone workers sharing spark_cores (0: local mode)
+    cold_start_ms: dict | None = None  # e2e of the events appended in the first COLD_START_S, warm-up included
 
 
 @contextlib.contextmanager
-def level_sandbox(settings: Settings, partitions: int | None,
-                  trigger_s: float = TRIGGER_S) -> Iterator[tuple[Settings, StreamOptions]]:
+def level_sandbox(
+    settings: Settings, partitions: int | None, trigger_s: float = TRIGGER_S
+) -> Iterator[tuple[Settings, StreamOptions]]:
     """Topics, a database and a checkpoint of the level's own; all removed afterwards."""
     name = f"b{uuid.uuid4().hex[:8]}"
     cfg = settings.model_copy(update={"topic_prefix": name, "postgres_db": f"bench_{name}"})
@@ -111,8 +121,9 @@ def level_sandbox(settings: Settings, partitions: int | None,
     ensure_topics(cfg, name, specs)
     create_database(cfg, cfg.postgres_db)
     migrate(cfg)
-    options = StreamOptions(master="local[2]", pipeline=name, trigger_s=trigger_s,
-                            checkpoint_dir=cfg.runtime_dir / "bench" / name)
+    options = StreamOptions(
+        master="local[2]", pipeline=name, trigger_s=trigger_s, checkpoint_dir=cfg.runtime_dir / "bench" / name
+    )
     try:
         yield cfg, options
     finally:
@@ -136,8 +147,16 @@ class Measured:
     cold_summary: dict
 
 
-def measure(cfg: Settings, consumer: StreamProcess, system: str, rate: float, duration_s: float,
-            warmup_s: float, late_threshold_s: float, services: dict[str, int | None]) -> Measured:
+def measure(
+    cfg: Settings,
+    consumer: StreamProcess,
+    system: str,
+    rate: float,
+    duration_s: float,
+    warmup_s: float,
+    late_threshold_s: float,
+    services: dict[str, int | None],
+) -> Measured:
     """Produce ``warmup_s + duration_s`` without a pause; count only what was appended after
     the warm-up, and sample resources from then on (the consumer, the producer, and ``services``: each a root
     process with its children); wait for the consumer to drain."""
@@ -145,7 +164,7 @@ def measure(cfg: Settings, consumer: StreamProcess, system: str, rate: float, du
     pids = {f"consumer ({system})": consumer.proc.pid, "producer": os.getpid(), **services}
     sampler = ResourceSampler(pids, alone=("producer",))
     window: dict = {}
-    cold = {"start": log_end_offsets(cfg, topics)}   # the consumer is ready: its first COLD_START_S follow
+    cold = {"start": log_end_offsets(cfg, topics)}  # the consumer is ready: its first COLD_START_S follow
 
     def measure_from_now() -> None:
         window.update(start=log_end_offsets(cfg, topics), at=time.monotonic())
@@ -159,14 +178,23 @@ def measure(cfg: Settings, consumer: StreamProcess, system: str, rate: float, du
     try:
         cold_timer.start()
         measure_from_now() if not warmup_s else timer.start()
-        result = producers.run(cfg, ProduceOptions(rate=rate, duration_s=warmup_s + duration_s, late_ratio=0,
-                                                   duplicate_ratio=0, faults=NO_FAULTS, run_id=cfg.topic_prefix))
-        if result.stopped_early:    # a signal reached the producer: end the benchmark, not just this level
+        result = producers.run(
+            cfg,
+            ProduceOptions(
+                rate=rate,
+                duration_s=warmup_s + duration_s,
+                late_ratio=0,
+                duplicate_ratio=0,
+                faults=NO_FAULTS,
+                run_id=cfg.topic_prefix,
+            ),
+        )
+        if result.stopped_early:  # a signal reached the producer: end the benchmark, not just this level
             raise KeyboardInterrupt
         produced_done = time.monotonic()
         timer.join()
         end = log_end_offsets(cfg, topics)
-        cold_timer.cancel()   # a run shorter than COLD_START_S: its whole is the cold start
+        cold_timer.cancel()  # a run shorter than COLD_START_S: its whole is the cold start
         cold.setdefault("end", end)
         wait_for_ledger(cfg, consumer.pipeline_key(), end, consumer, timeout=max(120.0, duration_s * 4))
     finally:
@@ -179,8 +207,9 @@ def measure(cfg: Settings, consumer: StreamProcess, system: str, rate: float, du
     summary = summarize(cfg, scope, scope.produced, late_threshold_s)
     cold_scope = RunScope(cold["start"], cold["end"], consumer.pipeline_key())
     cold_summary = summarize(cfg, cold_scope, cold_scope.produced, late_threshold_s)
-    return Measured(result, window["start"], window["at"], produced_done, drain, resources, summary, scope,
-                    cold_summary)
+    return Measured(
+        result, window["start"], window["at"], produced_done, drain, resources, summary, scope, cold_summary
+    )
 
 
 @contextlib.contextmanager
@@ -193,10 +222,14 @@ def kafka_of(settings: Settings, brokers: int) -> Iterator[tuple[Settings, dict[
     runtime_dir = settings.runtime_dir / "bench" / f"kafka-{brokers}-nodes"
     runtime_dir.mkdir(parents=True, exist_ok=True)
     if not (runtime_dir / "jvm").exists():
-        (runtime_dir / "jvm").symlink_to(settings.runtime_dir / "jvm")   # the same Kafka jars
-    cfg = settings.model_copy(update={"runtime_dir": runtime_dir, "kafka_nodes": brokers,
-                                      **{f: getattr(settings, f) + 10000 for f in
-                                         ("kafka_port", "kafka_controller_port", "kafka_secure_port")}})
+        (runtime_dir / "jvm").symlink_to(settings.runtime_dir / "jvm")  # the same Kafka jars
+    cfg = settings.model_copy(
+        update={
+            "runtime_dir": runtime_dir,
+            "kafka_nodes": brokers,
+            **{f: getattr(settings, f) + 10000 for f in ("kafka_port", "kafka_controller_port", "kafka_secure_port")},
+        }
+    )
     started = stack.up(cfg, only=["kafka"])
     try:
         yield cfg, {k.name: k.process.pid() for k in kafka_nodes(cfg)}
@@ -225,36 +258,65 @@ def spark_of(settings: Settings, cores: int, workers: int) -> Iterator[tuple[str
             daemon.stop()
 
 
-def run_level(settings: Settings, system: str, rate: float, duration_s: float, spark_cores: int = 2,
-              partitions: int | None = None, warmup_s: float = 0.0, brokers: int = 1,
-              workers: int = 0, trigger_s: float = TRIGGER_S) -> LevelResult:
+def run_level(
+    settings: Settings,
+    system: str,
+    rate: float,
+    duration_s: float,
+    spark_cores: int = 2,
+    partitions: int | None = None,
+    warmup_s: float = 0.0,
+    brokers: int = 1,
+    workers: int = 0,
+    trigger_s: float = TRIGGER_S,
+) -> LevelResult:
     """One system at one rate, in a sandbox of its own (see ``measure`` for the window), on a Kafka of
     ``brokers`` nodes and in local mode or on a standalone cluster of ``workers``."""
     services = {name: ManagedProcess(name, settings.runtime_dir).pid() for name in ("registry", "postgres")}
-    with kafka_of(settings, brokers) as (kafka_cfg, kafka_pids), \
-            spark_of(settings, spark_cores, workers) as (master, worker_pids), \
-            level_sandbox(kafka_cfg, partitions, trigger_s) as (cfg, options):
+    with (
+        kafka_of(settings, brokers) as (kafka_cfg, kafka_pids),
+        spark_of(settings, spark_cores, workers) as (master, worker_pids),
+        level_sandbox(kafka_cfg, partitions, trigger_s) as (cfg, options),
+    ):
         options = options.model_copy(update={"master": master})
         consumer = _consumer(system, cfg, options)
         try:
             consumer.start()
-            m = measure(cfg, consumer, system, rate, duration_s, warmup_s, options.late_threshold_s,
-                        {**kafka_pids, **services, **worker_pids})
+            m = measure(
+                cfg,
+                consumer,
+                system,
+                rate,
+                duration_s,
+                warmup_s,
+                options.late_threshold_s,
+                {**kafka_pids, **services, **worker_pids},
+            )
         finally:
             consumer.stop()
     achieved = m.produced.events_per_second
     summary = m.summary
     done = summary["stored"] + summary["quarantined"]
     return LevelResult(
-        system=system, target_rate=rate, input_rate=round(achieved, 1),
+        system=system,
+        target_rate=rate,
+        input_rate=round(achieved, 1),
         output_rate=round(done / (m.produced_done - m.window_at + m.drain_s), 1),
         success_rate=round(done / max(m.scope.produced, 1), 4),
         drain_s=round(m.drain_s, 1),
         sustainable=m.drain_s <= SUSTAINABLE_DRAIN_S and achieved >= SUSTAINABLE_RATE_SHARE * rate,
-        e2e_ms=summary["e2e_latency_ms"], stages_ms=summary["stages_ms"], resources=m.resources,
-        produced=summary["produced"], lost=summary["lost"], duplicates_in_db=summary["duplicates_in_db"],
-        spark_cores=spark_cores if system == "shopstream" else None, partitions=partitions, brokers=brokers,
-        workers=workers, cold_start_ms=m.cold_summary["e2e_latency_ms"])
+        e2e_ms=summary["e2e_latency_ms"],
+        stages_ms=summary["stages_ms"],
+        resources=m.resources,
+        produced=summary["produced"],
+        lost=summary["lost"],
+        duplicates_in_db=summary["duplicates_in_db"],
+        spark_cores=spark_cores if system == "shopstream" else None,
+        partitions=partitions,
+        brokers=brokers,
+        workers=workers,
+        cold_start_ms=m.cold_summary["e2e_latency_ms"],
+    )
 
 
 @dataclass
@@ -267,66 +329,102 @@ class BenchReport:
     failures: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
-        return json.dumps({"machine": self.machine, "command": self.command, "method": self.method,
-                           "max_sustainable": self.max_sustainable,
-                           "failures": self.failures, "levels": [lv.__dict__ for lv in self.levels]},
-                          indent=2, default=str)
+        return json.dumps(
+            {
+                "machine": self.machine,
+                "command": self.command,
+                "method": self.method,
+                "max_sustainable": self.max_sustainable,
+                "failures": self.failures,
+                "levels": [lv.__dict__ for lv in self.levels],
+            },
+            indent=2,
+            default=str,
+        )
 
     def markdown(self) -> str:
-        out = [f"# shopstream benchmark\n\nMachine: {self.machine}  \nCommand: `{self.command}`  \n"
-               f"Method: {self.method}\n",
-               "## System throughput under load\n",
-               f"The cold-start p95 covers the events appended in the first {COLD_START_S:g} s after the consumer "
-               f"was ready (warm-up window included): what a user sees after `make run` or a restart.\n",
-               "| System | Load level (ev/s) | Input rate | Output rate | Success rate | Avg latency | p95 | p99 | "
-               "Cold-start p95 | Drain after stop | Sustainable |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        out = [
+            f"# shopstream benchmark\n\nMachine: {self.machine}  \nCommand: `{self.command}`  \n"
+            f"Method: {self.method}\n",
+            "## System throughput under load\n",
+            f"The cold-start p95 covers the events appended in the first {COLD_START_S:g} s after the consumer "
+            f"was ready (warm-up window included): what a user sees after `make run` or a restart.\n",
+            "| System | Load level (ev/s) | Input rate | Output rate | Success rate | Avg latency | p95 | p99 | "
+            "Cold-start p95 | Drain after stop | Sustainable |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for lv in self.levels:
             if lv.scaling:
                 continue
-            out.append(f"| {lv.system} | {lv.target_rate:,.0f} | {lv.input_rate:,.0f}/s | {lv.output_rate:,.0f}/s | "
-                       f"{lv.success_rate:.2%} | {lv.stages_ms.get('end_to_end', {}).get('avg', 0) / 1000:.2f}s | "
-                       f"{lv.e2e_ms['p95'] / 1000:.2f}s | {lv.e2e_ms['p99'] / 1000:.2f}s | {_cold(lv)} | "
-                       f"{lv.drain_s}s | "
-                       f"{'yes' if lv.sustainable else 'no'} |")
-        out += ["", "## Maximum sustainable rate (lag bounded, nothing lost)\n", "| System | Rate (ev/s) | p95 at that rate |",
-                "|---|---|---|"]
+            out.append(
+                f"| {lv.system} | {lv.target_rate:,.0f} | {lv.input_rate:,.0f}/s | {lv.output_rate:,.0f}/s | "
+                f"{lv.success_rate:.2%} | {lv.stages_ms.get('end_to_end', {}).get('avg', 0) / 1000:.2f}s | "
+                f"{lv.e2e_ms['p95'] / 1000:.2f}s | {lv.e2e_ms['p99'] / 1000:.2f}s | {_cold(lv)} | "
+                f"{lv.drain_s}s | "
+                f"{'yes' if lv.sustainable else 'no'} |"
+            )
+        out += [
+            "",
+            "## Maximum sustainable rate (lag bounded, nothing lost)\n",
+            "| System | Rate (ev/s) | p95 at that rate |",
+            "|---|---|---|",
+        ]
         for system, (rate, p95) in self.max_sustainable.items():
-            out.append(f"| {system} | {rate:,.0f} | {p95 / 1000:.2f}s |" if rate else f"| {system} | below the lowest level | - |")
+            out.append(
+                f"| {system} | {rate:,.0f} | {p95 / 1000:.2f}s |"
+                if rate
+                else f"| {system} | below the lowest level | - |"
+            )
         out += self._ratios()
         scaling = [lv for lv in self.levels if lv.scaling]
         if scaling:
-            out += ["", "## Scaling (in the spirit of the seed's workers table)\n",
-                    "Job CPU: the driver and (on a cluster) its executors; Kafka CPU: every node. Both in % of one "
-                    "core.\n",
-                    "| Variant | Load level | Output rate | p95 | Drain | Job CPU % | Kafka CPU % | Sustainable |",
-                    "|---|---|---|---|---|---|---|---|"]
+            out += [
+                "",
+                "## Scaling (in the spirit of the seed's workers table)\n",
+                "Job CPU: the driver and (on a cluster) its executors; Kafka CPU: every node. Both in % of one core.\n",
+                "| Variant | Load level | Output rate | p95 | Drain | Job CPU % | Kafka CPU % | Sustainable |",
+                "|---|---|---|---|---|---|---|---|",
+            ]
             for lv in scaling:
                 job = _cpu(lv, "consumer", "spark-worker")
                 kafka = _cpu(lv, "kafka")
-                out.append(f"| {_variant(lv)[2:-1] or 'default'} | {lv.target_rate:,.0f} | {lv.output_rate:,.0f}/s | "
-                           f"{lv.e2e_ms['p95'] / 1000:.2f}s | {lv.drain_s}s | {job} | {kafka} | "
-                           f"{'yes' if lv.sustainable else 'no'} |")
-        out += ["", "## Latency breakdown per level (ms: avg / p95 / max)\n",
-                "| System | Level | " + " | ".join(("generate", "produce", "queue", "process", "db_write", "end_to_end")) + " |",
-                "|---|---|" + "---|" * 6]
+                out.append(
+                    f"| {_variant(lv)[2:-1] or 'default'} | {lv.target_rate:,.0f} | {lv.output_rate:,.0f}/s | "
+                    f"{lv.e2e_ms['p95'] / 1000:.2f}s | {lv.drain_s}s | {job} | {kafka} | "
+                    f"{'yes' if lv.sustainable else 'no'} |"
+                )
+        out += [
+            "",
+            "## Latency breakdown per level (ms: avg / p95 / max)\n",
+            "| System | Level | "
+            + " | ".join(("generate", "produce", "queue", "process", "db_write", "end_to_end"))
+            + " |",
+            "|---|---|" + "---|" * 6,
+        ]
         for lv in self.levels:
-            cells = [f"{v['avg']:.0f} / {v['p95']:.0f} / {v['max']:.0f}" if (v := lv.stages_ms.get(s)) else "-"
-                     for s in ("generate", "produce", "queue", "process", "db_write", "end_to_end")]
+            cells = [
+                f"{v['avg']:.0f} / {v['p95']:.0f} / {v['max']:.0f}" if (v := lv.stages_ms.get(s)) else "-"
+                for s in ("generate", "produce", "queue", "process", "db_write", "end_to_end")
+            ]
             out.append(f"| {lv.system} | {lv.target_rate:,.0f}{_variant(lv)} | " + " | ".join(cells) + " |")
-        out += ["", "## CPU and memory per component\n",
-                "CPU per event: the component's CPU time from the measured window's start to the end of the drain "
-                "÷ the events committed in that time (its CPU % ÷ the output rate).\n",
-                "| System | Level | Component | CPU % (of one core) | CPU µs per event | Peak RSS MB |",
-                "|---|---|---|---|---|---|"]
+        out += [
+            "",
+            "## CPU and memory per component\n",
+            "CPU per event: the component's CPU time from the measured window's start to the end of the drain "
+            "÷ the events committed in that time (its CPU % ÷ the output rate).\n",
+            "| System | Level | Component | CPU % (of one core) | CPU µs per event | Peak RSS MB |",
+            "|---|---|---|---|---|---|",
+        ]
         for lv in self.levels:
             for comp, r in lv.resources.items():
                 per_event = f"{r['cpu_percent'] / 100 / lv.output_rate * 1e6:.0f}" if lv.output_rate else "-"
-                out.append(f"| {lv.system} | {lv.target_rate:,.0f}{_variant(lv)} | {comp} | {r['cpu_percent']} | "
-                           f"{per_event} | {r['peak_rss_mb']} |")
+                out.append(
+                    f"| {lv.system} | {lv.target_rate:,.0f}{_variant(lv)} | {comp} | {r['cpu_percent']} | "
+                    f"{per_event} | {r['peak_rss_mb']} |"
+                )
         if self.failures:
             out += ["", "## Levels that failed\n", *(f"- {f}" for f in self.failures)]
         return "\n".join(out) + "\n"
-
 
     def _ratios(self) -> list[str]:
         """shopstream against each peer: max sustainable rates, and p95 at the levels both sustain."""
@@ -335,17 +433,33 @@ class BenchReport:
         if not ours or not peers:
             return []
         main = {(lv.system, lv.target_rate): lv for lv in self.levels if not lv.scaling}
-        out = ["", "## shopstream relative to each peer\n",
-               "| Peer | Peer's max sustainable | shopstream's max ÷ peer's | p95, shopstream ÷ peer, where both sustain |",
-               "|---|---|---|---|"]
+        out = [
+            "",
+            "## shopstream relative to each peer\n",
+            "| Peer | Peer's max sustainable | shopstream's max ÷ peer's | p95, shopstream ÷ peer, where both sustain |",
+            "|---|---|---|---|",
+        ]
         for peer in peers:
             rate = self.max_sustainable[peer][0]
-            both = [(r, main[("shopstream", r)], lv) for (system, r), lv in sorted(main.items(), key=lambda kv: kv[0][1])
-                    if system == peer and lv.sustainable and ("shopstream", r) in main and main[("shopstream", r)].sustainable]
-            p95 = "; ".join(f"{r:,.0f}/s: {a.e2e_ms['p95'] / b.e2e_ms['p95']:.2f}×" for r, a, b in both
-                            if b.e2e_ms["p95"]) or "-"
-            out.append(f"| {peer} | {rate:,.0f}/s | {ours[0] / rate:.2f}× | {p95} |" if rate
-                       else f"| {peer} | below the lowest level | - | {p95} |")
+            both = [
+                (r, main[("shopstream", r)], lv)
+                for (system, r), lv in sorted(main.items(), key=lambda kv: kv[0][1])
+                if system == peer
+                and lv.sustainable
+                and ("shopstream", r) in main
+                and main[("shopstream", r)].sustainable
+            ]
+            p95 = (
+                "; ".join(
+                    f"{r:,.0f}/s: {a.e2e_ms['p95'] / b.e2e_ms['p95']:.2f}×" for r, a, b in both if b.e2e_ms["p95"]
+                )
+                or "-"
+            )
+            out.append(
+                f"| {peer} | {rate:,.0f}/s | {ours[0] / rate:.2f}× | {p95} |"
+                if rate
+                else f"| {peer} | below the lowest level | - | {p95} |"
+            )
         return out
 
 
@@ -362,8 +476,11 @@ def _cpu(lv: LevelResult, *prefixes: str) -> str:
 def _variant(lv: LevelResult) -> str:
     parts = []
     if lv.scaling and lv.spark_cores and not lv.partitions:
-        parts.append(f"{lv.spark_cores} Spark core(s)" if not lv.workers else
-                     f"standalone cluster, {lv.workers} worker(s) × {max(1, lv.spark_cores // lv.workers)} core(s)")
+        parts.append(
+            f"{lv.spark_cores} Spark core(s)"
+            if not lv.workers
+            else f"standalone cluster, {lv.workers} worker(s) × {max(1, lv.spark_cores // lv.workers)} core(s)"
+        )
     if lv.partitions:
         parts.append(f"{lv.partitions} partition(s)")
     if lv.brokers > 1:
@@ -374,9 +491,13 @@ def _variant(lv: LevelResult) -> str:
 def load_report(path: Path) -> BenchReport:
     """A report back from its bench.json (to re-render the Markdown and chart)."""
     data = json.loads(path.read_text())
-    report = BenchReport(data["machine"], data["command"], data.get("method", ""), max_sustainable={k: tuple(v) for k, v in
-                                                                            data["max_sustainable"].items()},
-                         failures=data.get("failures", []))
+    report = BenchReport(
+        data["machine"],
+        data["command"],
+        data.get("method", ""),
+        max_sustainable={k: tuple(v) for k, v in data["max_sustainable"].items()},
+        failures=data.get("failures", []),
+    )
     report.levels = [LevelResult(**lv) for lv in data["levels"]]
     return report
 
@@ -393,10 +514,16 @@ def write_chart(report: BenchReport, path: Path) -> None:
     for system in dict.fromkeys(lv.system for lv in report.levels):
         levels = [lv for lv in report.levels if lv.system == system and not lv.scaling]
         left.plot([lv.target_rate for lv in levels], [lv.output_rate for lv in levels], marker="o", label=system)
-        right.plot([lv.target_rate for lv in levels], [lv.e2e_ms["p95"] / 1000 for lv in levels], marker="o",
-                   label=system)
-    left.plot([0, max(lv.target_rate for lv in report.levels)], [0, max(lv.target_rate for lv in report.levels)],
-              ls=":", color="grey", label="offered")
+        right.plot(
+            [lv.target_rate for lv in levels], [lv.e2e_ms["p95"] / 1000 for lv in levels], marker="o", label=system
+        )
+    left.plot(
+        [0, max(lv.target_rate for lv in report.levels)],
+        [0, max(lv.target_rate for lv in report.levels)],
+        ls=":",
+        color="grey",
+        label="offered",
+    )
     left.set(title="Output rate by load level", xlabel="offered events/s", ylabel="events/s committed")
     right.set(title="End-to-end p95 by load level", xlabel="offered events/s", ylabel="seconds", yscale="log")
     for ax in (left, right):
@@ -407,8 +534,9 @@ def write_chart(report: BenchReport, path: Path) -> None:
     plt.close(fig)
 
 
-def _attempt(settings, system, rate, duration_s, report, on_level, warmup_s=0.0, trigger_s=TRIGGER_S,
-             **variant) -> LevelResult | None:
+def _attempt(
+    settings, system, rate, duration_s, report, on_level, warmup_s=0.0, trigger_s=TRIGGER_S, **variant
+) -> LevelResult | None:
     """One level; a level that fails is logged and left out rather than ending the benchmark."""
     try:
         lv = run_level(settings, system, rate, duration_s, warmup_s=warmup_s, trigger_s=trigger_s, **variant)
@@ -423,13 +551,27 @@ def _attempt(settings, system, rate, duration_s, report, on_level, warmup_s=0.0,
     return lv
 
 
-def run(settings: Settings, levels: list[float], duration_s: float, systems: list[str], search: bool,
-        scaling: bool, command: str, on_level=None, warmup_s: float = 0.0, trigger_s: float = TRIGGER_S) -> BenchReport:
-    machine = f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB; " \
-              f"everything on one machine"
-    method = (f"each level: fresh topics and database, the consumer started, then the producer at the level's rate "
-              f"for {warmup_s:g} s of warm-up (not measured) and {duration_s:g} s measured; figures cover the events "
-              f"appended in the measured window; the stream job's trigger {trigger_s:g} s")
+def run(
+    settings: Settings,
+    levels: list[float],
+    duration_s: float,
+    systems: list[str],
+    search: bool,
+    scaling: bool,
+    command: str,
+    on_level=None,
+    warmup_s: float = 0.0,
+    trigger_s: float = TRIGGER_S,
+) -> BenchReport:
+    machine = (
+        f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB; "
+        f"everything on one machine"
+    )
+    method = (
+        f"each level: fresh topics and database, the consumer started, then the producer at the level's rate "
+        f"for {warmup_s:g} s of warm-up (not measured) and {duration_s:g} s measured; figures cover the events "
+        f"appended in the measured window; the stream job's trigger {trigger_s:g} s"
+    )
     report = BenchReport(machine, command, method=method)
 
     def attempt(system: str, rate: float, **variant) -> LevelResult | None:
@@ -454,7 +596,7 @@ def run(settings: Settings, levels: list[float], duration_s: float, systems: lis
             attempt("shopstream", mid, spark_cores=cores)
         for partitions in (1, 2, 4):
             attempt("shopstream", mid, partitions=partitions)
-        attempt("shopstream", mid, brokers=3)         # the cost of replication, against the 2-core variant
-        for workers in (1, 2):                        # the same 2 cores, as a standalone cluster
+        attempt("shopstream", mid, brokers=3)  # the cost of replication, against the 2-core variant
+        for workers in (1, 2):  # the same 2 cores, as a standalone cluster
             attempt("shopstream", mid, workers=workers)
     return report

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import producers
 from core.settings import NO_FAULTS, FaultRatios, ProduceOptions, Settings
-from infra.topics import ensure_topics, load_topic_specs
+from infra.runtime.topics import ensure_topics, load_topic_specs
 
 
 @dataclass
@@ -32,12 +32,19 @@ class ProducerBenchResult:
         return asdict(self)
 
 
-def run(settings: Settings, duration_s: float = 20.0, rate: float = 0.0, with_faults: bool = True) -> ProducerBenchResult:
+def run(
+    settings: Settings, duration_s: float = 20.0, rate: float = 0.0, with_faults: bool = True
+) -> ProducerBenchResult:
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     bench = settings.model_copy(update={"topic_prefix": prefix})
     ensure_topics(bench, prefix, load_topic_specs())
-    options = ProduceOptions(rate=rate, duration_s=duration_s, run_id=prefix, duplicate_ratio=0.01 if with_faults else 0,
-                             faults=FaultRatios() if with_faults else NO_FAULTS)
+    options = ProduceOptions(
+        rate=rate,
+        duration_s=duration_s,
+        run_id=prefix,
+        duplicate_ratio=0.01 if with_faults else 0,
+        faults=FaultRatios() if with_faults else NO_FAULTS,
+    )
     before = resource.getrusage(resource.RUSAGE_SELF)
     wall = time.monotonic()
     result = producers.run(bench, options)
@@ -46,8 +53,12 @@ def run(settings: Settings, duration_s: float = 20.0, rate: float = 0.0, with_fa
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     m = result.manifest
     return ProducerBenchResult(
-        events=m.produced, failed=sum(m.failed.values()), seconds=round(result.seconds, 2),
-        events_per_second=round(result.events_per_second), cpu_seconds=round(cpu, 2),
-        events_per_cpu_second=round(m.produced / cpu) if cpu else 0, cpu_utilisation=round(cpu / wall, 2),
+        events=m.produced,
+        failed=sum(m.failed.values()),
+        seconds=round(result.seconds, 2),
+        events_per_second=round(result.events_per_second),
+        cpu_seconds=round(cpu, 2),
+        events_per_cpu_second=round(m.produced / cpu) if cpu else 0,
+        cpu_utilisation=round(cpu / wall, 2),
         topic_prefix=prefix,
     )

@@ -33,7 +33,7 @@ def _cpu_rss(pids: list[int]) -> tuple[float, float]:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
         except OSError:
             continue
-        cpu += (int(fields[11]) + int(fields[12])) / CLK   # utime + stime
+        cpu += (int(fields[11]) + int(fields[12])) / CLK  # utime + stime
         rss += int(fields[21]) * PAGE
     return cpu, rss
 
@@ -71,5 +71,10 @@ class ResourceSampler(threading.Thread):
         self.join(5)
         self._sample()
         wall = max(time.monotonic() - self.started, 1e-9)
-        return {name: {"cpu_percent": round(100 * (self.last[name] - self.first[name]) / wall, 1),
-                       "peak_rss_mb": round(self.peak_rss[name] / 2**20, 1)} for name in self.last}
+        return {
+            name: {
+                "cpu_percent": round(100 * (self.last[name] - self.first[name]) / wall, 1),
+                "peak_rss_mb": round(self.peak_rss[name] / 2**20, 1),
+            }
+            for name in self.last
+        }

@@ -27,7 +27,7 @@ from core.kafka import log_end_offsets
 from core.settings import NO_FAULTS, ProduceOptions, Settings, StreamOptions
 from infra.bench.e2e import _consumer, level_sandbox
 from infra.bench.resources import ResourceSampler
-from infra.pipeline import wait_for_ledger
+from infra.orchestration.processes import wait_for_ledger
 from infra.runtime.process import ManagedProcess
 from monitoring.summary import RunScope, summarize, timeline
 
@@ -46,39 +46,48 @@ def describe(options: StreamOptions) -> str:
 class StepResult:
     variant: str
     configuration: str
-    steps: list                  # [[rate, seconds], …] offered
-    per_step: list[dict]         # each step: offered rate, events, p95/p99 ms, the highest lag in it
-    e2e_ms: dict                 # the whole run
-    drain_s: float               # after the producer stopped, until the ledger held every offset
-    timeline: list[dict] = field(default_factory=list)   # per second: appended, committed, lag, p95_ms
+    steps: list  # [[rate, seconds], …] offered
+    per_step: list[dict]  # each step: offered rate, events, p95/p99 ms, the highest lag in it
+    e2e_ms: dict  # the whole run
+    drain_s: float  # after the producer stopped, until the ledger held every offset
+    timeline: list[dict] = field(default_factory=list)  # per second: appended, committed, lag, p95_ms
     resources: dict = field(default_factory=dict)
     produced: int = 0
     lost: int = 0
     duplicates_in_db: int = 0
 
 
-def run_variant(settings: Settings, variant: str, steps: list[tuple[float, float]],
-                trigger_s: float) -> StepResult:
+def run_variant(settings: Settings, variant: str, steps: list[tuple[float, float]], trigger_s: float) -> StepResult:
     with level_sandbox(settings, None, trigger_s) as (cfg, options):
         options = variant_options(variant, options, steps)
         topics = list(schemas.event_topics(cfg).values())
         consumer = _consumer("shopstream", cfg, options)
         try:
             consumer.start()
-            pids = {"consumer (shopstream)": consumer.proc.pid, "producer": os.getpid(),
-                    **{s: ManagedProcess(s, cfg.runtime_dir).pid() for s in ("kafka", "postgres")}}
+            pids = {
+                "consumer (shopstream)": consumer.proc.pid,
+                "producer": os.getpid(),
+                **{s: ManagedProcess(s, cfg.runtime_dir).pid() for s in ("kafka", "postgres")},
+            }
             sampler = ResourceSampler(pids, alone=("producer",))
             start = log_end_offsets(cfg, topics)
             sampler.start()
-            produced = producers.run(cfg, ProduceOptions(steps=steps, late_ratio=0, duplicate_ratio=0,
-                                                         faults=NO_FAULTS, run_id=cfg.topic_prefix))
+            produced = producers.run(
+                cfg,
+                ProduceOptions(steps=steps, late_ratio=0, duplicate_ratio=0, faults=NO_FAULTS, run_id=cfg.topic_prefix),
+            )
             if produced.stopped_early:
                 raise KeyboardInterrupt
             stopped = time.monotonic()
             end = log_end_offsets(cfg, topics)
             # the worst drain: the whole load backed up behind a job that reads its first step's rate
-            wait_for_ledger(cfg, consumer.pipeline_key(), end, consumer,
-                            timeout=max(600.0, 2 * sum(rate * seconds for rate, seconds in steps) / steps[0][0]))
+            wait_for_ledger(
+                cfg,
+                consumer.pipeline_key(),
+                end,
+                consumer,
+                timeout=max(600.0, 2 * sum(rate * seconds for rate, seconds in steps) / steps[0][0]),
+            )
             drain_s = time.monotonic() - stopped
             resources = sampler.stop()
         finally:
@@ -87,34 +96,57 @@ def run_variant(settings: Settings, variant: str, steps: list[tuple[float, float
         summary = summarize(cfg, whole, whole.produced, options.late_threshold_s)
         edges = [sum(seconds for _, seconds in steps[:i]) for i in range(len(steps) + 1)]
         seconds, windows = timeline(cfg, whole, options.late_threshold_s, edges[:-1])
-        per_step = [{"rate": rate, "seconds": length, **window,
-                     "max_lag": max((s["lag"] for s in seconds if begin <= s["s"] < stop), default=0)}
-                    for (rate, length), window, begin, stop in zip(steps, windows, edges, edges[1:])]
-    return StepResult(variant=variant, configuration=describe(options), steps=[list(s) for s in steps],
-                      per_step=per_step, e2e_ms=summary["e2e_latency_ms"], drain_s=round(drain_s, 1),
-                      timeline=seconds, resources=resources, produced=summary["produced"], lost=summary["lost"],
-                      duplicates_in_db=summary["duplicates_in_db"])
+        per_step = [
+            {
+                "rate": rate,
+                "seconds": length,
+                **window,
+                "max_lag": max((s["lag"] for s in seconds if begin <= s["s"] < stop), default=0),
+            }
+            for (rate, length), window, begin, stop in zip(steps, windows, edges, edges[1:], strict=False)
+        ]
+    return StepResult(
+        variant=variant,
+        configuration=describe(options),
+        steps=[list(s) for s in steps],
+        per_step=per_step,
+        e2e_ms=summary["e2e_latency_ms"],
+        drain_s=round(drain_s, 1),
+        timeline=seconds,
+        resources=resources,
+        produced=summary["produced"],
+        lost=summary["lost"],
+        duplicates_in_db=summary["duplicates_in_db"],
+    )
 
 
 def markdown(results: list[StepResult], command: str, objective_s: float) -> str:
     machine = f"{os.cpu_count()} cores, everything on one machine"
     steps = " → ".join(f"{rate:,.0f}/s for {seconds:g} s" for rate, seconds in results[0].steps) if results else ""
-    out = [f"# Step load: batch sizing\n\nMachine: {machine}  \nCommand: `{command}`  \n"
-           f"Load: {steps}, valid events, producer on the same machine.  \n"
-           f"Objective: e2e p95 ≤ {objective_s:g} s in every step (the ShopstreamEndToEndP95AboveSLO alert's).\n",
-           "| Configuration | Step | Events | p95 | p99 | Highest lag (events) | Objective held |",
-           "|---|---|---|---|---|---|---|"]
+    out = [
+        f"# Step load: batch sizing\n\nMachine: {machine}  \nCommand: `{command}`  \n"
+        f"Load: {steps}, valid events, producer on the same machine.  \n"
+        f"Objective: e2e p95 ≤ {objective_s:g} s in every step (the ShopstreamEndToEndP95AboveSLO alert's).\n",
+        "| Configuration | Step | Events | p95 | p99 | Highest lag (events) | Objective held |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         for i, s in enumerate(r.per_step, 1):
-            out.append(f"| {r.variant} ({r.configuration}) | {i}: {s['rate']:,.0f}/s | {s['events']:,} | "
-                       f"{s['p95_ms'] / 1000:.2f}s | {s['p99_ms'] / 1000:.2f}s | {s['max_lag']:,} | "
-                       f"{'yes' if s['p95_ms'] <= objective_s * 1000 else 'no'} |")
-    out += ["", "| Configuration | Whole-run p95 | Drain after the producer stopped | Job CPU % | Lost | Duplicates |",
-            "|---|---|---|---|---|---|"]
+            out.append(
+                f"| {r.variant} ({r.configuration}) | {i}: {s['rate']:,.0f}/s | {s['events']:,} | "
+                f"{s['p95_ms'] / 1000:.2f}s | {s['p99_ms'] / 1000:.2f}s | {s['max_lag']:,} | "
+                f"{'yes' if s['p95_ms'] <= objective_s * 1000 else 'no'} |"
+            )
+    out += [
+        "",
+        "| Configuration | Whole-run p95 | Drain after the producer stopped | Job CPU % | Lost | Duplicates |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in results:
         cpu = r.resources.get("consumer (shopstream)", {}).get("cpu_percent", "-")
-        out.append(f"| {r.variant} | {r.e2e_ms['p95'] / 1000:.2f}s | {r.drain_s} s | {cpu} | {r.lost} | "
-                   f"{r.duplicates_in_db} |")
+        out.append(
+            f"| {r.variant} | {r.e2e_ms['p95'] / 1000:.2f}s | {r.drain_s} s | {cpu} | {r.lost} | {r.duplicates_in_db} |"
+        )
     return "\n".join(out) + "\n"
 
 
@@ -134,13 +166,17 @@ def write_chart(results: list[StepResult], path, objective_s: float) -> None:
         p95.plot([x for x, _ in points], [y for _, y in points], label=r.variant)
     p95.axhline(objective_s, ls="--", color="grey", label=f"objective {objective_s:g} s")
     edge = 0.0
-    for rate, seconds in results[0].steps[:-1]:
+    for _rate, seconds in results[0].steps[:-1]:
         edge += seconds
         for ax in (lag, p95):
             ax.axvline(edge, ls=":", color="grey")
     lag.set(title="Lag: events appended to Kafka and not yet committed to PostgreSQL", ylabel="events")
-    p95.set(title="End-to-end p95 of each second's events", xlabel="seconds since the first event",
-            ylabel="seconds", yscale="log")
+    p95.set(
+        title="End-to-end p95 of each second's events",
+        xlabel="seconds since the first event",
+        ylabel="seconds",
+        yscale="log",
+    )
     for ax in (lag, p95):
         ax.legend()
     fig.suptitle("Step load " + " → ".join(f"{rate:,.0f}/s" for rate, _ in results[0].steps))
@@ -150,5 +186,6 @@ def write_chart(results: list[StepResult], path, objective_s: float) -> None:
 
 
 def to_json(results: list[StepResult], command: str, objective_s: float) -> str:
-    return json.dumps({"command": command, "objective_s": objective_s, "results": [asdict(r) for r in results]},
-                      indent=2)
+    return json.dumps(
+        {"command": command, "objective_s": objective_s, "results": [asdict(r) for r in results]}, indent=2
+    )

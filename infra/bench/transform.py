@@ -32,14 +32,14 @@ class TransformTiming:
 
 
 def run(sizes: list[int], reps: int, master: str = "local[2]", spark=None) -> list[TransformTiming]:
+    from infra.orchestration.samples import catalogue_schemas, generated_events, kafka_source_rows
     from infra.runtime.jvm import spark_jars
-    from infra.samples import catalogue_schemas, generated_events, kafka_source_rows
     from streaming.job import build_spark, kafka_rows_frame
     from streaming.transform import sink_rows
 
     own_session = spark is None
     spark = spark or build_spark(StreamOptions(master=master, driver_memory="2g"), spark_jars(Settings().runtime_dir))
-    spark.conf.set("spark.sql.adaptive.enabled", "false")   # as in a streaming micro-batch
+    spark.conf.set("spark.sql.adaptive.enabled", "false")  # as in a streaming micro-batch
     ws = catalogue_schemas()
     rows = kafka_source_rows(ws, generated_events(max(sizes)))
     results = []
@@ -47,9 +47,9 @@ def run(sizes: list[int], reps: int, master: str = "local[2]", spark=None) -> li
         for n in sizes:
             df = kafka_rows_frame(spark, rows[:n]).repartition(2).cache()
             df.count()
-            out = sink_rows(df, ws)          # built once, like the streaming plan
+            out = sink_rows(df, ws)  # built once, like the streaming plan
             for _ in range(3):
-                out.toArrow()                # JIT and code generation
+                out.toArrow()  # JIT and code generation
             times, produced = [], 0
             for _ in range(reps):
                 started = time.perf_counter()

@@ -63,14 +63,23 @@ def admin_sql(settings: Settings, statement: str, params: tuple = ()):
 
 def terminate_writer_sessions(settings: Settings) -> int:
     """pg_terminate_backend on every session of the writer role in the settings' database."""
-    return admin_sql(settings, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                               "WHERE datname = %s AND usename = %s", (settings.postgres_db, settings.writer_user))
+    return admin_sql(
+        settings,
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s AND usename = %s",
+        (settings.postgres_db, settings.writer_user),
+    )
 
 
 def writer_in_transaction(settings: Settings) -> bool:
     """Whether the writer has a transaction open right now: the sink is inside its write."""
-    return admin_sql(settings, "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND usename = %s "
-                               "AND xact_start IS NOT NULL", (settings.postgres_db, settings.writer_user)) > 0
+    return (
+        admin_sql(
+            settings,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND usename = %s AND xact_start IS NOT NULL",
+            (settings.postgres_db, settings.writer_user),
+        )
+        > 0
+    )
 
 
 def tablespace_dir(settings: Settings, disk: Path) -> Path:
@@ -141,8 +150,9 @@ class Proxy:
 
     def __enter__(self) -> Self:
         self.thread.start()
-        self.server = asyncio.run_coroutine_threadsafe(asyncio.start_server(self._handle, self.host, self.port),
-                                                       self.loop).result(10)
+        self.server = asyncio.run_coroutine_threadsafe(
+            asyncio.start_server(self._handle, self.host, self.port), self.loop
+        ).result(10)
         return self
 
     async def _close(self) -> None:
@@ -193,8 +203,12 @@ class SmallDisk:
 
     def __enter__(self) -> Self:
         self.path.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.size_mb}m", "tmpfs", str(self.path)],
-                       check=True, capture_output=True, text=True)
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={self.size_mb}m", "tmpfs", str(self.path)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         return self
 
     def __exit__(self, *exc) -> None:
@@ -208,7 +222,7 @@ class SmallDisk:
                 try:
                     while True:
                         out.write(chunk)
-                except OSError:   # ENOSPC: full at this size
+                except OSError:  # ENOSPC: full at this size
                     pass
 
     def free(self) -> None:

@@ -38,20 +38,24 @@ from core.settings import ProduceOptions, Settings, StreamOptions
 from db.migrate import migrate
 from infra.chaos import faults
 from infra.chaos.options import ChaosOptions
-from infra.pipeline import Producing, ProducerProcess, StreamProcess, job_metrics, wait_for_ledger
+from infra.orchestration.processes import ProducerProcess, Producing, StreamProcess, job_metrics, wait_for_ledger
 from infra.runtime import stack, watchdog
 from infra.runtime.services.kafka import Kafka, over_sasl_ssl
 from infra.runtime.services.postgres import create_database, drop_database
 from infra.runtime.services.registry import Registry
-from infra.topics import delete_topics, ensure_topics, load_topic_specs
+from infra.runtime.topics import delete_topics, ensure_topics, load_topic_specs
 from monitoring.summary import RunScope, summarize
 from producers.dimensions import load_dimensions
 
 log = logging.getLogger(__name__)
 
 #: The seed's failure-recovery table (detection s, recovery s), and which of its rows each scenario is.
-SEED = {"worker failure": (15, 45), "database connection loss": (5, 12), "file system full": (30, 180),
-        "network partition": (25, 90)}
+SEED = {
+    "worker failure": (15, 45),
+    "database connection loss": (5, 12),
+    "file system full": (30, 180),
+    "network partition": (25, 90),
+}
 
 
 @dataclass
@@ -74,11 +78,11 @@ class Scenario:
     name: str
     seed_row: str
     inject: Callable[[Harness, int], None]
-    signal: str                       # "retry", "failure", "stall", "watchdog:<service>", or "none"
-    hold_s: float = 0.0               # how long the fault lasts before it is cleared; 0 = a kill
+    signal: str  # "retry", "failure", "stall", "watchdog:<service>", or "none"
+    hold_s: float = 0.0  # how long the fault lasts before it is cleared; 0 = a kill
     clear: Callable[[Harness], None] = lambda h: None
     setup: Callable[[Harness], contextlib.AbstractContextManager] = lambda h: contextlib.nullcontext()
-    producer_process: bool = False    # the producer as a child process that can be killed (else a thread)
+    producer_process: bool = False  # the producer as a child process that can be killed (else a thread)
 
 
 def _kill_job(h: Harness, run: int) -> None:
@@ -102,6 +106,7 @@ def _kill_service(service_type) -> Callable[[Harness, int], None]:
         if pid is None:
             raise RuntimeError(f"{service_type.name} is not running here: the scenario kills a local service")
         os.kill(pid, signal.SIGKILL)
+
     return kill
 
 
@@ -109,8 +114,12 @@ def _kill_service(service_type) -> Callable[[Harness, int], None]:
 def _watchdog(h: Harness) -> Iterator[None]:
     """The services' watchdog, the recovery path for a killed service."""
     stop = threading.Event()
-    dog = threading.Thread(target=watchdog.watch, args=(h.settings.model_copy(update={"watchdog_interval_s": 0.5}),
-                                                         stop), name="watchdog", daemon=True)
+    dog = threading.Thread(
+        target=watchdog.watch,
+        args=(h.settings.model_copy(update={"watchdog_interval_s": 0.5}), stop),
+        name="watchdog",
+        daemon=True,
+    )
     dog.start()
     try:
         yield
@@ -189,12 +198,12 @@ def _kafka_on_small_disk(h: Harness) -> Iterator[None]:
                 disk.free()
                 kafka.stop()
                 subprocess.run(["cp", "-a", str(data), str(after)], check=True)
-        data.rmdir()   # the mount point, empty again once unmounted
+        data.rmdir()  # the mount point, empty again once unmounted
         after.rename(data)
         shutil.rmtree(saved)
         restored = True
     finally:
-        if not restored:   # something failed on the way: the folder as it was before the scenario
+        if not restored:  # something failed on the way: the folder as it was before the scenario
             for partial in (data, after):
                 shutil.rmtree(partial, ignore_errors=True)
             saved.rename(data)
@@ -209,30 +218,91 @@ def _checkpoint_on_small_disk(h: Harness) -> Iterator[None]:
         yield
 
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
-    Scenario("job-sigkill", "worker failure", _kill_job, "failure"),
-    Scenario("jvm-kill", "worker failure", _kill_jvm, "failure"),
-    Scenario("pg-stop-10s", "database connection loss", lambda h, r: faults.postgres_immediate_stop(h.settings),
-             "retry", hold_s=10, clear=lambda h: faults.postgres_start(h.settings)),
-    Scenario("pg-stop-60s", "database connection loss", lambda h, r: faults.postgres_immediate_stop(h.settings),
-             "retry", hold_s=60, clear=lambda h: faults.postgres_start(h.settings)),
-    Scenario("pg-connection-kill", "database connection loss",
-             lambda h, r: faults.terminate_writer_sessions(h.settings), "retry"),
-    Scenario("broker-kill", "worker failure", _kill_service(Kafka), "watchdog:kafka", setup=_watchdog),
-    Scenario("registry-kill", "worker failure", _kill_service(Registry), "watchdog:registry", setup=_watchdog),
-    Scenario("checkpoint-disk-full", "file system full", lambda h, r: h.disk.fill(), "failure", hold_s=30,
-             clear=lambda h: h.disk.free(), setup=_checkpoint_on_small_disk),
-    Scenario("database-disk-full", "file system full", lambda h, r: h.disk.fill(), "retry", hold_s=30,
-             clear=lambda h: h.disk.free(), setup=_database_on_small_disk),
-    Scenario("kafka-disk-full", "file system full", lambda h, r: h.disk.fill(), "watchdog:kafka", hold_s=30,
-             clear=lambda h: h.disk.free(), setup=_kafka_on_small_disk),
-    Scenario("pg-partition-30s", "network partition", lambda h, r: h.partition.cut(), "retry", hold_s=30,
-             clear=lambda h: h.partition.heal(), setup=_pg_through_partition),
-    Scenario("kafka-partition-30s", "network partition", lambda h, r: h.partition.cut(), "stall", hold_s=30,
-             clear=lambda h: h.partition.heal(), setup=_kafka_through_partition),
-    Scenario("producer-sigkill", "worker failure", lambda h, r: h.producing.kill(), "none", hold_s=5,
-             clear=lambda h: h.producing.resume(), producer_process=True),
-)}
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario("job-sigkill", "worker failure", _kill_job, "failure"),
+        Scenario("jvm-kill", "worker failure", _kill_jvm, "failure"),
+        Scenario(
+            "pg-stop-10s",
+            "database connection loss",
+            lambda h, r: faults.postgres_immediate_stop(h.settings),
+            "retry",
+            hold_s=10,
+            clear=lambda h: faults.postgres_start(h.settings),
+        ),
+        Scenario(
+            "pg-stop-60s",
+            "database connection loss",
+            lambda h, r: faults.postgres_immediate_stop(h.settings),
+            "retry",
+            hold_s=60,
+            clear=lambda h: faults.postgres_start(h.settings),
+        ),
+        Scenario(
+            "pg-connection-kill",
+            "database connection loss",
+            lambda h, r: faults.terminate_writer_sessions(h.settings),
+            "retry",
+        ),
+        Scenario("broker-kill", "worker failure", _kill_service(Kafka), "watchdog:kafka", setup=_watchdog),
+        Scenario("registry-kill", "worker failure", _kill_service(Registry), "watchdog:registry", setup=_watchdog),
+        Scenario(
+            "checkpoint-disk-full",
+            "file system full",
+            lambda h, r: h.disk.fill(),
+            "failure",
+            hold_s=30,
+            clear=lambda h: h.disk.free(),
+            setup=_checkpoint_on_small_disk,
+        ),
+        Scenario(
+            "database-disk-full",
+            "file system full",
+            lambda h, r: h.disk.fill(),
+            "retry",
+            hold_s=30,
+            clear=lambda h: h.disk.free(),
+            setup=_database_on_small_disk,
+        ),
+        Scenario(
+            "kafka-disk-full",
+            "file system full",
+            lambda h, r: h.disk.fill(),
+            "watchdog:kafka",
+            hold_s=30,
+            clear=lambda h: h.disk.free(),
+            setup=_kafka_on_small_disk,
+        ),
+        Scenario(
+            "pg-partition-30s",
+            "network partition",
+            lambda h, r: h.partition.cut(),
+            "retry",
+            hold_s=30,
+            clear=lambda h: h.partition.heal(),
+            setup=_pg_through_partition,
+        ),
+        Scenario(
+            "kafka-partition-30s",
+            "network partition",
+            lambda h, r: h.partition.cut(),
+            "stall",
+            hold_s=30,
+            clear=lambda h: h.partition.heal(),
+            setup=_kafka_through_partition,
+        ),
+        Scenario(
+            "producer-sigkill",
+            "worker failure",
+            lambda h, r: h.producing.kill(),
+            "none",
+            hold_s=5,
+            clear=lambda h: h.producing.resume(),
+            producer_process=True,
+        ),
+    )
+}
 
 
 # The harness ----------------------------------------------------------------------------------
@@ -255,10 +325,11 @@ class Harness:
             ends = probe.log_end_offsets(topics, timeout=2)
             with contextlib.closing(connect(self.settings, "reader")) as conn, conn.cursor() as cur:
                 committed = ledger.committed_offsets(cur, key)
-        except Exception:   # noqa: BLE001 - PostgreSQL or Kafka may be the fault: no reading this time
+        except Exception:  # noqa: BLE001 - PostgreSQL or Kafka may be the fault: no reading this time
             return None
-        return sum(max(end - committed.get(t, {}).get(p, 0), 0) for t, parts in ends.items()
-                   for p, end in parts.items())
+        return sum(
+            max(end - committed.get(t, {}).get(p, 0), 0) for t, parts in ends.items() for p, end in parts.items()
+        )
 
     def detected_at(self, signals: dict[str, float]) -> float | None:
         kind = self.scenario.signal
@@ -291,11 +362,15 @@ def one_run(h: Harness, run: int, topics: list[str], probe: OffsetProbe, on_step
     s, o = h.settings, h.options
     key = h.stream.pipeline_key()
     start = probe.log_end_offsets(topics)
-    produce = ProduceOptions(rate=o.rate, count=o.events, run_id=f"{h.scenario.name}-{run}-{uuid.uuid4().hex[:6]}",
-                             seed=run + 1)
+    produce = ProduceOptions(
+        rate=o.rate, count=o.events, run_id=f"{h.scenario.name}-{run}-{uuid.uuid4().hex[:6]}", seed=run + 1
+    )
     quiet = s.model_copy(update={"producer_metrics_port": 0})
-    producing = ProducerProcess(quiet, produce, h.folder / f"manifest-{run + 1}.json") \
-        if h.scenario.producer_process else Producing(quiet, produce)
+    producing = (
+        ProducerProcess(quiet, produce, h.folder / f"manifest-{run + 1}.json")
+        if h.scenario.producer_process
+        else Producing(quiet, produce)
+    )
     h.producing = producing
     began = time.monotonic()
     producing.start()
@@ -335,8 +410,11 @@ def one_run(h: Harness, run: int, topics: list[str], probe: OffsetProbe, on_step
         if recovered is None and detected is not None:
             job = job_metrics(h.settings)
             lag = h.lag(probe, topics, key)
-            if job.get("shopstream_sink_last_commit_timestamp_seconds", 0) > max(t_clear, detected) \
-                    and lag is not None and lag <= pre_lag:
+            if (
+                job.get("shopstream_sink_last_commit_timestamp_seconds", 0) > max(t_clear, detected)
+                and lag is not None
+                and lag <= pre_lag
+            ):
                 recovered = time.time() - t_clear
         time.sleep(0.25)
     after = job_metrics(h.settings)
@@ -347,19 +425,29 @@ def one_run(h: Harness, run: int, topics: list[str], probe: OffsetProbe, on_step
     wait_for_ledger(s, key, end, h.stream, timeout=600)
     summary = summarize(s, RunScope(start, end, key), manifest.unique_events, StreamOptions().late_threshold_s)
     restarts_after = sum(r.restarts for r in watchdog.restarts(s).values())
-    how = "its rerun (`produce --resume`) sent only what Kafka lacked" if h.scenario.producer_process \
+    how = (
+        "its rerun (`produce --resume`) sent only what Kafka lacked"
+        if h.scenario.producer_process
         else handled_by(before, after, restarts_after - restarts_before)
+    )
     matches = summary["quality"] == manifest.to_dict()["quality"] and summary["produced"] == manifest.produced
-    return RunResult(h.scenario.name, run + 1, summary["produced"], manifest.unique_events, summary["lost"],
-                     summary["duplicates_in_db"], matches,
-                     None if detected is None or h.scenario.signal == "none"
-                     else round(max(detected - t_fault, 0.0), 2),
-                     None if recovered is None else round(recovered, 2),
-                     how)
+    return RunResult(
+        h.scenario.name,
+        run + 1,
+        summary["produced"],
+        manifest.unique_events,
+        summary["lost"],
+        summary["duplicates_in_db"],
+        matches,
+        None if detected is None or h.scenario.signal == "none" else round(max(detected - t_fault, 0.0), 2),
+        None if recovered is None else round(recovered, 2),
+        how,
+    )
 
 
-def run_scenario(settings: Settings, options: ChaosOptions, scenario: Scenario,
-                 on_step: Callable[[str], None] = lambda text: None) -> Iterator[RunResult]:
+def run_scenario(
+    settings: Settings, options: ChaosOptions, scenario: Scenario, on_step: Callable[[str], None] = lambda text: None
+) -> Iterator[RunResult]:
     """Each run's result as soon as it is measured."""
     stamp = uuid.uuid4().hex[:6]
     h = Harness(settings, options, scenario, folder=settings.runtime_dir / "chaos" / f"{scenario.name}-{stamp}")
@@ -373,8 +461,9 @@ def run_scenario(settings: Settings, options: ChaosOptions, scenario: Scenario,
     try:
         with scenario.setup(h), OffsetProbe(base) as probe:
             job_settings = (h.job_settings or base).model_copy(update={"topic_prefix": prefix})
-            h.stream = StreamProcess(job_settings, StreamOptions(
-                pipeline=prefix, checkpoint_dir=h.checkpoint or h.folder / "checkpoint"))
+            h.stream = StreamProcess(
+                job_settings, StreamOptions(pipeline=prefix, checkpoint_dir=h.checkpoint or h.folder / "checkpoint")
+            )
             on_step(f"{scenario.name}: starting the stream job")
             h.stream.start()
             try:
@@ -389,8 +478,12 @@ def run_scenario(settings: Settings, options: ChaosOptions, scenario: Scenario,
         shutil.rmtree(h.folder, ignore_errors=True)
 
 
-def run_matrix(settings: Settings, options: ChaosOptions, on_step: Callable[[str], None] = lambda text: None,
-               on_result: Callable[[RunResult], None] = lambda r: None) -> list[RunResult]:
+def run_matrix(
+    settings: Settings,
+    options: ChaosOptions,
+    on_step: Callable[[str], None] = lambda text: None,
+    on_result: Callable[[RunResult], None] = lambda r: None,
+) -> list[RunResult]:
     """Every scenario's runs; the stack's own watchdog is paused (the scenarios that need one run it)."""
     stack.up(settings)
     migrate(settings)
@@ -403,8 +496,8 @@ def run_matrix(settings: Settings, options: ChaosOptions, on_step: Callable[[str
                 for result in run_scenario(settings, options, SCENARIOS[name], on_step):
                     results.append(result)
                     on_result(result)
-            except Exception as exc:   # noqa: BLE001 - one broken scenario must not lose the others' results
-                log.error("scenario %s failed: %s", name, exc, exc_info=True)
+            except Exception as exc:
+                log.exception("scenario %s failed: %s", name, exc)
                 failed = RunResult(name, 0, 0, 0, -1, -1, False, None, None, f"the harness failed: {exc}")
                 results.append(failed)
                 on_result(failed)
@@ -419,8 +512,12 @@ def spread(values: list[float | None]) -> dict | None:
     seen = [v for v in values if v is not None]
     if not seen:
         return None
-    return {"min": min(seen), "median": round(statistics.median(seen), 2), "max": max(seen),
-            "missing": len(values) - len(seen)}
+    return {
+        "min": min(seen),
+        "median": round(statistics.median(seen), 2),
+        "max": max(seen),
+        "missing": len(values) - len(seen),
+    }
 
 
 def table(results: list[RunResult]) -> list[dict]:
@@ -428,16 +525,23 @@ def table(results: list[RunResult]) -> list[dict]:
     for name in dict.fromkeys(r.scenario for r in results):
         runs = [r for r in results if r.scenario == name]
         seed = SEED[SCENARIOS[name].seed_row]
-        rows.append({
-            "scenario": name, "seed_row": SCENARIOS[name].seed_row, "runs": len(runs),
-            "events_per_run": min(r.produced for r in runs),
-            "detection_s": spread([r.detection_s for r in runs]), "recovery_s": spread([r.recovery_s for r in runs]),
-            "target_s": [seed[0] / 2, seed[1] / 2], "seed_s": list(seed),
-            "lost": sum(r.lost for r in runs), "duplicates": sum(r.duplicates for r in runs),
-            "quality_matches_manifest": all(r.quality_matches_manifest for r in runs),
-            "detected_by": SCENARIOS[name].signal,
-            "handled_by": sorted({r.handled_by for r in runs}),
-        })
+        rows.append(
+            {
+                "scenario": name,
+                "seed_row": SCENARIOS[name].seed_row,
+                "runs": len(runs),
+                "events_per_run": min(r.produced for r in runs),
+                "detection_s": spread([r.detection_s for r in runs]),
+                "recovery_s": spread([r.recovery_s for r in runs]),
+                "target_s": [seed[0] / 2, seed[1] / 2],
+                "seed_s": list(seed),
+                "lost": sum(r.lost for r in runs),
+                "duplicates": sum(r.duplicates for r in runs),
+                "quality_matches_manifest": all(r.quality_matches_manifest for r in runs),
+                "detected_by": SCENARIOS[name].signal,
+                "handled_by": sorted({r.handled_by for r in runs}),
+            }
+        )
     return rows
 
 

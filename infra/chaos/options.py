@@ -9,21 +9,35 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from core.settings import PROJECT_ROOT, comma_separated
 
-SCENARIOS = ("job-sigkill", "jvm-kill", "pg-stop-10s", "pg-stop-60s", "pg-connection-kill", "broker-kill",
-             "registry-kill", "checkpoint-disk-full", "database-disk-full", "kafka-disk-full", "pg-partition-30s",
-             "kafka-partition-30s", "producer-sigkill")
+SCENARIOS = (
+    "job-sigkill",
+    "jvm-kill",
+    "pg-stop-10s",
+    "pg-stop-60s",
+    "pg-connection-kill",
+    "broker-kill",
+    "registry-kill",
+    "checkpoint-disk-full",
+    "database-disk-full",
+    "kafka-disk-full",
+    "pg-partition-30s",
+    "kafka-partition-30s",
+    "producer-sigkill",
+)
 
 
 class ChaosOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     scenarios: Annotated[list[str], BeforeValidator(comma_separated)] = Field(
-        list(SCENARIOS), min_length=1, description=f"comma-separated, of: {', '.join(SCENARIOS)}")
+        list(SCENARIOS), min_length=1, description=f"comma-separated, of: {', '.join(SCENARIOS)}"
+    )
     runs: int = Field(3, ge=1, description="runs per scenario")
     events: int = Field(100_000, ge=1000, description="events produced per run")
     rate: float = Field(3000.0, gt=0, description="events per second")
-    out: Path | None = Field(PROJECT_ROOT / "bench-results" / "faults",
-                             description="folder for faults.json and faults.md")
+    out: Path | None = Field(
+        PROJECT_ROOT / "bench-results" / "faults", description="folder for faults.json and faults.md"
+    )
 
     @field_validator("scenarios")
     @classmethod

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
@@ -24,7 +24,9 @@ console = Console()
 err_console = Console(stderr=True)
 app = typer.Typer(
     help="shopstream: shop events from Faker through Kafka and Spark into PostgreSQL, measured end to end.",
-    no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -39,21 +41,38 @@ def env(name: str) -> dict:
 
 @app.callback()
 def _global(
-    runtime_dir: Annotated[Optional[Path], typer.Option(help="Folder for downloads, data, logs, pids.", **env("runtime_dir"))] = None,
-    bootstrap_servers: Annotated[Optional[str], typer.Option(help="Use this Kafka cluster instead of the local broker.", **env("bootstrap_servers"))] = None,
-    schema_registry_url: Annotated[Optional[str], typer.Option(help="Use this Confluent-API registry instead of the local one.", **env("schema_registry_url"))] = None,
-    topic_prefix: Annotated[Optional[str], typer.Option(help="Prefix of every topic name.", **env("topic_prefix"))] = None,
-    kafka_port: Annotated[Optional[int], typer.Option(help="Local Kafka broker port (default 9092).", **env("kafka_port"))] = None,
-    registry_port: Annotated[Optional[int], typer.Option(help="Local registry port (default 8081).", **env("registry_port"))] = None,
-    postgres_port: Annotated[Optional[int], typer.Option(help="Local PostgreSQL port (default 5432).", **env("postgres_port"))] = None,
-    prometheus_port: Annotated[Optional[int], typer.Option(help="Local Prometheus port (default 9090).", **env("prometheus_port"))] = None,
+    runtime_dir: Annotated[
+        Path | None, typer.Option(help="Folder for downloads, data, logs, pids.", **env("runtime_dir"))
+    ] = None,
+    bootstrap_servers: Annotated[
+        str | None,
+        typer.Option(help="Use this Kafka cluster instead of the local broker.", **env("bootstrap_servers")),
+    ] = None,
+    schema_registry_url: Annotated[
+        str | None,
+        typer.Option(help="Use this Confluent-API registry instead of the local one.", **env("schema_registry_url")),
+    ] = None,
+    topic_prefix: Annotated[str | None, typer.Option(help="Prefix of every topic name.", **env("topic_prefix"))] = None,
+    kafka_port: Annotated[
+        int | None, typer.Option(help="Local Kafka broker port (default 9092).", **env("kafka_port"))
+    ] = None,
+    registry_port: Annotated[
+        int | None, typer.Option(help="Local registry port (default 8081).", **env("registry_port"))
+    ] = None,
+    postgres_port: Annotated[
+        int | None, typer.Option(help="Local PostgreSQL port (default 5432).", **env("postgres_port"))
+    ] = None,
+    prometheus_port: Annotated[
+        int | None, typer.Option(help="Local Prometheus port (default 9090).", **env("prometheus_port"))
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     for key, value in locals().copy().items():
         if key != "verbose" and value is not None:
             _OVERRIDES[key] = value
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
         handlers=[RichHandler(console=err_console, show_path=False, show_time=False)],
     )
     for noisy in ("httpx", "httpx2", "httpcore", "py4j"):
@@ -73,15 +92,12 @@ def settings() -> Settings:
         ) from None
 
 
-
-
-
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI. Every error a person can cause is one line on stderr: exit 2 for a
     bad flag, value or setting and for a dependency that is not there, 130 for Ctrl-C."""
     try:
         code = app(args=argv, standalone_mode=False)
-    except UsageError as exc:   # unknown command or flag, missing or malformed value
+    except UsageError as exc:  # unknown command or flag, missing or malformed value
         hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
         _error(f"{exc.format_message()}{hint}", 2)
     except ClickException as exc:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -44,8 +44,15 @@ def bench_producer(options: ProducerBenchOptions) -> None:
     table = Table(title="producer benchmark (one process, acks=all, idempotent, lz4)")
     for column in ("events", "failed", "seconds", "events/s", "CPU s", "events per CPU-s", "CPU use"):
         table.add_column(column, justify="right")
-    table.add_row(f"{result.events:,}", str(result.failed), f"{result.seconds}", f"{result.events_per_second:,}",
-                  f"{result.cpu_seconds}", f"{result.events_per_cpu_second:,}", f"{result.cpu_utilisation:.0%}")
+    table.add_row(
+        f"{result.events:,}",
+        str(result.failed),
+        f"{result.seconds}",
+        f"{result.events_per_second:,}",
+        f"{result.cpu_seconds}",
+        f"{result.events_per_cpu_second:,}",
+        f"{result.cpu_utilisation:.0%}",
+    )
     console.print(table)
     if json_out:
         json_out.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
@@ -58,9 +65,26 @@ def _profile_self(folded: Path) -> None:
         raise DependencyMissing("py-spy is not installed: pip install py-spy (it is in the [bench] extra)")
     argv = list(sys.argv[1:])
     i = argv.index("--profile")
-    del argv[i:i + 2]
-    subprocess.run([spy, "record", "--rate", "250", "--nonblocking", "--format", "raw", "-o", str(folded),
-                    "--", sys.executable, "-m", "infra", *argv], check=True)
+    del argv[i : i + 2]
+    subprocess.run(
+        [
+            spy,
+            "record",
+            "--rate",
+            "250",
+            "--nonblocking",
+            "--format",
+            "raw",
+            "-o",
+            str(folded),
+            "--",
+            sys.executable,
+            "-m",
+            "infra",
+            *argv,
+        ],
+        check=True,
+    )
     own, total = Counter(), 0
     for line in folded.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -88,8 +112,9 @@ def bench_transform(options: TransformBenchOptions) -> None:
     for column in ("events", "output rows", "median s", "min s", "events/s (median)"):
         table.add_column(column, justify="right")
     for r in results:
-        table.add_row(f"{r.events:,}", f"{r.output_rows:,}", f"{r.median_s:.3f}", f"{r.min_s:.3f}",
-                      f"{r.events_per_second:,.0f}")
+        table.add_row(
+            f"{r.events:,}", f"{r.output_rows:,}", f"{r.median_s:.3f}", f"{r.min_s:.3f}", f"{r.events_per_second:,.0f}"
+        )
     console.print(table)
     if json_out:
         json_out.write_text(json.dumps([r.to_dict() for r in results], indent=2) + "\n")
@@ -123,19 +148,33 @@ def bench_e2e(options: E2EBenchOptions) -> None:
     stack.up(cfg)
     out.mkdir(parents=True, exist_ok=True)
 
-    def interrupt(signum, frame):   # SIGTERM as Ctrl-C: the level in progress stops its consumer and drops its data
+    def interrupt(signum, frame):  # SIGTERM as Ctrl-C: the level in progress stops its consumer and drops its data
         raise KeyboardInterrupt
+
     signal.signal(signal.SIGTERM, interrupt)
     with console.status("benchmarking…") as status:
+
         def on_level(lv):
             (out / "bench.partial.jsonl").open("a").write(json.dumps(lv.__dict__, default=str) + "\n")
-            console.print(f"{lv.system:>10} @ {lv.target_rate:>7,.0f}/s{e2e._variant(lv)}: out {lv.output_rate:,.0f}/s, "
-                          f"p95 {lv.e2e_ms['p95'] / 1000:.2f}s, drain {lv.drain_s}s, lost {lv.lost}, "
-                          f"{'sustainable' if lv.sustainable else 'NOT sustainable'}")
+            console.print(
+                f"{lv.system:>10} @ {lv.target_rate:>7,.0f}/s{e2e._variant(lv)}: out {lv.output_rate:,.0f}/s, "
+                f"p95 {lv.e2e_ms['p95'] / 1000:.2f}s, drain {lv.drain_s}s, lost {lv.lost}, "
+                f"{'sustainable' if lv.sustainable else 'NOT sustainable'}"
+            )
             status.update("benchmarking…")
-        report = e2e.run(cfg, level_list, 5.0 if smoke else duration, system_list, search and not smoke,
-                         scaling and not smoke, "shopstream " + " ".join(_sys.argv[1:]), on_level,
-                         warmup_s=2.0 if smoke else warmup, trigger_s=options.trigger_s)
+
+        report = e2e.run(
+            cfg,
+            level_list,
+            5.0 if smoke else duration,
+            system_list,
+            search and not smoke,
+            scaling and not smoke,
+            "shopstream " + " ".join(_sys.argv[1:]),
+            on_level,
+            warmup_s=2.0 if smoke else warmup,
+            trigger_s=options.trigger_s,
+        )
     (out / "bench.json").write_text(report.to_json())
     (out / "bench.partial.jsonl").unlink(missing_ok=True)
     _write_report(e2e, report, out)
@@ -163,8 +202,10 @@ def bench_catchup(options: CatchupBenchOptions) -> None:
     for system in systems:
         with console.status(f"{system}: producing {options.events:,} events, then draining them…"):
             r = catchup.run_system(cfg, system, options.events)
-        console.print(f"{system:>10}: {r.events:,} events drained in {r.drain_s} s ({r.events_per_second:,.0f}/s) "
-                      f"after a {r.start_s} s start-up; lost {r.lost}, duplicates {r.duplicates_in_db}")
+        console.print(
+            f"{system:>10}: {r.events:,} events drained in {r.drain_s} s ({r.events_per_second:,.0f}/s) "
+            f"after a {r.start_s} s start-up; lost {r.lost}, duplicates {r.duplicates_in_db}"
+        )
         results.append(r)
         (options.out / "catchup.json").write_text(catchup.to_json(results, command))
     (options.out / "catchup.md").write_text(catchup.markdown(results, command))
@@ -191,9 +232,11 @@ def bench_step(options: StepBenchOptions) -> None:
             r = step.run_variant(cfg, variant, steps, options.trigger_s)
         held = sum(s["p95_ms"] <= options.objective_s * 1000 for s in r.per_step)
         by_step = " / ".join(f"{s['p95_ms'] / 1000:.2f}s" for s in r.per_step)
-        console.print(f"{variant:>9} ({r.configuration}): p95 by step {by_step}, highest lag "
-                      f"{max(s['max_lag'] for s in r.per_step):,}, objective held in {held} of {len(r.per_step)} "
-                      f"steps; lost {r.lost}, duplicates {r.duplicates_in_db}")
+        console.print(
+            f"{variant:>9} ({r.configuration}): p95 by step {by_step}, highest lag "
+            f"{max(s['max_lag'] for s in r.per_step):,}, objective held in {held} of {len(r.per_step)} "
+            f"steps; lost {r.lost}, duplicates {r.duplicates_in_db}"
+        )
         results.append(r)
         (options.out / "step.json").write_text(step.to_json(results, command, options.objective_s))
     (options.out / "step.md").write_text(step.markdown(results, command, options.objective_s))
@@ -211,13 +254,13 @@ def _write_report(e2e, report, out: Path) -> None:
 @bench_app.command("peer-plain", hidden=True)
 def bench_peer_plain(
     pipeline: Annotated[str, typer.Option()],
-    ready_file: Annotated[Optional[Path], typer.Option()] = None,
+    ready_file: Annotated[Path | None, typer.Option()] = None,
 ) -> None:
     """The plain confluent-kafka + fastavro + COPY consumer (run by `bench e2e`)."""
     import signal
     import threading
 
-    from infra.bench import plain_consumer
+    from infra.bench.peers.plain import consumer as plain_consumer
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

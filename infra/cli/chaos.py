@@ -38,25 +38,39 @@ def chaos(options: ChaosOptions) -> None:
     cfg = settings()
     started = datetime.now(UTC)
     with console.status("starting…") as status:
+
         def step(text: str) -> None:
             status.update(text + "…")
 
         def result(r) -> None:
-            console.print(f"[green]▸[/] {r.scenario} run {r.run}: detection {r.detection_s} s, recovery "
-                          f"{r.recovery_s} s, lost {r.lost}, duplicates {r.duplicates} ({r.handled_by})")
+            console.print(
+                f"[green]▸[/] {r.scenario} run {r.run}: detection {r.detection_s} s, recovery "
+                f"{r.recovery_s} s, lost {r.lost}, duplicates {r.duplicates} ({r.handled_by})"
+            )
+
         results = harness.run_matrix(cfg, options, step, result)
     rows = harness.table(results)
     out = Table(title="Failure recovery, measured (s: min/median/max over the runs)")
     for column in ("scenario", "detection", "recovery", "lost", "dup", "runs"):
         out.add_column(column, justify="left" if column == "scenario" else "right", no_wrap=True)
     for row in rows:
-        out.add_row(row["scenario"], _detection(row), _spread(row["recovery_s"]), str(row["lost"]),
-                    str(row["duplicates"]), str(row["runs"]))
+        out.add_row(
+            row["scenario"],
+            _detection(row),
+            _spread(row["recovery_s"]),
+            str(row["lost"]),
+            str(row["duplicates"]),
+            str(row["runs"]),
+        )
     console.print(out)
     if options.out:
         options.out.mkdir(parents=True, exist_ok=True)
-        document = {"started": started.isoformat(timespec="seconds"), "options": options.model_dump(mode="json"),
-                    "table": rows, "runs": harness.as_dicts(results)}
+        document = {
+            "started": started.isoformat(timespec="seconds"),
+            "options": options.model_dump(mode="json"),
+            "table": rows,
+            "runs": harness.as_dicts(results),
+        }
         (options.out / "faults.json").write_text(json.dumps(document, indent=2) + "\n")
         (options.out / "faults.md").write_text(markdown(document))
         console.print(f"written: {options.out / 'faults.md'}, {options.out / 'faults.json'}")
@@ -69,21 +83,29 @@ def markdown(doc: dict) -> str:
     lines = [
         "# Failure recovery, measured by `shopstream chaos`",
         "",
-        (f"Started {doc['started']}; {o['runs']} run(s) per scenario, {o['events']:,} events per run at "
-         f"{o['rate']:,.0f} events/s with the default bad-data mix; everything on one 2-core machine."),
-        ("Detection is read from the job's own /metrics timestamps (or the watchdog's, for a killed service), "
-         "not from Prometheus. Recovery runs from the fault being cleared (for a kill: the kill) until the job "
-         "has committed again and lag is back under its level before the fault. A killed producer is the "
-         "user's process, not watched by the platform: no detection; its recovery runs from its rerun "
-         "(`produce --resume`)."),
+        (
+            f"Started {doc['started']}; {o['runs']} run(s) per scenario, {o['events']:,} events per run at "
+            f"{o['rate']:,.0f} events/s with the default bad-data mix; everything on one 2-core machine."
+        ),
+        (
+            "Detection is read from the job's own /metrics timestamps (or the watchdog's, for a killed service), "
+            "not from Prometheus. Recovery runs from the fault being cleared (for a kill: the kill) until the job "
+            "has committed again and lag is back under its level before the fault. A killed producer is the "
+            "user's process, not watched by the platform: no detection; its recovery runs from its rerun "
+            "(`produce --resume`)."
+        ),
         "",
-        ("| scenario | seed row (detection / recovery s) | target s | detection s (min / median / max) "
-         "| recovery s (min / median / max) | lost | duplicates | runs | handled by |"),
+        (
+            "| scenario | seed row (detection / recovery s) | target s | detection s (min / median / max) "
+            "| recovery s (min / median / max) | lost | duplicates | runs | handled by |"
+        ),
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in doc["table"]:
-        lines.append(f"| {r['scenario']} | {r['seed_row']} ({r['seed_s'][0]} / {r['seed_s'][1]}) | "
-                     f"{r['target_s'][0]:g} / {r['target_s'][1]:g} | {_detection(r)} | "
-                     f"{_spread(r['recovery_s'])} | {r['lost']} | {r['duplicates']} | {r['runs']} | "
-                     f"{'; '.join(r['handled_by'])} |")
+        lines.append(
+            f"| {r['scenario']} | {r['seed_row']} ({r['seed_s'][0]} / {r['seed_s'][1]}) | "
+            f"{r['target_s'][0]:g} / {r['target_s'][1]:g} | {_detection(r)} | "
+            f"{_spread(r['recovery_s'])} | {r['lost']} | {r['duplicates']} | {r['runs']} | "
+            f"{'; '.join(r['handled_by'])} |"
+        )
     return "\n".join(lines) + "\n"

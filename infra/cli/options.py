@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from core.exceptions import ConfigError
+from core.settings import json_variable
 
 
 def flag_name(name: str, info: FieldInfo) -> str:
@@ -45,24 +46,20 @@ def variable(group: str, flag: str) -> str:
     return f"SHOPSTREAM_{group}_{flag}".upper().replace("-", "_")
 
 
-def json_variable(group: str) -> str:
-    """The variable that carries a whole model to a child process."""
-    return f"SHOPSTREAM_{group.upper()}_OPTIONS_JSON"
-
-
 @dataclass(frozen=True)
 class Options:
     """A model whose fields become a command's flags; ``param`` names the argument that receives it."""
 
     param: str
     model: type[BaseModel]
-    group: str                                    # the variables' SHOPSTREAM_<GROUP>_ prefix
-    panel: str | None = None                      # the --help section
-    exclude: tuple[str, ...] = ()                 # fields this command sets itself
-    defaults: dict[str, Any] = field(default_factory=dict)   # this command's own default for a field
+    group: str  # the variables' SHOPSTREAM_<GROUP>_ prefix
+    panel: str | None = None  # the --help section
+    exclude: tuple[str, ...] = ()  # fields this command sets itself
+    defaults: dict[str, Any] = field(default_factory=dict)  # this command's own default for a field
 
     def fields(self) -> Iterator[tuple[tuple[str, ...], FieldInfo]]:
         """(path, field) of every flag, nested models flattened."""
+
         def walk(model: type[BaseModel], path: tuple[str, ...]):
             for name, info in model.model_fields.items():
                 if name in self.exclude:
@@ -72,6 +69,7 @@ class Options:
                     yield from walk(sub, (*path, name))
                 else:
                     yield (*path, name), info
+
         return walk(self.model, ())
 
     def parameters(self) -> list[tuple[str, tuple[str, ...], inspect.Parameter]]:
@@ -80,16 +78,28 @@ class Options:
             flag = flag_name(path[-1], info)
             extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
             decl = f"--{flag}/--no-{flag}" if info.annotation is bool else f"--{flag}"
-            option = typer.Option(decl, help=_sentence(info.description),
-                                  envvar=variable(self.group, flag), show_envvar=True,
-                                  rich_help_panel=self.panel, hidden=bool(extra.get("hidden")))
+            option = typer.Option(
+                decl,
+                help=_sentence(info.description),
+                envvar=variable(self.group, flag),
+                show_envvar=True,
+                rich_help_panel=self.panel,
+                hidden=bool(extra.get("hidden")),
+            )
             default = self.defaults.get(path[-1], info.get_default(call_default_factory=True))
             annotation = info.annotation
-            if typing.get_origin(annotation) is list:   # a comma-separated flag; the model splits it
+            if typing.get_origin(annotation) is list:  # a comma-separated flag; the model splits it
                 annotation, default = str, ",".join(map(str, default or ()))
             pname = "__".join((self.param, *path))
-            out.append((pname, path, inspect.Parameter(pname, inspect.Parameter.KEYWORD_ONLY, default=default,
-                                                       annotation=Annotated[annotation, option])))
+            out.append(
+                (
+                    pname,
+                    path,
+                    inspect.Parameter(
+                        pname, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[annotation, option]
+                    ),
+                )
+            )
         return out
 
     def build(self, values: dict[tuple[str, ...], Any]) -> BaseModel:
@@ -112,7 +122,7 @@ class Options:
         first = exc.errors()[0]
         loc = [str(p) for p in first["loc"]]
         flags = {path: flag_name(path[-1], info) for path, info in self.fields()}
-        flag = next((f for path, f in flags.items() if list(path) == loc[:len(path)]), None)
+        flag = next((f for path, f in flags.items() if list(path) == loc[: len(path)]), None)
         message = first["msg"].removeprefix("Value error, ")
         if flag is None:
             return f"invalid {self.group} options: {message}"
@@ -126,8 +136,9 @@ DRY_RUN = "dry_run"
 
 def with_options(*groups: Options):
     """Decorate a command whose ``param`` arguments are models: their fields become its flags."""
+
     def decorate(func):
-        signature = inspect.signature(func, eval_str=True)   # the CLI modules use postponed annotations
+        signature = inspect.signature(func, eval_str=True)  # the CLI modules use postponed annotations
         taken = {g.param for g in groups}
         own = [p for p in signature.parameters.values() if p.name not in taken]
         generated = {g.param: g.parameters() for g in groups}
@@ -138,16 +149,23 @@ def with_options(*groups: Options):
             for g in groups:
                 values = {path: kwargs.pop(pname) for pname, path, _ in generated[g.param]}
                 kwargs[g.param] = g.build(values)
-            if dry_run:   # what the command would run with, after flags, variables and defaults
+            if dry_run:  # what the command would run with, after flags, variables and defaults
                 print(json.dumps({g.param: json.loads(kwargs[g.param].model_dump_json()) for g in groups}, indent=2))
                 return None
             return func(**kwargs)
 
-        dry = inspect.Parameter(DRY_RUN, inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[
-            bool, typer.Option("--dry-run", help="Print the options it would run with, as JSON, and exit.")])
+        dry = inspect.Parameter(
+            DRY_RUN,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=False,
+            annotation=Annotated[
+                bool, typer.Option("--dry-run", help="Print the options it would run with, as JSON, and exit.")
+            ],
+        )
         params = own + [dry] + [p for g in groups for _, _, p in generated[g.param]]
         command.__signature__ = signature.replace(parameters=params)
         command.__annotations__ = {p.name: p.annotation for p in params}  # Typer reads the type hints too
-        del command.__wrapped__   # Typer must read the new signature, not the function's own
+        del command.__wrapped__  # Typer must read the new signature, not the function's own
         return command
+
     return decorate

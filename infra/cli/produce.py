@@ -24,32 +24,53 @@ def produce(options: ProduceOptions) -> None:
     from producers import resume
 
     cfg = settings()
-    if options.resume:   # the killed run's options, for the bar (producers.run reads them again)
+    if options.resume:  # the killed run's options, for the bar (producers.run reads them again)
         options = resume.load(options.resume).options.model_copy(update={"resume": options.resume})
     manifest = options.manifest_path
     port = cfg.producer_metrics_port
     total = options.count if options.count else options.duration_s
     unit = "events" if options.count else "s"
-    with Progress(TextColumn("[bold]produce"), BarColumn(), TextColumn("{task.fields[line]}"), TimeElapsedColumn(),
-                  console=console, transient=False) as bar:
+    with Progress(
+        TextColumn("[bold]produce"),
+        BarColumn(),
+        TextColumn("{task.fields[line]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
         task = bar.add_task("produce", total=total, line="connecting…")
 
         def progress(m, elapsed):
             done = m.generated if options.count else elapsed
-            bar.update(task, completed=min(done, total), line=(
-                f"{m.generated:,} sent · {m.produced:,} acked · {sum(m.failed.values()):,} failed · "
-                f"{m.produced / elapsed if elapsed else 0:,.0f} ev/s ({unit})"))
+            bar.update(
+                task,
+                completed=min(done, total),
+                line=(
+                    f"{m.generated:,} sent · {m.produced:,} acked · {sum(m.failed.values()):,} failed · "
+                    f"{m.produced / elapsed if elapsed else 0:,.0f} ev/s ({unit})"
+                ),
+            )
 
-        result = producers.run(cfg, options, progress=progress, metrics_port=port or None,
-                               on_resume=lambda line: bar.update(task, line=line))
+        result = producers.run(
+            cfg,
+            options,
+            progress=progress,
+            metrics_port=port or None,
+            on_resume=lambda line: bar.update(task, line=line),
+        )
     m = result.manifest
-    table = Table(title="produce summary")   # label/value rows: whole in an 80-column terminal
+    table = Table(title="produce summary")  # label/value rows: whole in an 80-column terminal
     table.add_column("")
     table.add_column("", justify="right", no_wrap=True)
-    for label, value in (("generated", f"{m.generated:,}"), ("acknowledged", f"{m.produced:,}"),
-                         ("failed", f"{sum(m.failed.values()):,}"), ("duplicates (by design)", f"{m.duplicates:,}"),
-                         ("bad (by design)", f"{sum(m.to_dict()['quality'].values()):,}"),
-                         ("seconds", f"{result.seconds:.1f}"), ("events/s", f"{result.events_per_second:,.0f}")):
+    for label, value in (
+        ("generated", f"{m.generated:,}"),
+        ("acknowledged", f"{m.produced:,}"),
+        ("failed", f"{sum(m.failed.values()):,}"),
+        ("duplicates (by design)", f"{m.duplicates:,}"),
+        ("bad (by design)", f"{sum(m.to_dict()['quality'].values()):,}"),
+        ("seconds", f"{result.seconds:.1f}"),
+        ("events/s", f"{result.events_per_second:,.0f}"),
+    ):
         table.add_row(label, value)
     console.print(table)
     if manifest:

@@ -27,8 +27,10 @@ def report(options: ReportOptions) -> None:
         try:
             manifest = Manifest.read(options.manifest_path)
         except (OSError, ValueError, KeyError) as exc:
-            raise ConfigError(f"--manifest {options.manifest_path} is not a producer manifest ({exc}): give the "
-                              f"file `produce --manifest` wrote") from None
+            raise ConfigError(
+                f"--manifest {options.manifest_path} is not a producer manifest ({exc}): give the "
+                f"file `produce --manifest` wrote"
+            ) from None
     with console.status("measuring…"):
         r = rep.build(cfg, minutes=options.minutes, query_runs=options.query_runs)
         live = rep.live_metrics(cfg)
@@ -41,15 +43,20 @@ def report(options: ReportOptions) -> None:
 
 def print_report(r, live) -> None:
     t = r.totals
-    key = Table(title=f"Key indicators (last {r.minutes:g} min, from the database)")   # label/value: 80 columns
+    key = Table(title=f"Key indicators (last {r.minutes:g} min, from the database)")  # label/value: 80 columns
     key.add_column("indicator")
     key.add_column("value", justify="right", no_wrap=True)
     e2e = r.stages.get("end_to_end", {})
-    for label, value in (("records", f"{t['records']:,}"), ("stored", f"{t['stored']:,}"),
-                         ("quarantined", f"{t['quarantined']:,}"), ("duplicates dropped", f"{t['duplicates']:,}"),
-                         ("late", f"{t['late']:,}"), ("batches", f"{t['batches']:,}"),
-                         ("events/s", f"{t['events_per_second']:,.0f}"),
-                         ("e2e p95", f"{e2e.get('p95', math.nan) / 1000:.2f} s")):
+    for label, value in (
+        ("records", f"{t['records']:,}"),
+        ("stored", f"{t['stored']:,}"),
+        ("quarantined", f"{t['quarantined']:,}"),
+        ("duplicates dropped", f"{t['duplicates']:,}"),
+        ("late", f"{t['late']:,}"),
+        ("batches", f"{t['batches']:,}"),
+        ("events/s", f"{t['events_per_second']:,.0f}"),
+        ("e2e p95", f"{e2e.get('p95', math.nan) / 1000:.2f} s"),
+    ):
         key.add_row(label, value)
     console.print(key)
     lat = Table(title="End-to-end latency breakdown (on-time events)")
@@ -57,8 +64,13 @@ def print_report(r, live) -> None:
         lat.add_column(column, justify="right", no_wrap=column == "stage")
     for stage, v in r.stages.items():
         live_p95 = live["p95"].get(stage) if live else None
-        lat.add_row(stage, f"{v['avg'] / 1000:.3f} s", f"{v['p95'] / 1000:.3f} s", f"{v['max'] / 1000:.3f} s",
-                    "-" if live_p95 is None or math.isnan(live_p95) else f"{live_p95:.3f} s")
+        lat.add_row(
+            stage,
+            f"{v['avg'] / 1000:.3f} s",
+            f"{v['p95'] / 1000:.3f} s",
+            f"{v['max'] / 1000:.3f} s",
+            "-" if live_p95 is None or math.isnan(live_p95) else f"{live_p95:.3f} s",
+        )
     console.print(lat)
     if live is None:
         console.print("[yellow]Prometheus is not reachable: live columns are empty (run `shopstream up`).[/]")

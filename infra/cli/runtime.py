@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -15,14 +16,37 @@ from infra.cli.app import app, console, settings
 
 @app.command()
 def up(
-    with_: Annotated[str, typer.Option("--with", help="Optional services to start too, comma-separated: pgadmin "
-                                                      "(pgAdmin 4 on 127.0.0.1, installed on first use).")] = "",
-    brokers: Annotated[Optional[int], typer.Option("--brokers", min=1, max=5, help=(
-        "Kafka nodes (each broker and controller; default: as many as the local cluster was formatted with, first "
-        "1). With 3, the event topics get 3 replicas and min.insync.replicas=2."))] = None,
-    spark_workers: Annotated[int, typer.Option("--spark-workers", min=0, help=(
-        "Also start a Spark standalone master and this many workers (local processes, loopback); run the job on "
-        "them with `stream --master spark://127.0.0.1:7077`."))] = 0,
+    with_: Annotated[
+        str,
+        typer.Option(
+            "--with",
+            help="Optional services to start too, comma-separated: pgadmin "
+            "(pgAdmin 4 on 127.0.0.1, installed on first use).",
+        ),
+    ] = "",
+    brokers: Annotated[
+        int | None,
+        typer.Option(
+            "--brokers",
+            min=1,
+            max=5,
+            help=(
+                "Kafka nodes (each broker and controller; default: as many as the local cluster was formatted with, first "
+                "1). With 3, the event topics get 3 replicas and min.insync.replicas=2."
+            ),
+        ),
+    ] = None,
+    spark_workers: Annotated[
+        int,
+        typer.Option(
+            "--spark-workers",
+            min=0,
+            help=(
+                "Also start a Spark standalone master and this many workers (local processes, loopback); run the job on "
+                "them with `stream --master spark://127.0.0.1:7077`."
+            ),
+        ),
+    ] = 0,
 ) -> None:
     """Start PostgreSQL, Kafka, the schema registry, Alertmanager and Prometheus (a no-op when they run), and the
     watchdog that restarts any of them that dies (SHOPSTREAM_WATCHDOG=false turns it off)."""
@@ -31,21 +55,27 @@ def up(
     optional = tuple(name.strip() for name in with_.split(",") if name.strip())
     unknown = sorted(set(optional) - set(stack.OPTIONAL_NAMES))
     if unknown:
-        raise typer.BadParameter(f"unknown service {', '.join(unknown)}: choose from "
-                                 f"{', '.join(stack.OPTIONAL_NAMES)}", param_hint="--with")
+        raise typer.BadParameter(
+            f"unknown service {', '.join(unknown)}: choose from {', '.join(stack.OPTIONAL_NAMES)}", param_hint="--with"
+        )
     cfg = settings()
     if brokers is not None:
         cfg = cfg.model_copy(update={"kafka_nodes": brokers})
     with console.status("starting…") as spinner:
+
         def step(name: str, what: str) -> None:
             spinner.update(f"{name}: {what}…")
             if what in ("healthy", "external", "started"):
                 console.print(f"[green]✔[/] {name} {what}")
+
         stack.up(cfg, step, watchdog=cfg.watchdog, with_=optional, spark_workers=spark_workers)
     _print_status(cfg)
     if "pgadmin" in optional:
-        console.print(f"pgAdmin: {cfg.pgadmin_url} (log in as {cfg.pgadmin_email}; the password is the "
-                      f"pgadmin_password setting, SHOPSTREAM_PGADMIN_PASSWORD)", highlight=False)
+        console.print(
+            f"pgAdmin: {cfg.pgadmin_url} (log in as {cfg.pgadmin_email}; the password is the "
+            f"pgadmin_password setting, SHOPSTREAM_PGADMIN_PASSWORD)",
+            highlight=False,
+        )
 
 
 @app.command()
@@ -55,10 +85,8 @@ def watchdog() -> None:
 
     cfg = settings()
     console.print(f"watching the local services every {cfg.watchdog_interval_s:g} s (Ctrl-C stops)")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         dog.watch(cfg)
-    except KeyboardInterrupt:
-        pass
 
 
 @app.command()
@@ -93,16 +121,26 @@ def _print_status(cfg: Settings) -> bool:
         all_ok &= st.healthy
         state = "external" if not st.managed else ("running" if st.running else "stopped")
         record = restarts.get(st.name)
-        table.add_row(st.name, state, "[green]yes[/]" if st.healthy else "[red]no[/]", st.version,
-                      str(st.pid or "-"), str(record.restarts) if record else "0")
+        table.add_row(
+            st.name,
+            state,
+            "[green]yes[/]" if st.healthy else "[red]no[/]",
+            st.version,
+            str(st.pid or "-"),
+            str(record.restarts) if record else "0",
+        )
     console.print(table)
     width = max(len(st.name) for st in services)
     for st in services:
         console.print(f"{st.name:<{width}}  {st.address}", highlight=False, soft_wrap=True)
     dog = stack.watchdog_process(cfg).pid()
-    console.print(f"watchdog: running (pid {dog}), restarts are logged in {cfg.runtime_dir / 'logs' / 'watchdog.log'}"
-                  if dog else "watchdog: off (`shopstream up` starts it unless SHOPSTREAM_WATCHDOG=false)",
-                  highlight=False, soft_wrap=True)   # a path is never broken across lines
+    console.print(
+        f"watchdog: running (pid {dog}), restarts are logged in {cfg.runtime_dir / 'logs' / 'watchdog.log'}"
+        if dog
+        else "watchdog: off (`shopstream up` starts it unless SHOPSTREAM_WATCHDOG=false)",
+        highlight=False,
+        soft_wrap=True,
+    )  # a path is never broken across lines
     errors = [f"{name}: {r.last_error}" for name, r in restarts.items() if r.last_error]
     for line in errors:
         console.print(f"[yellow]last failed restart[/] {line}")
@@ -114,7 +152,9 @@ def _print_status(cfg: Settings) -> bool:
 
 @app.command()
 def logs(
-    service: Annotated[str, typer.Argument(help="postgres, kafka, registry, alertmanager, prometheus, pgadmin, watchdog or stream")],
+    service: Annotated[
+        str, typer.Argument(help="postgres, kafka, registry, alertmanager, prometheus, pgadmin, watchdog or stream")
+    ],
     lines: Annotated[int, typer.Option("--lines", "-n", min=1, help="How many lines from the end.")] = 50,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
 ) -> None:
@@ -134,7 +174,9 @@ def logs(
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []})
 def kafka(
     ctx: typer.Context,
-    tool: Annotated[str, typer.Argument(help="topics, console-consumer, console-producer, consumer-groups, get-offsets, configs")],
+    tool: Annotated[
+        str, typer.Argument(help="topics, console-consumer, console-producer, consumer-groups, get-offsets, configs")
+    ],
 ) -> None:
     """Run one of Kafka's own command-line tools from the same jars, pointed at our broker.
 
@@ -150,7 +192,7 @@ def kafka(
 
 @app.command()
 def fetch(
-    only: Annotated[Optional[list[str]], typer.Option(help="Fetch only these: kafka, spark, registry.")] = None,
+    only: Annotated[list[str] | None, typer.Option(help="Fetch only these: kafka, spark, registry.")] = None,
 ) -> None:
     """Download the JVM pieces (Kafka, Apicurio, Spark connectors) into .runtime/ if missing."""
     from infra.runtime import jvm

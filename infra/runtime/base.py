@@ -55,7 +55,7 @@ class Service(ABC):
         return True
 
     # To implement --------------------------------------------------------------------
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # noqa: B027 - optional: most services need nothing
         """Fetch and initialise whatever the first start needs; idempotent."""
 
     @abstractmethod
@@ -70,7 +70,7 @@ class Service(ABC):
     @abstractmethod
     def address(self) -> str: ...
 
-    def after_start(self) -> None:
+    def after_start(self) -> None:  # noqa: B027 - optional: most services need nothing
         """Idempotent set-up that needs the service running (roles, topics…)."""
 
     def run_as(self) -> tuple[int, int] | None:

@@ -18,8 +18,7 @@ POMS = Path(__file__).resolve().parents[1] / "poms"
 
 # Jars that pyspark already ships; the connectors need only what it lacks.
 SPARK_CONNECTOR_JARS = (
-    "spark-sql-kafka-0-10_2.13,spark-avro_2.13,spark-token-provider-kafka-0-10_2.13,"
-    "kafka-clients,commons-pool2"
+    "spark-sql-kafka-0-10_2.13,spark-avro_2.13,spark-token-provider-kafka-0-10_2.13,kafka-clients,commons-pool2"
 )
 
 
@@ -36,8 +35,11 @@ class Artifact:
 
 
 KAFKA = Artifact("kafka", "kafka.xml", ("dependency:copy-dependencies", "-DincludeScope=runtime"))
-SPARK = Artifact("spark", "spark.xml", ("dependency:copy-dependencies", "-DincludeScope=runtime",
-                                        f"-DincludeArtifactIds={SPARK_CONNECTOR_JARS}"))
+SPARK = Artifact(
+    "spark",
+    "spark.xml",
+    ("dependency:copy-dependencies", "-DincludeScope=runtime", f"-DincludeArtifactIds={SPARK_CONNECTOR_JARS}"),
+)
 REGISTRY = Artifact("registry", "registry.xml", ("dependency:unpack@registry",))
 ARTIFACTS = (KAFKA, SPARK, REGISTRY)
 
@@ -66,16 +68,17 @@ def ensure_fetched(artifact: Artifact, runtime_dir: Path) -> Path:
     log_file = runtime_dir / "logs" / f"fetch-{artifact.name}.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
     log.info("fetching %s from Maven Central (first run only)", artifact.name)
-    argv = [mvn, "-B", "-q", "-f", str(pom), *artifact.goals,
-            f"-DoutputDirectory={folder}", f"-Dregistry.dir={folder}"]
+    argv = [mvn, "-B", "-q", "-f", str(pom), *artifact.goals, f"-DoutputDirectory={folder}", f"-Dregistry.dir={folder}"]
     with open(log_file, "wb") as out:
         result = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, cwd=runtime_dir)
     if result.returncode != 0:
         text = log_file.read_text(errors="replace")
-        cause = "Maven Central is unreachable" if re.search(r"Unknown host|transfer failed|Connect", text) \
+        cause = (
+            "Maven Central is unreachable"
+            if re.search(r"Unknown host|transfer failed|Connect", text)
             else "Maven failed"
-        raise FetchError(f"could not fetch {artifact.name}: {cause}; check the network or proxy, "
-                         f"details in {log_file}")
+        )
+        raise FetchError(f"could not fetch {artifact.name}: {cause}; check the network or proxy, details in {log_file}")
     marker.write_text(pom.read_text())
     return folder
 
@@ -119,10 +122,14 @@ def find_java(minimum: int, purpose: str) -> Java:
             return Java(java, major)
         seen.append(major)
     if not seen:
-        raise DependencyMissing(f"Java is missing ({purpose} needs Java {minimum}+): "
-                                f"install it, e.g. `apt-get install openjdk-17-jre-headless`, or set JAVA_HOME")
-    raise DependencyMissing(f"Java {minimum}+ is needed for {purpose}, found only Java {max(seen)}: "
-                            f"install a newer JDK and set JAVA_HOME to it")
+        raise DependencyMissing(
+            f"Java is missing ({purpose} needs Java {minimum}+): "
+            f"install it, e.g. `apt-get install openjdk-17-jre-headless`, or set JAVA_HOME"
+        )
+    raise DependencyMissing(
+        f"Java {minimum}+ is needed for {purpose}, found only Java {max(seen)}: "
+        f"install a newer JDK and set JAVA_HOME to it"
+    )
 
 
 def spark_jars(runtime_dir: Path) -> list[str]:

@@ -32,16 +32,28 @@ class ManagedProcess:
         self.pid_file.unlink(missing_ok=True)
         return None
 
-    def start(self, argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
-              user: tuple[int, int] | None = None) -> int:
+    def start(
+        self,
+        argv: list[str],
+        *,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        user: tuple[int, int] | None = None,
+    ) -> int:
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_file, "ab")  # noqa: SIM115 - handed to the child
         preexec = drop_privileges(*user) if user is not None else None
 
         proc = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True, preexec_fn=preexec,
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            start_new_session=True,
+            preexec_fn=preexec,
         )
         log.close()
         self.pid_file.write_text(str(proc.pid))
@@ -80,6 +92,7 @@ def drop_privileges(uid: int, gid: int):
     def preexec() -> None:  # runs in the child, before exec
         os.setgid(gid)
         os.setuid(uid)
+
     return preexec
 
 

@@ -8,8 +8,8 @@ import sys
 from collections.abc import Callable
 
 from core.settings import Settings, settings_env
-from infra.runtime.logs import rotate_all
 from infra.runtime.base import Service, ServiceStatus
+from infra.runtime.logs import rotate_all
 from infra.runtime.process import ManagedProcess
 from infra.runtime.services.alertmanager import Alertmanager
 from infra.runtime.services.kafka import Kafka, check_cluster_size, nodes
@@ -32,10 +32,13 @@ OPTIONAL_NAMES = tuple(t.name for t in OPTIONAL_TYPES)
 def services(settings: Settings, only: list[str] | None = None, optional: tuple[str, ...] = ()) -> list[Service]:
     """The core services (of ``only``, if given; Kafka as each node of the local cluster), then the named optional
     ones."""
+
     def instances(t: type[Service]) -> list[Service]:
         return list(nodes(settings)) if t is Kafka else [t(settings)]
-    return [s for t in SERVICE_TYPES if not only or t.name in only for s in instances(t)] + \
-        [t(settings) for t in OPTIONAL_TYPES if t.name in optional]
+
+    return [s for t in SERVICE_TYPES if not only or t.name in only for s in instances(t)] + [
+        t(settings) for t in OPTIONAL_TYPES if t.name in optional
+    ]
 
 
 def _start_groups(wanted: list[Service]) -> list[list[Service]]:
@@ -76,17 +79,22 @@ def start_watchdog(settings: Settings) -> bool:
     return True
 
 
-def up(settings: Settings, on_step: Callable[[str, str], None] = lambda name, what: None,
-       only: list[str] | None = None, watchdog: bool = False, with_: tuple[str, ...] = (),
-       spark_workers: int = 0) -> list[str]:
+def up(
+    settings: Settings,
+    on_step: Callable[[str, str], None] = lambda name, what: None,
+    only: list[str] | None = None,
+    watchdog: bool = False,
+    with_: tuple[str, ...] = (),
+    spark_workers: int = 0,
+) -> list[str]:
     """Start whatever is not running (of ``only``, if given, plus the optional services in ``with_`` and a Spark
     standalone master with ``spark_workers`` workers), then the watchdog if asked. On failure, stop what this
     call started and re-raise."""
     started: list[Service] = []
-    rotate_all(settings)   # the watchdog rotates while it runs; a stack started without it gets this much
+    rotate_all(settings)  # the watchdog rotates while it runs; a stack started without it gets this much
     wanted = services(settings, only, with_) + (spark_cluster(settings, spark_workers) if spark_workers else [])
     if any(isinstance(s, Kafka) and s.managed for s in wanted):
-        check_cluster_size(settings)   # before anything starts: a node of another size would never join
+        check_cluster_size(settings)  # before anything starts: a node of another size would never join
     try:
         for group in _start_groups(wanted):
             for service in group:
@@ -111,7 +119,7 @@ def up(settings: Settings, on_step: Callable[[str, str], None] = lambda name, wh
     if spark_workers:
         prometheus = Prometheus(settings)
         if prometheus.managed and prometheus.process.pid() is not None:
-            prometheus.write_targets()   # it scrapes the cluster from now on
+            prometheus.write_targets()  # it scrapes the cluster from now on
     if watchdog and start_watchdog(settings):
         on_step("watchdog", "started")
     return [s.name for s in started]

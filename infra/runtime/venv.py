@@ -17,12 +17,16 @@ def ensure_venv(folder: Path, requirement: str, if_failed: str) -> Path:
     if marker.exists() and marker.read_text() == requirement and python.exists():
         return python
     folder.parent.mkdir(parents=True, exist_ok=True)
-    for step in ([sys.executable, "-m", "venv", "--clear", str(folder)],
-                 [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", requirement]):
+    for step in (
+        [sys.executable, "-m", "venv", "--clear", str(folder)],
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", requirement],
+    ):
         done = subprocess.run(step, capture_output=True, text=True)
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise DependencyMissing(f"could not install {requirement} into {folder}: {tail[0]}; check that PyPI "
-                                    f"is reachable, or {if_failed}")
+            raise DependencyMissing(
+                f"could not install {requirement} into {folder}: {tail[0]}; check that PyPI "
+                f"is reachable, or {if_failed}"
+            )
     marker.write_text(requirement)
     return python

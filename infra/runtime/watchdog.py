@@ -23,14 +23,14 @@ from infra.runtime.logs import Rotation
 
 log = logging.getLogger(__name__)
 
-STEADY_AFTER_S = 60.0   # a service up this long since its last restart gets its backoff reset
+STEADY_AFTER_S = 60.0  # a service up this long since its last restart gets its backoff reset
 
 
 @dataclass
 class ServiceRecord:
     restarts: int = 0
-    detected_at: float | None = None    # Unix time the watchdog last found it not running
-    last_restart: float | None = None   # Unix time
+    detected_at: float | None = None  # Unix time the watchdog last found it not running
+    last_restart: float | None = None  # Unix time
     last_error: str | None = None
 
 
@@ -80,14 +80,14 @@ def watch(settings: Settings, stop: threading.Event | None = None) -> None:
                 continue
             if now < next_try[service.name]:
                 continue
-            if not record.last_error:   # a new outage, not the next try of a failing start
+            if not record.last_error:  # a new outage, not the next try of a failing start
                 record.detected_at = time.time()
                 _save(settings, records)
             log.warning("%s is not running: starting it (its log: %s)", service.name, service.process.log_file)
             try:
                 service.start()
                 service.after_start()
-            except Exception as exc:   # noqa: BLE001 - a failed start is retried, whatever it was
+            except Exception as exc:  # noqa: BLE001 - a failed start is retried, whatever it was
                 record.last_error = str(exc)[:300]
                 next_try[service.name] = time.monotonic() + delay[service.name]
                 log.warning("%s did not start: %s; next try in %.0f s", service.name, exc, delay[service.name])

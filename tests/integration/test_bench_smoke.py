@@ -11,8 +11,9 @@ pytestmark = pytest.mark.slow
 
 def bench(*args: str, timeout: float = 600) -> None:
     """`shopstream bench ARGS` in a child process; it must succeed."""
-    out = subprocess.run([sys.executable, "-m", "infra", "bench", *args], capture_output=True, text=True,
-                         timeout=timeout)
+    out = subprocess.run(
+        [sys.executable, "-m", "infra", "bench", *args], capture_output=True, text=True, timeout=timeout
+    )
     assert out.returncode == 0, out.stderr[-2000:]
 
 
@@ -28,7 +29,7 @@ def test_bench_e2e_smoke_runs_every_system(running_stack, tmp_path):
     assert {lv["system"] for lv in report["levels"]} == {"shopstream", "plain", "quix"}
     for lv in report["levels"]:
         assert lv["produced"] > 0 and lv["lost"] == 0 and lv["duplicates_in_db"] == 0
-        assert {"consumer (%s)" % lv["system"], "producer", "kafka", "postgres"} <= set(lv["resources"])
+        assert {f"consumer ({lv['system']})", "producer", "kafka", "postgres"} <= set(lv["resources"])
     assert "System throughput under load" in (tmp_path / "bench.md").read_text()
     assert (tmp_path / "bench.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -47,7 +48,7 @@ def test_bench_step_times_each_step_and_accounts_for_every_event(running_stack, 
     bench("step", "--steps", "500:4,2000:4", "--variants", "adaptive,fixed", "--out", str(tmp_path))
     results = json.loads((tmp_path / "step.json").read_text())["results"]
     assert [r["variant"] for r in results] == ["adaptive", "fixed"]
-    assert "maxOffsetsPerTrigger 250" in results[1]["configuration"]      # 500/s × the 0.5 s trigger
+    assert "maxOffsetsPerTrigger 250" in results[1]["configuration"]  # 500/s × the 0.5 s trigger
     for r in results:
         assert (r["lost"], r["duplicates_in_db"]) == (0, 0), r
         assert sum(s["events"] for s in r["per_step"]) == r["produced"] > 0

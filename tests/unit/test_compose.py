@@ -61,8 +61,9 @@ def test_every_prometheus_target_is_a_compose_service_and_port(compose):
                 container_ports = {p.rsplit(":", 1)[-1] for p in svc.get("ports", [])}
                 command = svc.get("command", [])
                 ui_port = command[command.index("--webui-port") + 1] if "--webui-port" in command else None
-                assert port in container_ports or port == ui_port or \
-                    svc.get("environment", {}).get("METRICS_PORT") == port, target
+                assert (
+                    port in container_ports or port == ui_port or svc.get("environment", {}).get("METRICS_PORT") == port
+                ), target
 
 
 def test_dependencies_wait_on_health_or_completion(compose):
@@ -92,10 +93,18 @@ def test_the_shopstream_services_run_real_shopstream_commands(compose):
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert 'ENTRYPOINT ["shopstream"]' in dockerfile
     built = [(n, s) for n, s in services(compose).items() if s["image"].startswith("shopstream:")]
-    assert {n for n, _ in built} >= {"producer", "stream", "exporter", "db-init", "topics-init", "spark-master",
-                                     "spark-worker-1", "spark-worker-2"}
+    assert {n for n, _ in built} >= {
+        "producer",
+        "stream",
+        "exporter",
+        "db-init",
+        "topics-init",
+        "spark-master",
+        "spark-worker-1",
+        "spark-worker-2",
+    }
     for name, svc in built:
-        if "entrypoint" in svc:   # the Spark master and workers: pyspark's spark-class, from the image's venv
+        if "entrypoint" in svc:  # the Spark master and workers: pyspark's spark-class, from the image's venv
             python = re.search(r"FROM python:(\d+\.\d+)", dockerfile).group(1)
             assert svc["entrypoint"] == [f"/opt/venv/lib/python{python}/site-packages/pyspark/bin/spark-class"], name
             assert svc["command"][0].startswith("org.apache.spark.deploy."), name
@@ -114,10 +123,15 @@ def test_environment_names_match_the_settings_class(compose):
 def test_docker_compose_config_accepts_the_file():
     docker = shutil.which("docker")
     if docker is None or subprocess.run([docker, "compose", "version"], capture_output=True).returncode != 0:
-        pytest.skip("`docker compose` is not installed here (no Docker engine or compose plugin); "
-                    "the static checks above stand in for it")
-    out = subprocess.run([docker, "compose", "-f", str(COMPOSE), "--env-file", str(ROOT / ".env.example"),
-                          "config", "-q"], capture_output=True, text=True)
+        pytest.skip(
+            "`docker compose` is not installed here (no Docker engine or compose plugin); "
+            "the static checks above stand in for it"
+        )
+    out = subprocess.run(
+        [docker, "compose", "-f", str(COMPOSE), "--env-file", str(ROOT / ".env.example"), "config", "-q"],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
 
 
@@ -193,16 +207,27 @@ def compose_check(tmp_path_factory) -> Path:
     binary = Settings().runtime_dir / "bin" / "compose-check"
     import os
 
-    built = subprocess.run([go, "build", "-o", str(binary), "."], cwd=ROOT / "infra" / "compose" / "check",
-                           capture_output=True, text=True, timeout=600,
-                           env={**os.environ, "GOFLAGS": "-buildvcs=false"})
+    built = subprocess.run(
+        [go, "build", "-o", str(binary), "."],
+        cwd=ROOT / "infra" / "compose" / "check",
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "GOFLAGS": "-buildvcs=false"},
+    )
     assert built.returncode == 0, built.stderr
     return binary
 
 
 def resolved(binary: Path, file: Path, env_file: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(binary), "-f", str(file), "-env-file", str(env_file)], capture_output=True, text=True,
-                          timeout=60, cwd=ROOT, env={"PATH": "/usr/bin:/bin"})
+    return subprocess.run(
+        [str(binary), "-f", str(file), "-env-file", str(env_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin"},
+    )
 
 
 def test_compose_go_loads_the_file_with_the_example_env(compose_check):
@@ -227,5 +252,5 @@ def test_compose_go_refuses_what_docker_compose_would(compose_check, tmp_path):
     assert out.returncode == 1 and "restart_policy" in out.stderr, out.stderr
     missing = tmp_path / "empty.env"
     missing.write_text("")
-    out = resolved(compose_check, COMPOSE, missing)   # the file requires its secrets: `cp .env.example .env`
+    out = resolved(compose_check, COMPOSE, missing)  # the file requires its secrets: `cp .env.example .env`
     assert out.returncode == 1 and "copy .env.example to .env" in out.stderr, out.stderr

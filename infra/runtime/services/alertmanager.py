@@ -28,8 +28,9 @@ class Alertmanager(Service):
     def binary() -> str:
         path = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
         if path is None:
-            raise DependencyMissing("Alertmanager is missing: run `apt-get install prometheus-alertmanager` "
-                                    "(or `make setup`)")
+            raise DependencyMissing(
+                "Alertmanager is missing: run `apt-get install prometheus-alertmanager` (or `make setup`)"
+            )
         return path
 
     @property
@@ -58,10 +59,14 @@ class Alertmanager(Service):
 
     def command(self) -> list[str]:
         s = self.settings
-        return [self.binary(), f"--config.file={self.config_file}", f"--storage.path={self.home / 'data'}",
-                f"--web.listen-address={s.host}:{s.alertmanager_port}",
-                "--cluster.listen-address=",   # one instance: no gossip port
-                "--log.level=warn"]
+        return [
+            self.binary(),
+            f"--config.file={self.config_file}",
+            f"--storage.path={self.home / 'data'}",
+            f"--web.listen-address={s.host}:{s.alertmanager_port}",
+            "--cluster.listen-address=",  # one instance: no gossip port
+            "--log.level=warn",
+        ]
 
     def healthy(self) -> bool:
         return answers_ok(f"{self.settings.alertmanager_url}/-/ready")

@@ -17,7 +17,7 @@ from core.settings import KAFKA_NODES_FILE, KafkaConnection, Settings
 from infra.runtime import jvm
 from infra.runtime.base import Service
 from infra.runtime.process import port_is_open
-from infra.topics import ensure_topics, load_topic_specs
+from infra.runtime.topics import ensure_topics, load_topic_specs
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 KAFKA_MIN_JAVA = 17
@@ -89,42 +89,45 @@ class Kafka(Service):
         host, plain, controller = s.host, self.port("kafka_port"), self.port("kafka_controller_port")
         secure = f"SECURE://{host}:{self.port('kafka_secure_port')}"
         keystore_password = self._keystore_password()
-        voters = ",".join(f"{n}@{host}:{s.kafka_node_port(n, s.kafka_controller_port)}"
-                          for n in range(1, self.nodes + 1))
-        # Kafka's internal topics are replicated like the event topics (infra/topics.yaml): 3 copies, 2 in sync.
+        voters = ",".join(
+            f"{n}@{host}:{s.kafka_node_port(n, s.kafka_controller_port)}" for n in range(1, self.nodes + 1)
+        )
+        # Kafka's internal topics are replicated like the event topics (infra/runtime/topics.yaml): 3 copies, 2 in sync.
         replicas, in_sync = min(3, self.nodes), min(2, self.nodes)
-        return "\n".join([
-            "process.roles=broker,controller",
-            f"node.id={self.node}",
-            f"controller.quorum.voters={voters}",
-            f"listeners=PLAINTEXT://{host}:{plain},CONTROLLER://{host}:{controller},{secure}",
-            f"advertised.listeners=PLAINTEXT://{host}:{plain},{secure}",
-            "controller.listener.names=CONTROLLER",
-            "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SECURE:SASL_SSL",
-            # The second listener is what a real cluster looks like: SCRAM over TLS. Its user
-            # is created after start (SCRAM_USER); the certificate is made once, in prepare.
-            "listener.name.secure.sasl.enabled.mechanisms=SCRAM-SHA-512",
-            "listener.name.secure.scram-sha-512.sasl.jaas.config="
-            "org.apache.kafka.common.security.scram.ScramLoginModule required;",
-            f"listener.name.secure.ssl.keystore.location={self.tls_dir / 'broker.p12'}",
-            "listener.name.secure.ssl.keystore.type=PKCS12",
-            f"listener.name.secure.ssl.keystore.password={keystore_password}",
-            f"listener.name.secure.ssl.key.password={keystore_password}",
-            f"log.dirs={self.home / 'data'}",
-            "num.partitions=1",
-            f"offsets.topic.replication.factor={replicas}",
-            "offsets.topic.num.partitions=4",
-            f"transaction.state.log.replication.factor={replicas}",
-            f"transaction.state.log.min.isr={in_sync}",
-            f"share.coordinator.state.topic.replication.factor={replicas}",
-            f"share.coordinator.state.topic.min.isr={in_sync}",
-            # A replica that was not in sync never becomes leader: acknowledged writes are never given up.
-            "unclean.leader.election.enable=false",
-            "group.initial.rebalance.delay.ms=0",
-            "auto.create.topics.enable=false",
-            "",
-        ])
+        return "\n".join(
+            [
+                "process.roles=broker,controller",
+                f"node.id={self.node}",
+                f"controller.quorum.voters={voters}",
+                f"listeners=PLAINTEXT://{host}:{plain},CONTROLLER://{host}:{controller},{secure}",
+                f"advertised.listeners=PLAINTEXT://{host}:{plain},{secure}",
+                "controller.listener.names=CONTROLLER",
+                "inter.broker.listener.name=PLAINTEXT",
+                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SECURE:SASL_SSL",
+                # The second listener is what a real cluster looks like: SCRAM over TLS. Its user
+                # is created after start (SCRAM_USER); the certificate is made once, in prepare.
+                "listener.name.secure.sasl.enabled.mechanisms=SCRAM-SHA-512",
+                "listener.name.secure.scram-sha-512.sasl.jaas.config="
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                f"listener.name.secure.ssl.keystore.location={self.tls_dir / 'broker.p12'}",
+                "listener.name.secure.ssl.keystore.type=PKCS12",
+                f"listener.name.secure.ssl.keystore.password={keystore_password}",
+                f"listener.name.secure.ssl.key.password={keystore_password}",
+                f"log.dirs={self.home / 'data'}",
+                "num.partitions=1",
+                f"offsets.topic.replication.factor={replicas}",
+                "offsets.topic.num.partitions=4",
+                f"transaction.state.log.replication.factor={replicas}",
+                f"transaction.state.log.min.isr={in_sync}",
+                f"share.coordinator.state.topic.replication.factor={replicas}",
+                f"share.coordinator.state.topic.min.isr={in_sync}",
+                # A replica that was not in sync never becomes leader: acknowledged writes are never given up.
+                "unclean.leader.election.enable=false",
+                "group.initial.rebalance.delay.ms=0",
+                "auto.create.topics.enable=false",
+                "",
+            ]
+        )
 
     def _keystore_password(self) -> str:
         path = self.tls_dir / "keystore.pass"
@@ -139,16 +142,56 @@ class Kafka(Service):
         keystore = self.tls_dir / "broker.p12"
         if keystore.exists() and self.ca_file.exists():
             return
-        keytool = str(Path(self._java()).resolve().with_name("keytool"))   # beside the JDK's java
+        keytool = str(Path(self._java()).resolve().with_name("keytool"))  # beside the JDK's java
         password = self._keystore_password()
         keystore.unlink(missing_ok=True)
-        subprocess.run([keytool, "-genkeypair", "-alias", "broker", "-keyalg", "RSA", "-keysize", "2048",
-                        "-validity", "3650", "-dname", "CN=shopstream-local-kafka",
-                        "-ext", f"SAN=IP:{self.settings.host},DNS:localhost", "-keystore", str(keystore),
-                        "-storetype", "PKCS12", "-storepass", password, "-keypass", password],
-                       capture_output=True, text=True, check=True)
-        subprocess.run([keytool, "-exportcert", "-rfc", "-alias", "broker", "-keystore", str(keystore),
-                        "-storepass", password, "-file", str(self.ca_file)], capture_output=True, text=True, check=True)
+        subprocess.run(
+            [
+                keytool,
+                "-genkeypair",
+                "-alias",
+                "broker",
+                "-keyalg",
+                "RSA",
+                "-keysize",
+                "2048",
+                "-validity",
+                "3650",
+                "-dname",
+                "CN=shopstream-local-kafka",
+                "-ext",
+                f"SAN=IP:{self.settings.host},DNS:localhost",
+                "-keystore",
+                str(keystore),
+                "-storetype",
+                "PKCS12",
+                "-storepass",
+                password,
+                "-keypass",
+                password,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        subprocess.run(
+            [
+                keytool,
+                "-exportcert",
+                "-rfc",
+                "-alias",
+                "broker",
+                "-keystore",
+                str(keystore),
+                "-storepass",
+                password,
+                "-file",
+                str(self.ca_file),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
 
     def prepare(self) -> None:
         classpath = kafka_classpath(self.settings.runtime_dir)
@@ -159,16 +202,34 @@ class Kafka(Service):
         first = Kafka(self.settings, 1)
         cluster_id = first.cluster_id() if self.node > 1 else None
         if cluster_id is None:
-            cluster_id = subprocess.run(
-                [self._java(), "-cp", classpath, TOOLS["storage"], "random-uuid"],
-                capture_output=True, text=True, check=True,
-            ).stdout.strip().splitlines()[-1]
+            cluster_id = (
+                subprocess.run(
+                    [self._java(), "-cp", classpath, TOOLS["storage"], "random-uuid"],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                .stdout.strip()
+                .splitlines()[-1]
+            )
         if self.node == 1:
             (self.home / KAFKA_NODES_FILE).write_text(str(self.nodes))
         subprocess.run(
-            [self._java(), "-cp", classpath, f"-Dlog4j2.configurationFile={CONFIG_DIR / 'tools-log4j2.yaml'}",
-             TOOLS["storage"], "format", "-t", cluster_id, "-c", str(self.properties_file)],
-            capture_output=True, text=True, check=True,
+            [
+                self._java(),
+                "-cp",
+                classpath,
+                f"-Dlog4j2.configurationFile={CONFIG_DIR / 'tools-log4j2.yaml'}",
+                TOOLS["storage"],
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(self.properties_file),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
 
     def cluster_id(self) -> str | None:
@@ -183,16 +244,23 @@ class Kafka(Service):
     def command(self) -> list[str]:
         heap = self.settings.kafka_heap
         return [
-            self._java(), f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
-            "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={CONFIG_DIR / 'kafka-log4j2.yaml'}",
-            "-cp", kafka_classpath(self.settings.runtime_dir), "kafka.Kafka", str(self.properties_file),
+            self._java(),
+            f"-Xmx{heap}",
+            f"-Xms{heap}",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={CONFIG_DIR / 'kafka-log4j2.yaml'}",
+            "-cp",
+            kafka_classpath(self.settings.runtime_dir),
+            "kafka.Kafka",
+            str(self.properties_file),
         ]
 
     def healthy(self) -> bool:
         """Answering, and (for a local node) a live member of the cluster's metadata."""
-        if self.managed:
-            if not port_is_open(self.settings.host, self.port("kafka_port")):
-                return False  # spares librdkafka's connection-refused noise while the broker boots
+        if self.managed and not port_is_open(self.settings.host, self.port("kafka_port")):
+            return False  # spares librdkafka's connection-refused noise while the broker boots
         admin = kafka.admin(self.settings, {"socket.timeout.ms": 2000})
         try:
             brokers = admin.list_topics(timeout=2).brokers
@@ -212,8 +280,11 @@ class Kafka(Service):
         s = self.settings
         local = KafkaConnection(bootstrap_servers=",".join(f"{s.host}:{k.port('kafka_port')}" for k in nodes(s)))
         admin = AdminClient(local.librdkafka())
-        upsert = UserScramCredentialUpsertion(SCRAM_USER, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192),
-                                              s.kafka_scram_password.get_secret_value().encode())
+        upsert = UserScramCredentialUpsertion(
+            SCRAM_USER,
+            ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192),
+            s.kafka_scram_password.get_secret_value().encode(),
+        )
         for future in admin.alter_user_scram_credentials([upsert]).values():
             future.result(timeout=30)
 
@@ -245,12 +316,14 @@ def check_cluster_size(settings: Settings) -> None:
     try:
         formatted = int((first.home / KAFKA_NODES_FILE).read_text())
     except (OSError, ValueError):
-        formatted = 1   # an install from before clusters: one node
+        formatted = 1  # an install from before clusters: one node
     if formatted != settings.kafka_node_count:
         folders = ", ".join(str(k.home) for k in nodes(settings.model_copy(update={"kafka_nodes": formatted})))
-        raise ConfigError(f"the local Kafka was formatted as a {formatted}-node cluster, not "
-                          f"{settings.kafka_node_count}: run `shopstream up --brokers {formatted}`, or "
-                          f"`shopstream down` and delete {folders} to start over (their events are lost)")
+        raise ConfigError(
+            f"the local Kafka was formatted as a {formatted}-node cluster, not "
+            f"{settings.kafka_node_count}: run `shopstream up --brokers {formatted}`, or "
+            f"`shopstream down` and delete {folders} to start over (their events are lost)"
+        )
 
 
 #: The flag each tool takes its client properties file with (the connection's security).
@@ -277,15 +350,28 @@ def tool_command(settings, tool: str, args: list[str]) -> list[str]:
         config_flag = CLIENT_CONFIG_FLAG.get(tool, "--command-config")
         if settings.kafka_security_protocol != "PLAINTEXT" and config_flag not in args:
             args = [*args, config_flag, str(client_properties_file(settings))]
-    return [jvm.find_java(KAFKA_MIN_JAVA, "the Kafka tools").path, "-Xmx256m",
-            f"-Dlog4j2.configurationFile={CONFIG_DIR / 'tools-log4j2.yaml'}",
-            "-cp", kafka_classpath(settings.runtime_dir), main_class, *args]
+    return [
+        jvm.find_java(KAFKA_MIN_JAVA, "the Kafka tools").path,
+        "-Xmx256m",
+        f"-Dlog4j2.configurationFile={CONFIG_DIR / 'tools-log4j2.yaml'}",
+        "-cp",
+        kafka_classpath(settings.runtime_dir),
+        main_class,
+        *args,
+    ]
 
 
 def over_sasl_ssl(settings: Settings) -> Settings:
     """The same settings, connecting through the local broker's SASL_SSL listener (SCRAM-SHA-512 over TLS)."""
     secure = ",".join(f"{settings.host}:{k.port('kafka_secure_port')}" for k in nodes(settings))
-    return Settings(**{**settings.model_dump(), "bootstrap_servers": secure,
-                       "kafka_security_protocol": "SASL_SSL", "kafka_sasl_mechanism": "SCRAM-SHA-512",
-                       "kafka_sasl_username": SCRAM_USER, "kafka_sasl_password": settings.kafka_scram_password,
-                       "kafka_ssl_ca_location": Kafka(settings).ca_file})
+    return Settings(
+        **{
+            **settings.model_dump(),
+            "bootstrap_servers": secure,
+            "kafka_security_protocol": "SASL_SSL",
+            "kafka_sasl_mechanism": "SCRAM-SHA-512",
+            "kafka_sasl_username": SCRAM_USER,
+            "kafka_sasl_password": settings.kafka_scram_password,
+            "kafka_ssl_ca_location": Kafka(settings).ca_file,
+        }
+    )

@@ -40,8 +40,9 @@ class PgAdmin(Service):
     def _package_dir(self) -> Path:
         found = sorted(self.venv.glob("lib/python3*/site-packages/pgadmin4"))
         if not found:
-            raise DependencyMissing(f"pgAdmin is not installed in {self.venv}: `shopstream up --with pgadmin` "
-                                    f"installs it")
+            raise DependencyMissing(
+                f"pgAdmin is not installed in {self.venv}: `shopstream up --with pgadmin` installs it"
+            )
         return found[-1]
 
     def _install(self) -> None:
@@ -51,10 +52,14 @@ class PgAdmin(Service):
         ensure_venv(self.venv, REQUIREMENT, "leave out --with pgadmin")
 
     def _cli(self, *args: str) -> None:
-        env = {**os.environ, "PGADMIN_SETUP_EMAIL": self.settings.pgadmin_email,
-               "PGADMIN_SETUP_PASSWORD": self.settings.pgadmin_password.get_secret_value()}
-        done = subprocess.run([str(self.venv / "bin" / "pgadmin4-cli"), *args], capture_output=True, text=True,
-                              env=env, cwd=self.home)
+        env = {
+            **os.environ,
+            "PGADMIN_SETUP_EMAIL": self.settings.pgadmin_email,
+            "PGADMIN_SETUP_PASSWORD": self.settings.pgadmin_password.get_secret_value(),
+        }
+        done = subprocess.run(
+            [str(self.venv / "bin" / "pgadmin4-cli"), *args], capture_output=True, text=True, env=env, cwd=self.home
+        )
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
             raise DependencyMissing(f"pgadmin4-cli {args[0]} failed: {tail[0]} (see {self.home})")
@@ -63,33 +68,48 @@ class PgAdmin(Service):
         """The shopstream database, as the read-only role, its password in the login's pgpass ("/pgpass" is
         relative to the login's storage folder in server mode)."""
         s = self.settings
-        return {"Servers": {"1": {
-            "Name": "shopstream (read-only)", "Group": "shopstream", "Host": s.postgres_host or s.host,
-            "Port": s.postgres_port, "MaintenanceDB": s.postgres_db, "Username": s.reader_user,
-            "SSLMode": "prefer", "PassFile": "/pgpass"}}}
+        return {
+            "Servers": {
+                "1": {
+                    "Name": "shopstream (read-only)",
+                    "Group": "shopstream",
+                    "Host": s.postgres_host or s.host,
+                    "Port": s.postgres_port,
+                    "MaintenanceDB": s.postgres_db,
+                    "Username": s.reader_user,
+                    "SSLMode": "prefer",
+                    "PassFile": "/pgpass",
+                }
+            }
+        }
 
     def prepare(self) -> None:
         s = self.settings
         self._install()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        (self._package_dir() / "config_local.py").write_text("\n".join([
-            "# Written by shopstream (infra/runtime/services/pgadmin.py) at each start.",
-            "SERVER_MODE = True",
-            f"DATA_DIR = {str(self.data_dir)!r}",
-            f"LOG_FILE = {str(self.data_dir / 'pgadmin4.log')!r}",
-            f"DEFAULT_SERVER = {s.host!r}",
-            f"DEFAULT_SERVER_PORT = {s.pgadmin_port}",
-            "UPGRADE_CHECK_ENABLED = False",
-            "MASTER_PASSWORD_REQUIRED = False",
-            "",
-        ]))
+        (self._package_dir() / "config_local.py").write_text(
+            "\n".join(
+                [
+                    "# Written by shopstream (infra/runtime/services/pgadmin.py) at each start.",
+                    "SERVER_MODE = True",
+                    f"DATA_DIR = {str(self.data_dir)!r}",
+                    f"LOG_FILE = {str(self.data_dir / 'pgadmin4.log')!r}",
+                    f"DEFAULT_SERVER = {s.host!r}",
+                    f"DEFAULT_SERVER_PORT = {s.pgadmin_port}",
+                    "UPGRADE_CHECK_ENABLED = False",
+                    "MASTER_PASSWORD_REQUIRED = False",
+                    "",
+                ]
+            )
+        )
         if not (self.data_dir / "pgadmin4.db").exists():
-            self._cli("setup-db")   # the login from PGADMIN_SETUP_EMAIL / _PASSWORD
+            self._cli("setup-db")  # the login from PGADMIN_SETUP_EMAIL / _PASSWORD
         storage = self.data_dir / "storage" / s.pgadmin_email.replace("@", "_")
         storage.mkdir(parents=True, exist_ok=True)
         pgpass = storage / "pgpass"
-        pgpass.write_text(f"{s.postgres_host or s.host}:{s.postgres_port}:*:{s.reader_user}:"
-                          f"{s.reader_password.get_secret_value()}\n")
+        pgpass.write_text(
+            f"{s.postgres_host or s.host}:{s.postgres_port}:*:{s.reader_user}:{s.reader_password.get_secret_value()}\n"
+        )
         pgpass.chmod(0o600)
         servers = json.dumps(self.servers(), indent=2)
         registered = self.home / "servers.json"

@@ -50,8 +50,9 @@ def postgres_bindir() -> Path:
         out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True).stdout.strip()
         if (Path(out) / "postgres").exists():
             return Path(out)
-    raise DependencyMissing("PostgreSQL server binaries are missing: run `apt-get install postgresql` "
-                            "(or `make setup`)")
+    raise DependencyMissing(
+        "PostgreSQL server binaries are missing: run `apt-get install postgresql` (or `make setup`)"
+    )
 
 
 class Postgres(Service):
@@ -72,8 +73,9 @@ class Postgres(Service):
         try:
             entry = pwd.getpwnam("postgres")
         except KeyError:
-            subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "postgres"],
-                           check=True)
+            subprocess.run(
+                ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "postgres"], check=True
+            )
             entry = pwd.getpwnam("postgres")
         return entry.pw_uid, entry.pw_gid
 
@@ -102,9 +104,22 @@ class Postgres(Service):
         os.chmod(pwfile, 0o600)
         try:
             result = subprocess.run(
-                [str(bindir / "initdb"), "-D", str(self.data_dir), "-U", "postgres", "-E", "UTF8",
-                 "--locale=C.UTF-8", "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"],
-                capture_output=True, text=True, preexec_fn=self._demote(),
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    "postgres",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    f"--pwfile={pwfile}",
+                ],
+                capture_output=True,
+                text=True,
+                preexec_fn=self._demote(),
             )
         finally:
             pwfile.unlink(missing_ok=True)
@@ -116,8 +131,17 @@ class Postgres(Service):
         return drop_privileges(*user) if user else None
 
     def command(self) -> list[str]:
-        argv = [str(postgres_bindir() / "postgres"), "-D", str(self.data_dir), "-p", str(self.settings.postgres_port),
-                "-c", f"listen_addresses={self.settings.host}", "-c", f"unix_socket_directories={self.socket_dir}"]
+        argv = [
+            str(postgres_bindir() / "postgres"),
+            "-D",
+            str(self.data_dir),
+            "-p",
+            str(self.settings.postgres_port),
+            "-c",
+            f"listen_addresses={self.settings.host}",
+            "-c",
+            f"unix_socket_directories={self.socket_dir}",
+        ]
         for key, value in SERVER_SETTINGS.items():
             argv += ["-c", f"{key}={value}"]
         return argv
@@ -147,16 +171,21 @@ def bootstrap_roles_and_databases(s) -> None:
     """Roles and databases: a writer that owns the schema, a read-only reader, the registry's own.
 
     Idempotent; needs the superuser ("admin") credentials."""
-    roles = [(s.writer_user, s.writer_password), (s.reader_user, s.reader_password),
-             (REGISTRY_USER, s.registry_role_password)]
+    roles = [
+        (s.writer_user, s.writer_password),
+        (s.reader_user, s.reader_password),
+        (REGISTRY_USER, s.registry_role_password),
+    ]
     conn = psycopg2.connect(s.postgres_dsn("admin", "postgres"))
     conn.autocommit = True
     with conn.cursor() as cur:
         for role, password in roles:
             cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
             verb = "ALTER" if cur.fetchone() else "CREATE"
-            cur.execute(sql.SQL(verb + " ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(role)),
-                        (password.get_secret_value(),))
+            cur.execute(
+                sql.SQL(verb + " ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(role)),
+                (password.get_secret_value(),),
+            )
     conn.close()
     create_database(s, REGISTRY_DB, owner=REGISTRY_USER)
     create_database(s, s.postgres_db)
@@ -170,8 +199,11 @@ def create_database(settings, dbname: str, owner: str | None = None) -> None:
     with conn.cursor() as cur:
         cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,))
         if not cur.fetchone():
-            cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(dbname),
-                                                                     sql.Identifier(owner or s.writer_user)))
+            cur.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(dbname), sql.Identifier(owner or s.writer_user)
+                )
+            )
     conn.close()
     if owner:
         return
@@ -183,8 +215,11 @@ def create_database(settings, dbname: str, owner: str | None = None) -> None:
         cur.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(dbname), reader))
         cur.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(reader))
         cur.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(reader))
-        cur.execute(sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public GRANT SELECT ON TABLES TO {}")
-                    .format(writer, reader))
+        cur.execute(
+            sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public GRANT SELECT ON TABLES TO {}").format(
+                writer, reader
+            )
+        )
     conn.close()
 
 

@@ -40,8 +40,9 @@ class Prometheus(Service):
                 {"targets": [f"{s.host}:{s.exporter_metrics_port}"], "labels": {"component": "exporter"}},
             ],
             # The local Spark standalone cluster's master and workers, while they run (`up --spark-workers N`).
-            "spark": [d.metrics_target() for d in cluster(s, installed_workers(s.runtime_dir))
-                      if d.process.pid() is not None],
+            "spark": [
+                d.metrics_target() for d in cluster(s, installed_workers(s.runtime_dir)) if d.process.pid() is not None
+            ],
         }
 
     def write_targets(self) -> None:
@@ -61,9 +62,15 @@ class Prometheus(Service):
 
     def command(self) -> list[str]:
         s = self.settings
-        return [self.binary(), f"--config.file={self.config_dir / 'prometheus.yml'}",
-                f"--storage.tsdb.path={self.home / 'data'}", f"--web.listen-address={s.host}:{s.prometheus_port}",
-                "--web.enable-lifecycle", "--storage.tsdb.retention.time=7d", "--log.level=warn"]
+        return [
+            self.binary(),
+            f"--config.file={self.config_dir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={self.home / 'data'}",
+            f"--web.listen-address={s.host}:{s.prometheus_port}",
+            "--web.enable-lifecycle",
+            "--storage.tsdb.retention.time=7d",
+            "--log.level=warn",
+        ]
 
     def healthy(self) -> bool:
         return answers_ok(f"{self.settings.prometheus_url}/-/ready")

@@ -44,11 +44,18 @@ class Registry(Service):
             "quarkus.management.host": s.host,
             "quarkus.management.port": s.registry_management_port,
             "quarkus.log.level": "WARN",
-            "quarkus.log.category.\"io.apicurio\".level": "INFO",
+            'quarkus.log.category."io.apicurio".level': "INFO",
         }
         java = jvm.find_java(REGISTRY_MIN_JAVA, f"Apicurio Registry {self.version()}").path
-        return [java, f"-Xmx{s.registry_heap}", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                *(f"-D{k}={v}" for k, v in props.items()), "-jar", str(folder / "quarkus-run.jar")]
+        return [
+            java,
+            f"-Xmx{s.registry_heap}",
+            "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
+            *(f"-D{k}={v}" for k, v in props.items()),
+            "-jar",
+            str(folder / "quarkus-run.jar"),
+        ]
 
     def healthy(self) -> bool:
         return answers_ok(f"{self.settings.registry_url}/subjects")
@@ -60,5 +67,3 @@ class Registry(Service):
 
     def address(self) -> str:
         return self.settings.registry_url
-
-

@@ -19,7 +19,7 @@ from infra.runtime.base import Service
 #: Spark's Prometheus servlet on every daemon's UI: the master's at MASTER_METRICS_PATH, a worker's at
 #: WORKER_METRICS_PATH (Prometheus's job "spark").
 METRICS_CONF = Path(__file__).resolve().parents[2] / "config" / "spark-metrics.properties"
-MASTER_METRICS_PATH = "/metrics/master/prometheus/"   # the servlet redirects to the slash
+MASTER_METRICS_PATH = "/metrics/master/prometheus/"  # the servlet redirects to the slash
 WORKER_METRICS_PATH = "/metrics/prometheus/"
 
 
@@ -42,14 +42,27 @@ class SparkMaster(Service):
 
     def env(self) -> dict[str, str]:
         java = jvm.find_java(17, "Spark")
-        return {"SPARK_HOME": str(spark_home()), "JAVA_HOME": str(Path(java.path).parents[1]),
-                "SPARK_LOCAL_IP": self.settings.host, "SPARK_LOG_DIR": str(self.home / "logs"),
-                "SPARK_NO_DAEMONIZE": "1", "SPARK_DAEMON_JAVA_OPTS": f"-Dspark.metrics.conf={METRICS_CONF}"}
+        return {
+            "SPARK_HOME": str(spark_home()),
+            "JAVA_HOME": str(Path(java.path).parents[1]),
+            "SPARK_LOCAL_IP": self.settings.host,
+            "SPARK_LOG_DIR": str(self.home / "logs"),
+            "SPARK_NO_DAEMONIZE": "1",
+            "SPARK_DAEMON_JAVA_OPTS": f"-Dspark.metrics.conf={METRICS_CONF}",
+        }
 
     def command(self) -> list[str]:
         s = self.settings
-        return [str(spark_home() / "bin" / "spark-class"), "org.apache.spark.deploy.master.Master",
-                "--host", s.host, "--port", str(s.spark_master_port), "--webui-port", str(s.spark_master_ui_port)]
+        return [
+            str(spark_home() / "bin" / "spark-class"),
+            "org.apache.spark.deploy.master.Master",
+            "--host",
+            s.host,
+            "--port",
+            str(s.spark_master_port),
+            "--webui-port",
+            str(s.spark_master_ui_port),
+        ]
 
     def healthy(self) -> bool:
         return _master_state(self.settings).get("status") == "ALIVE"
@@ -64,8 +77,10 @@ class SparkMaster(Service):
 
     def metrics_target(self) -> dict:
         """This daemon as a Prometheus file_sd target group."""
-        return {"targets": [f"{self.settings.host}:{self.settings.spark_master_ui_port}"],
-                "labels": {"__metrics_path__": MASTER_METRICS_PATH, "component": self.name}}
+        return {
+            "targets": [f"{self.settings.host}:{self.settings.spark_master_ui_port}"],
+            "labels": {"__metrics_path__": MASTER_METRICS_PATH, "component": self.name},
+        }
 
 
 class SparkWorker(SparkMaster):
@@ -84,23 +99,38 @@ class SparkWorker(SparkMaster):
 
     def command(self) -> list[str]:
         s = self.settings
-        return [str(spark_home() / "bin" / "spark-class"), "org.apache.spark.deploy.worker.Worker",
-                s.spark_master_url, "--host", s.host, "--cores", str(s.spark_worker_cores),
-                "--memory", s.spark_worker_memory, "--webui-port", str(self.ui_port),
-                "--work-dir", str(self.home / "work")]
+        return [
+            str(spark_home() / "bin" / "spark-class"),
+            "org.apache.spark.deploy.worker.Worker",
+            s.spark_master_url,
+            "--host",
+            s.host,
+            "--cores",
+            str(s.spark_worker_cores),
+            "--memory",
+            s.spark_worker_memory,
+            "--webui-port",
+            str(self.ui_port),
+            "--work-dir",
+            str(self.home / "work"),
+        ]
 
     def healthy(self) -> bool:
         """Registered and alive at the master (found by its UI address)."""
         mine = f":{self.ui_port}"
-        return any(w.get("state") == "ALIVE" and w.get("webuiaddress", "").endswith(mine)
-                   for w in _master_state(self.settings).get("workers", []))
+        return any(
+            w.get("state") == "ALIVE" and w.get("webuiaddress", "").endswith(mine)
+            for w in _master_state(self.settings).get("workers", [])
+        )
 
     def address(self) -> str:
         return f"http://{self.settings.host}:{self.ui_port}"
 
     def metrics_target(self) -> dict:
-        return {"targets": [f"{self.settings.host}:{self.ui_port}"],
-                "labels": {"__metrics_path__": WORKER_METRICS_PATH, "component": self.name}}
+        return {
+            "targets": [f"{self.settings.host}:{self.ui_port}"],
+            "labels": {"__metrics_path__": WORKER_METRICS_PATH, "component": self.name},
+        }
 
 
 def cluster(settings, workers: int) -> list[Service]:
@@ -111,4 +141,3 @@ def cluster(settings, workers: int) -> list[Service]:
 def installed_workers(runtime_dir: Path) -> int:
     """How many workers this runtime folder has run (their folders), for `status` and `down`."""
     return len([p for p in runtime_dir.glob("spark-worker-*") if p.is_dir()]) if runtime_dir.exists() else 0
-

@@ -17,8 +17,8 @@ from tests.fixtures.database import scalar
 from tests.fixtures.sink_rows import IDS, NOW, click, csv
 
 TODAY = NOW.date()
-OLD = TODAY - dt.timedelta(days=10)     # past the 7-day hot window
-STALE = TODAY - dt.timedelta(days=40)   # past the 30 days the quarantine and KPIs are kept
+OLD = TODAY - dt.timedelta(days=10)  # past the 7-day hot window
+STALE = TODAY - dt.timedelta(days=40)  # past the 30 days the quarantine and KPIs are kept
 FACTS = "SELECT t::text FROM {} t ORDER BY event_time, event_id"
 
 
@@ -35,9 +35,21 @@ def old_day(database, tmp_path):
     sink = PostgresSink(settings, "tiering:q1")
     extra = click(IDS[2], event_time=at(OLD, 11)).removesuffix(",") + ',"{""loyalty_tier"": ""gold""}"'
     quarantine = f"t.clickstream,0,9,{at(STALE, 3)},schema,not_confluent_framing,bad,,\\x0102"
-    sink.write(1, {"click": csv([click(IDS[0], event_time=at(OLD, 9)), click(IDS[1], event_time=at(OLD, 10)), extra,
-                                 click(IDS[3], offset=3)]),
-                   "quarantine": csv([quarantine])}, {"t.clickstream": {"0": 10}})
+    sink.write(
+        1,
+        {
+            "click": csv(
+                [
+                    click(IDS[0], event_time=at(OLD, 9)),
+                    click(IDS[1], event_time=at(OLD, 10)),
+                    extra,
+                    click(IDS[3], offset=3),
+                ]
+            ),
+            "quarantine": csv([quarantine]),
+        },
+        {"t.clickstream": {"0": 10}},
+    )
     sink.close()
     with psycopg2.connect(settings.postgres_dsn("writer")) as conn, conn.cursor() as cur:
         cur.execute("INSERT INTO kpi_funnel_minute (window_start, page_views) VALUES (%s, 7)", (at(STALE, 4),))
@@ -69,14 +81,18 @@ def test_an_old_day_is_archived_verified_dropped_and_restored_identically(old_da
     assert partition_exists(settings, f"clickstream_events_{TODAY:%Y%m%d}"), "the hot window stays"
     assert scalar(settings, "SELECT count(*) FROM clickstream_events") == 1
     assert scalar(settings, "SELECT count(*) FROM quarantine") == 0
-    assert scalar(settings, "SELECT count(*) FROM kpi_funnel_minute WHERE window_start < now() - interval '30 days'") == 0
+    assert (
+        scalar(settings, "SELECT count(*) FROM kpi_funnel_minute WHERE window_start < now() - interval '30 days'") == 0
+    )
     assert scalar(settings, "SELECT count(*) FROM sink_ledger") == 1, "each pipeline's newest ledger row stays"
 
     # Without PostgreSQL: DuckDB over the Parquet files, hive-style day folders.
     files = str(settings.archive_path / "clickstream_events" / "*" / "*.parquet")
     lake = duckdb.connect()
-    count, tier = lake.execute(f"SELECT count(*), max(json_extract_string(extra_fields, '$.loyalty_tier')) "
-                             f"FROM read_parquet('{files}', hive_partitioning = true) WHERE day = '{OLD}'").fetchone()
+    count, tier = lake.execute(
+        f"SELECT count(*), max(json_extract_string(extra_fields, '$.loyalty_tier')) "
+        f"FROM read_parquet('{files}', hive_partitioning = true) WHERE day = '{OLD}'"
+    ).fetchone()
     assert (count, tier) == (3, "gold")
     raw = lake.execute(f"SELECT raw FROM read_parquet('{settings.archive_path}/quarantine/*/*.parquet')").fetchone()[0]
     assert raw == b"\x01\x02"
@@ -97,7 +113,7 @@ def test_nothing_is_dropped_when_the_archive_folder_cannot_be_written(old_day, t
     settings = old_day.model_copy(update={"archive_dir": blocker / "archive"})
     part = f"clickstream_events_{OLD:%Y%m%d}"
 
-    run_once(settings, TODAY)   # the upkeep logs the failure and drops nothing
+    run_once(settings, TODAY)  # the upkeep logs the failure and drops nothing
     assert partition_exists(settings, part)
     assert scalar(settings, "SELECT count(*) FROM quarantine") == 1
 
@@ -133,7 +149,7 @@ def test_an_export_that_does_not_give_back_the_same_rows_drops_nothing(old_day, 
         table = read_back(path)
         if table.num_rows and "customer_id" in table.column_names:
             i = table.column_names.index("customer_id")
-            table = table.set_column(i, "customer_id", pa.array(["C2"] + table.column(i).to_pylist()[1:]))
+            table = table.set_column(i, "customer_id", pa.array(["C2", *table.column(i).to_pylist()[1:]]))
         return table
 
     monkeypatch.setattr(archive.pq, "read_table", corrupted)
@@ -141,5 +157,7 @@ def test_an_export_that_does_not_give_back_the_same_rows_drops_nothing(old_day, 
         archive.run(old_day, TODAY)
     assert partition_exists(old_day, f"clickstream_events_{OLD:%Y%m%d}")
     assert scalar(old_day, "SELECT count(*) FROM clickstream_events") == 4
-    assert scalar(old_day, "SELECT count(*) FROM archived_days WHERE table_name = 'clickstream_events' "
-                           "AND row_count > 0") == 0
+    assert (
+        scalar(old_day, "SELECT count(*) FROM archived_days WHERE table_name = 'clickstream_events' AND row_count > 0")
+        == 0
+    )

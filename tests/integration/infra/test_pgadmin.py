@@ -22,7 +22,7 @@ def listening_addresses(port: int) -> set[str]:
         local, state = line.split()[1], line.split()[3]
         address, hex_port = local.split(":")
         if state == "0A" and int(hex_port, 16) == port:
-            found.add(".".join(str(int(address[i:i + 2], 16)) for i in (6, 4, 2, 0)))
+            found.add(".".join(str(int(address[i : i + 2], 16)) for i in (6, 4, 2, 0)))
     return found
 
 
@@ -30,7 +30,7 @@ def test_pgadmin_logs_in_and_finds_the_fact_tables(running_stack):
     settings = running_stack
     if settings.postgres_host not in (None, settings.host):
         pytest.skip("the pre-registered server is the local PostgreSQL")
-    migrate(settings)   # the fact tables of the database pgAdmin opens (`run` applies them too)
+    migrate(settings)  # the fact tables of the database pgAdmin opens (`run` applies them too)
     pgadmin = PgAdmin(settings)
     started = stack.up(settings, with_=("pgadmin",))
     try:
@@ -58,7 +58,7 @@ def test_pgadmin_logs_in_and_finds_the_fact_tables(running_stack):
             sid = server["_id"]
             assert server["username"] == settings.reader_user
             connect = page.request.post(f"{base}/browser/server/connect/{gid}/{sid}", headers=headers, data={})
-            assert connect.ok, connect.text()   # no password asked: the pgpass answers
+            assert connect.ok, connect.text()  # no password asked: the pgpass answers
             did = next(d["_id"] for d in nodes(f"database/nodes/{gid}/{sid}") if d["label"] == settings.postgres_db)
             scid = next(s["_id"] for s in nodes(f"schema/nodes/{gid}/{sid}/{did}") if s["label"] == "public")
             tables = {t["label"] for t in nodes(f"table/nodes/{gid}/{sid}/{did}/{scid}")}
@@ -67,5 +67,5 @@ def test_pgadmin_logs_in_and_finds_the_fact_tables(running_stack):
     finally:
         if "pgadmin" in started:
             pgadmin.stop()
-    if "pgadmin" in started:   # stopped again: `status` lists only the optional services that run
+    if "pgadmin" in started:  # stopped again: `status` lists only the optional services that run
         assert "pgadmin" not in [s.name for s in stack.status(settings)]

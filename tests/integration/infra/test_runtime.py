@@ -23,7 +23,7 @@ from core.settings import Settings
 from infra.runtime import stack
 from infra.runtime.process import port_is_free
 from infra.runtime.services.registry import Registry
-from infra.topics import load_topic_specs
+from infra.runtime.topics import load_topic_specs
 from tests.fixtures.processes import processes_mentioning
 from tests.fixtures.waiting import wait_for
 
@@ -49,8 +49,7 @@ def test_a_message_round_trips_through_kafka(running_stack, unique_name):
         consumer.close()
 
 
-AVRO = json.dumps({"type": "record", "name": "Ping", "namespace": "test",
-                   "fields": [{"name": "id", "type": "string"}]})
+AVRO = json.dumps({"type": "record", "name": "Ping", "namespace": "test", "fields": [{"name": "id", "type": "string"}]})
 
 
 def test_a_schema_id_survives_a_registry_restart(running_stack, unique_name):
@@ -91,13 +90,19 @@ def test_prometheus_scrapes_itself(running_stack):
     def prometheus_target_up() -> bool:
         targets = httpx.get(f"{s.prometheus_url}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
         return any(t["labels"]["job"] == "prometheus" and t["health"] == "up" for t in targets)
+
     wait_for(prometheus_target_up, 30, "Prometheus's own target to be up")
 
 
 def test_kafka_topics_tool_lists_the_spec_topics(running_stack):
     s = running_stack
-    out = subprocess.run([sys.executable, "-m", "infra", "kafka", "topics", "--list"], capture_output=True,
-                         text=True, timeout=120, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-m", "infra", "kafka", "topics", "--list"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout.split()
     for spec in load_topic_specs():
         assert s.topic(spec.name) in out
 
@@ -109,8 +114,11 @@ def test_every_kafka_tool_names_a_class_the_kafka_jars_hold(running_stack):
     from infra.runtime import jvm
     from infra.runtime.services.kafka import TOOLS
 
-    classes = {name for jar in jvm.KAFKA.folder(running_stack.runtime_dir).glob("*.jar")
-               for name in zipfile.ZipFile(jar).namelist()}
+    classes = {
+        name
+        for jar in jvm.KAFKA.folder(running_stack.runtime_dir).glob("*.jar")
+        for name in zipfile.ZipFile(jar).namelist()
+    }
     for tool, main_class in TOOLS.items():
         assert main_class.replace(".", "/") + ".class" in classes, f"kafka {tool}: no {main_class}"
 
@@ -127,13 +135,18 @@ def _private_settings(tmp_path: Path, shared: Settings, offset: int) -> Settings
     runtime = tmp_path / "rt"
     runtime.mkdir()
     (runtime / "jvm").symlink_to(shared.runtime_dir / "jvm")  # reuse the fetched jars
-    return Settings(runtime_dir=runtime, kafka_port=shared.kafka_port + offset,
-                    kafka_controller_port=shared.kafka_controller_port + offset,
-                    kafka_secure_port=shared.kafka_secure_port + offset,
-                    registry_port=shared.registry_port + offset,
-                    registry_management_port=shared.registry_management_port + offset, postgres_port=shared.postgres_port + offset,
-                    prometheus_port=shared.prometheus_port + offset,
-                    alertmanager_port=shared.alertmanager_port + offset, start_timeout_s=120)
+    return Settings(
+        runtime_dir=runtime,
+        kafka_port=shared.kafka_port + offset,
+        kafka_controller_port=shared.kafka_controller_port + offset,
+        kafka_secure_port=shared.kafka_secure_port + offset,
+        registry_port=shared.registry_port + offset,
+        registry_management_port=shared.registry_management_port + offset,
+        postgres_port=shared.postgres_port + offset,
+        prometheus_port=shared.prometheus_port + offset,
+        alertmanager_port=shared.alertmanager_port + offset,
+        start_timeout_s=120,
+    )
 
 
 def _processes_mentioning(text: str) -> list[str]:
@@ -144,6 +157,7 @@ def _processes_mentioning(text: str) -> list[str]:
 def private_tmp():
     # Under /tmp with a world-traversable path, so the unprivileged postgres can use it.
     import tempfile
+
     path = Path(tempfile.mkdtemp(prefix="shopstream-it-"))
     os.chmod(path, 0o755)
     yield path

@@ -20,13 +20,14 @@ def test_a_killed_service_is_started_again_by_the_watchdog(running_stack):
     try:
         killed = prometheus.process.pid()
         os.kill(killed, signal.SIGKILL)
-        restarted = lambda: (r := watchdog.restarts(settings).get("prometheus")) and r.restarts and r   # noqa: E731
+        restarted = lambda: (r := watchdog.restarts(settings).get("prometheus")) and r.restarts and r  # noqa: E731
         record = wait_for(restarted, 60, "the watchdog to start Prometheus again")
         assert record.detected_at is not None
         assert prometheus.process.pid() not in (None, killed) and prometheus.healthy()
         assert (record.restarts, record.last_error) == (1, None)
-        assert {name: r.restarts for name, r in watchdog.restarts(settings).items() if r.restarts} == \
-            {"prometheus": 1}, "nothing else was touched"
+        assert {name: r.restarts for name, r in watchdog.restarts(settings).items() if r.restarts} == {
+            "prometheus": 1
+        }, "nothing else was touched"
     finally:
         stop.set()
         dog.join(30)

@@ -18,9 +18,9 @@ import schemas
 from core.kafka import log_end_offsets
 from core.settings import FaultRatios, ProduceOptions, StreamOptions
 from db.migrate import migrate
-from infra.pipeline import StreamProcess, wait_for_ledger
+from infra.orchestration.processes import StreamProcess, wait_for_ledger
 from infra.runtime.services.postgres import create_database, drop_database
-from infra.topics import ensure_topics, load_topic_specs
+from infra.runtime.topics import ensure_topics, load_topic_specs
 from monitoring import charts, exporter
 from monitoring.live_view import GRAPHS, graph_url
 from monitoring.summary import RunScope, summarize
@@ -50,8 +50,13 @@ def live_run(running_stack, tmp_path_factory):
     ensure_topics(settings, name, load_topic_specs())
     create_database(settings, settings.postgres_db)
     migrate(settings)
-    options = StreamOptions(master="local[2]", pipeline=name, trigger_s=0.5, driver_memory="1g",
-                            checkpoint_dir=tmp_path_factory.mktemp("ckpt"))
+    options = StreamOptions(
+        master="local[2]",
+        pipeline=name,
+        trigger_s=0.5,
+        driver_memory="1g",
+        checkpoint_dir=tmp_path_factory.mktemp("ckpt"),
+    )
     stop_exporter = threading.Event()
     threading.Thread(target=exporter.run, args=(settings, name, 2.0, stop_exporter), daemon=True).start()
     stream = StreamProcess(settings, options)
@@ -59,20 +64,30 @@ def live_run(running_stack, tmp_path_factory):
     try:
         topics = list(schemas.event_topics(settings).values())
         start = log_end_offsets(settings, topics)
-        manifest = producers.run(settings, ProduceOptions(
-            rate=800, duration_s=25, late_ratio=0.01, late_max_s=20, duplicate_ratio=0, run_id=name,
-            faults=FaultRatios(schema=0.01, data_type=0.01, completeness=0.01, business_rules=0.02)),
-            metrics_port=settings.producer_metrics_port).manifest
+        manifest = producers.run(
+            settings,
+            ProduceOptions(
+                rate=800,
+                duration_s=25,
+                late_ratio=0.01,
+                late_max_s=20,
+                duplicate_ratio=0,
+                run_id=name,
+                faults=FaultRatios(schema=0.01, data_type=0.01, completeness=0.01, business_rules=0.02),
+            ),
+            metrics_port=settings.producer_metrics_port,
+        ).manifest
         end = log_end_offsets(settings, topics)
         wait_for_ledger(settings, stream.pipeline_key(), end, stream, timeout=180)
         summary = summarize(settings, RunScope(start, end, stream.pipeline_key()), manifest.unique_events)
         scraped_after = time.time() + 0.5
 
-        def every_target_scraped_twice_since_the_run():   # so each rate() has its samples
+        def every_target_scraped_twice_since_the_run():  # so each rate() has its samples
             targets = httpx.get(f"{settings.prometheus_url}/api/v1/targets", timeout=5).json()["data"]
             ours = [t for t in targets["activeTargets"] if t["labels"].get("component")]
-            return ours and all(t["health"] == "up" and _epoch(t["lastScrape"]) > scraped_after + t_interval(t)
-                                for t in ours)
+            return ours and all(
+                t["health"] == "up" and _epoch(t["lastScrape"]) > scraped_after + t_interval(t) for t in ours
+            )
 
         wait_for(every_target_scraped_twice_since_the_run, 60, "two scrapes of every target after the run")
         stream_metrics = httpx.get(f"http://{settings.host}:{settings.stream_metrics_port}/metrics").text
@@ -120,16 +135,22 @@ def _samples(text: str, name: str) -> list:
 def test_every_stage_histogram_has_observations(live_run):
     settings, _, _, stream_metrics = live_run
     producer_metrics = httpx.get(f"http://{settings.host}:{settings.producer_metrics_port}/metrics").text
-    counts = {s.labels["stage"]: s.value for text in (producer_metrics, stream_metrics)
-              for s in _samples(text, "shopstream_stage_latency_seconds_count")}
+    counts = {
+        s.labels["stage"]: s.value
+        for text in (producer_metrics, stream_metrics)
+        for s in _samples(text, "shopstream_stage_latency_seconds_count")
+    }
     assert set(counts) == {"generate", "produce", "queue", "process", "db_write", "end_to_end"}
     assert all(v > 0 for v in counts.values()), counts
 
 
 def test_end_to_end_p95_from_metrics_agrees_with_sql(live_run):
     _, _, summary, stream_metrics = live_run
-    buckets = sorted((float(s.labels["le"]), s.value) for s in _samples(stream_metrics, "shopstream_stage_latency_seconds_bucket")
-                     if s.labels["stage"] == "end_to_end")
+    buckets = sorted(
+        (float(s.labels["le"]), s.value)
+        for s in _samples(stream_metrics, "shopstream_stage_latency_seconds_bucket")
+        if s.labels["stage"] == "end_to_end"
+    )
     total = buckets[-1][1]
     p95_bucket = next(le for le, n in buckets if n >= 0.95 * total)
     lower = max([le for le, _ in buckets if le < p95_bucket], default=0.0)
@@ -159,7 +180,7 @@ def test_report_measures_the_live_run(live_run, tmp_path):
     assert sum(q["failed"] for q in r.quality.values()) == summary["quarantined"]
     assert set(r.stages) == {"generate", "produce", "queue", "process", "db_write", "end_to_end"}
     assert set(r.queries) == {"Simple Select", "Aggregation", "Join Operations", "Materialized View Refresh"}
-    assert r.on_time_events + r.made_late == summary["stored"]   # the histogram holds every stored event
+    assert r.on_time_events + r.made_late == summary["stored"]  # the histogram holds every stored event
     png = charts.write_png(r, tmp_path / "report.png", manifest)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert report.live_metrics(settings)["p95"]
@@ -174,8 +195,9 @@ def test_the_html_report_loads_in_a_browser_with_every_chart_drawn(live_run, tmp
     r = report.build(settings, minutes=30, query_runs=2)
     page_file = charts.write_html(r, tmp_path / "report.html", manifest, summary)
     with chromium_page() as (page, errors):
-        page.route("**/*", lambda route: route.abort() if not route.request.url.startswith("file:")
-                   else route.continue_())   # self-contained: nothing may come from the network
+        page.route(
+            "**/*", lambda route: route.abort() if not route.request.url.startswith("file:") else route.continue_()
+        )  # self-contained: nothing may come from the network
         page.goto(page_file.as_uri(), wait_until="load")
         drawn = page.evaluate("""() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(el => ({
             id: el.id, svg: el.querySelectorAll('.main-svg').length,
@@ -194,8 +216,13 @@ def test_report_against_a_stopped_stack_is_a_clear_message():
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "infra", "report"], capture_output=True, text=True, timeout=60,
-                         env={**os.environ, "SHOPSTREAM_POSTGRES_PORT": "1"})
+    out = subprocess.run(
+        [sys.executable, "-m", "infra", "report"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "SHOPSTREAM_POSTGRES_PORT": "1"},
+    )
     assert out.returncode == 2
     assert "PostgreSQL at 127.0.0.1:1 is not running" in out.stderr
     assert "Traceback" not in out.stderr

@@ -21,4 +21,4 @@ def test_after_a_checkpoint_reset_each_fact_joins_only_its_own_batch(database):
         cur.execute(WINDOW_FACTS, {"minutes": 60, "late_s": 5, "late_min_s": 1})
         rows = cur.fetchall()
     conn.close()
-    assert len(rows) == 4   # joined on batch id alone, each fact would match both ledger rows: 8
+    assert len(rows) == 4  # joined on batch id alone, each fact would match both ledger rows: 8

@@ -17,7 +17,7 @@ import schemas
 from core.exceptions import RegistryError
 from core.kafka import log_end_offsets
 from core.settings import NO_FAULTS, FaultRatios, ProduceOptions
-from infra.pipeline import ProducerProcess
+from infra.orchestration.processes import ProducerProcess
 from infra.runtime.services.kafka import Kafka
 from producers.app import build_serializers
 from producers.exceptions import ProducerError
@@ -35,8 +35,11 @@ def test_our_bytes_equal_confluents_avro_serializer(isolated):
     for event in (next(gen) for _ in range(600)):
         schema = schemas.versions(event.family)[event.version - 1]
         ctx = SerializationContext(isolated.topic(schema.topic_name), MessageField.VALUE)
-        theirs = AvroSerializer(registry, schema.text, conf={
-            "auto.register.schemas": False, "subject.name.strategy": topic_subject_name_strategy})
+        theirs = AvroSerializer(
+            registry,
+            schema.text,
+            conf={"auto.register.schemas": False, "subject.name.strategy": topic_subject_name_strategy},
+        )
         fields = {f["name"]: event.record[f["name"]] for f in schema.definition["fields"]}
         assert ours[(event.family, event.version)](event.record) == theirs(fields, ctx)
         seen.add((event.family, event.version))
@@ -45,16 +48,19 @@ def test_our_bytes_equal_confluents_avro_serializer(isolated):
 
 def test_n_events_arrive_and_all_decode_through_the_registry(isolated):
     n = 3000
-    result = producers.run(isolated, ProduceOptions(rate=0, count=n, late_ratio=0.1, v2_ratio=0.5, faults=NO_FAULTS,
-                                                    duplicate_ratio=0))
+    result = producers.run(
+        isolated, ProduceOptions(rate=0, count=n, late_ratio=0.1, v2_ratio=0.5, faults=NO_FAULTS, duplicate_ratio=0)
+    )
     assert result.manifest.produced == n and not result.manifest.failed
     topics = [isolated.topic("clickstream"), isolated.topic("orders")]
     messages = consume_all(isolated, topics)
     assert len(messages) == n
     # confluent-kafka 2.16 defaults to an "associated" subject-name strategy whose lookup
     # Apicurio does not serve (the request can hang): name the topic strategy.
-    deserializer = AvroDeserializer(SchemaRegistryClient({"url": isolated.registry_url, "timeout": 10}),
-                                    conf={"subject.name.strategy": topic_subject_name_strategy})
+    deserializer = AvroDeserializer(
+        SchemaRegistryClient({"url": isolated.registry_url, "timeout": 10}),
+        conf={"subject.name.strategy": topic_subject_name_strategy},
+    )
     ids = set()
     for msg in messages:
         record = deserializer(msg.value(), SerializationContext(msg.topic(), MessageField.VALUE))
@@ -65,8 +71,13 @@ def test_n_events_arrive_and_all_decode_through_the_registry(isolated):
 
 
 def test_the_manifest_counts_exactly_what_was_acknowledged(isolated, tmp_path):
-    options = ProduceOptions(rate=0, count=4000, duplicate_ratio=0.05, manifest_path=tmp_path / "m.json",
-                             faults=FaultRatios(schema=0.02, data_type=0.02, completeness=0.02, business_rules=0.02))
+    options = ProduceOptions(
+        rate=0,
+        count=4000,
+        duplicate_ratio=0.05,
+        manifest_path=tmp_path / "m.json",
+        faults=FaultRatios(schema=0.02, data_type=0.02, completeness=0.02, business_rules=0.02),
+    )
     manifest = producers.run(isolated, options).manifest
     messages = consume_all(isolated, [isolated.topic("clickstream"), isolated.topic("orders")])
     assert len(messages) == manifest.produced == 4000
@@ -84,8 +95,9 @@ def test_a_broker_restart_while_producing_loses_no_acknowledged_event(isolated):
     result: dict = {}
 
     def produce():
-        result["r"] = producers.run(isolated, ProduceOptions(rate=2000, duration_s=14, run_id="restart", faults=NO_FAULTS,
-                                                             duplicate_ratio=0))
+        result["r"] = producers.run(
+            isolated, ProduceOptions(rate=2000, duration_s=14, run_id="restart", faults=NO_FAULTS, duplicate_ratio=0)
+        )
 
     thread = threading.Thread(target=produce)
     thread.start()
@@ -93,8 +105,9 @@ def test_a_broker_restart_while_producing_loses_no_acknowledged_event(isolated):
 
     def written() -> int:
         return sum(o for parts in log_end_offsets(isolated, topics).values() for o in parts.values())
+
     wait_for(lambda: written() >= 4000, 60, "the producer to be well under way")
-    assert kafka.stop()   # returns once the broker process is gone: the producer is cut off mid-run
+    assert kafka.stop()  # returns once the broker process is gone: the producer is cut off mid-run
     assert kafka.start()
     thread.join(120)
     manifest = result["r"].manifest
@@ -115,7 +128,7 @@ def test_an_unknown_topic_is_a_clear_error(running_stack):
 def test_a_registry_that_is_down_is_a_clear_error(running_stack):
     down = running_stack.model_copy(update={"schema_registry_url": "http://127.0.0.1:9/apis/ccompat/v7"})
     started = time.monotonic()
-    with pytest.raises(RegistryError, match="registry .* is unreachable"):
+    with pytest.raises(RegistryError, match=r"registry .* is unreachable"):
         producers.run(down, ProduceOptions(count=10))
     assert time.monotonic() - started < 30
 
@@ -124,14 +137,21 @@ def test_a_killed_producer_resumed_from_its_manifest_sends_each_event_exactly_on
     """SIGKILL mid-run, then `produce --resume`: every event of the run is on the topics exactly once, and the
     manifest counts exactly what they hold, category by category."""
     n = 24_000
-    options = ProduceOptions(rate=6000, count=n, run_id="killed", duplicate_ratio=0.02, late_ratio=0.05,
-                             faults=FaultRatios(schema=0.01, data_type=0.01, completeness=0.01, business_rules=0.01))
-    quiet = isolated.model_copy(update={"producer_metrics_port": 0})   # another test's producer may hold the port
+    options = ProduceOptions(
+        rate=6000,
+        count=n,
+        run_id="killed",
+        duplicate_ratio=0.02,
+        late_ratio=0.05,
+        faults=FaultRatios(schema=0.01, data_type=0.01, completeness=0.01, business_rules=0.01),
+    )
+    quiet = isolated.model_copy(update={"producer_metrics_port": 0})  # another test's producer may hold the port
     process = ProducerProcess(quiet, options, tmp_path / "m.json")
     topics = [isolated.topic("clickstream"), isolated.topic("orders")]
 
     def written() -> int:
         return sum(o for parts in log_end_offsets(isolated, topics).values() for o in parts.values())
+
     process.start()
     try:
         wait_for(lambda: written() >= n // 4, 60, "the producer to be a quarter through")
@@ -147,7 +167,7 @@ def test_a_killed_producer_resumed_from_its_manifest_sends_each_event_exactly_on
     assert manifest.journal["state"] == "done"
     messages = consume_all(isolated, topics)
     seqs = Counter(int(dict(m.headers())["run_seq"].decode().rsplit(":", 2)[1]) for m in messages)
-    assert sorted(seqs) == list(range(n)) and set(seqs.values()) == {1}   # none missing, none sent twice
+    assert sorted(seqs) == list(range(n)) and set(seqs.values()) == {1}  # none missing, none sent twice
     assert manifest.produced == manifest.generated == n and not manifest.failed
     # the same run made again in one piece counts the same per category: the resumed events are the run's own
     expected = Counter()

@@ -13,9 +13,9 @@ import pytest
 from core.settings import ProduceOptions
 from infra.runtime import stack
 from tests.fixtures.faults import child_pids
-from tests.integration.monitoring.test_observability import panel_queries
 from tests.fixtures.processes import processes_mentioning
 from tests.fixtures.waiting import wait_for
+from tests.integration.monitoring.test_observability import panel_queries
 from tests.integration.streaming.test_self_healing import drain_and_account, ledger_rows, start_job_and_producer
 
 pytestmark = pytest.mark.slow
@@ -27,13 +27,18 @@ def java_processes_with(text: str) -> list[int]:
 
 def executors(settings) -> list[int]:
     """The executor JVMs our local workers launched (each runs in a folder under its worker's work dir)."""
+
     def cwd(pid: int) -> str:
         try:
             return os.readlink(f"/proc/{pid}/cwd")
         except OSError:
             return ""
-    return [pid for pid in java_processes_with("CoarseGrainedExecutorBackend")
-            if cwd(pid).startswith(str(settings.runtime_dir / "spark-worker-"))]
+
+    return [
+        pid
+        for pid in java_processes_with("CoarseGrainedExecutorBackend")
+        if cwd(pid).startswith(str(settings.runtime_dir / "spark-worker-"))
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +48,7 @@ def spark_cluster(running_stack):
     for service in reversed(stack.spark_cluster(running_stack)):
         if service.name in started:
             service.stop()
-    if started:   # nothing of the cluster is left: master, workers, executors
+    if started:  # nothing of the cluster is left: master, workers, executors
         assert java_processes_with(running_stack.spark_master_url) == []
         assert executors(running_stack) == []
 
@@ -54,14 +59,18 @@ def test_exactly_once_with_the_job_on_the_standalone_cluster(spark_cluster, pipe
     settings = pipeline_env[0]
     options = options.model_copy(update={"master": spark_cluster.spark_master_url})
     topics, start, stream, producing = start_job_and_producer(
-        settings, options, ProduceOptions(rate=2000, duration_s=30, run_id="cluster"))
+        settings, options, ProduceOptions(rate=2000, duration_s=30, run_id="cluster")
+    )
     try:
         wait_for(lambda: ledger_rows(settings) >= 2, 120, "commits from the job on the cluster")
         running = wait_for(lambda: executors(spark_cluster), 30, "the job's executors on the workers")
-        assert len(running) == 2, running   # one executor on each worker (1 core each)
+        assert len(running) == 2, running  # one executor on each worker (1 core each)
         # Prometheus scrapes the master and both workers (Spark's own endpoints): the cluster dashboard has data.
-        wait_for(lambda: _prometheus(settings, 'sum(metrics_worker_coresUsed_Value{job="spark"})') == [2.0], 30,
-                 "Prometheus to see both workers' cores in use")
+        wait_for(
+            lambda: _prometheus(settings, 'sum(metrics_worker_coresUsed_Value{job="spark"})') == [2.0],
+            30,
+            "Prometheus to see both workers' cores in use",
+        )
         for name, expr in panel_queries(cluster=True):
             assert _prometheus(settings, expr), f"{name}: `{expr}` returned no data"
         os.kill(running[0], signal.SIGKILL)

@@ -14,7 +14,7 @@ import producers
 import schemas
 from core.kafka import log_end_offsets
 from core.settings import FaultRatios, ProduceOptions, settings_env
-from infra.pipeline import StreamProcess, job_metrics, wait_for_ledger
+from infra.orchestration.processes import StreamProcess, job_metrics, wait_for_ledger
 from tests.fixtures.database import scalar
 from tests.fixtures.waiting import wait_for
 
@@ -24,8 +24,13 @@ STORED = "SELECT (SELECT count(*) FROM clickstream_events) + (SELECT count(*) FR
 
 
 def shopstream(settings, *args) -> str:
-    out = subprocess.run([sys.executable, "-m", "infra", *args], capture_output=True, text=True, timeout=180,
-                         env={**os.environ, **settings_env(settings), "COLUMNS": "200"})
+    out = subprocess.run(
+        [sys.executable, "-m", "infra", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, **settings_env(settings), "COLUMNS": "200"},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     return out.stdout
 
@@ -42,8 +47,9 @@ def test_a_relaxed_rule_stores_its_dead_letters_once_and_a_broken_one_fails_agai
     stream.start()
     try:
         faults = FaultRatios(schema=0, data_type=0, completeness=0, business_rules=0.2)
-        manifest = producers.run(settings, ProduceOptions(rate=0, count=1500, faults=faults,
-                                                          duplicate_ratio=0)).manifest
+        manifest = producers.run(
+            settings, ProduceOptions(rate=0, count=1500, faults=faults, duplicate_ratio=0)
+        ).manifest
         wait_for_ledger(settings, stream.pipeline_key(), log_end_offsets(settings, topics), stream, timeout=120)
     finally:
         assert stream.stop() == 0
@@ -67,16 +73,25 @@ def test_a_relaxed_rule_stores_its_dead_letters_once_and_a_broken_one_fails_agai
         assert f"outcome: 0 stored (quarantine row resolved), {bad_price:,} failing again" in out, out
         again = shopstream(settings, "dead-letter", "redrive", "--rule", "quantity_over_limit", "--dry-run")
         assert f"0 dead letters would be re-driven ({over:,} selected are resolved already)" in again, again
-        wait_for(lambda: job_metrics(settings).get("shopstream_dead_letter_redriven_total") == over + bad_price, 30,
-                 "the job's re-drive counter")
+        wait_for(
+            lambda: job_metrics(settings).get("shopstream_dead_letter_redriven_total") == over + bad_price,
+            30,
+            "the job's re-drive counter",
+        )
     finally:
         assert relaxed.stop() == 0
 
     assert scalar(settings, STORED) == stored + over, "each re-driven record that passes is stored once"
     assert scalar(settings, "SELECT count(*) FROM quarantine") == quarantined, "no quarantine row is added or deleted"
     assert rule_count(settings, "quantity_over_limit", "resolved_at IS NOT NULL AND resolved_by IS NOT NULL") == over
-    assert rule_count(settings, "non_positive_price", "resolved_at IS NULL AND redrive_attempts = 1 "
-                                                      "AND last_redrive_rule = 'non_positive_price'") == bad_price
+    assert (
+        rule_count(
+            settings,
+            "non_positive_price",
+            "resolved_at IS NULL AND redrive_attempts = 1 AND last_redrive_rule = 'non_positive_price'",
+        )
+        == bad_price
+    )
     assert log_end_offsets(settings, dead_letter_topic) == letters, "no new dead letter: no loop"
     # Each source record once: stored, or quarantined and not resolved.
     unresolved = scalar(settings, "SELECT count(*) FROM quarantine WHERE resolved_at IS NULL")

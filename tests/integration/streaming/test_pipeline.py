@@ -18,13 +18,13 @@ import schemas
 from core import kafka
 from core.kafka import log_end_offsets
 from core.settings import NO_FAULTS, FaultRatios, ProduceOptions, settings_env
-from infra.pipeline import StreamProcess, wait_for_ledger
+from infra.orchestration.processes import StreamProcess, wait_for_ledger
+from infra.runtime.services.kafka import over_sasl_ssl
 from monitoring.summary import RunScope, summarize
 from producers.app import build_serializers
 from producers.generator import EventGenerator
 from producers.producer import ShopProducer
 from tests.fixtures.database import scalar
-from infra.runtime.services.kafka import over_sasl_ssl
 from tests.fixtures.kafka import consume_all
 from tests.fixtures.waiting import wait_for
 
@@ -34,19 +34,25 @@ ALL_FAULTS = FaultRatios(schema=0.01, data_type=0.01, completeness=0.015, busine
 
 # KPIs recomputed from the stored facts, compared with what the sink maintained.
 KPI_CHECKS = {
-    "revenue": ("""SELECT coalesce(sum(revenue), 0), coalesce(sum(units), 0), coalesce(sum(orders), 0)
+    "revenue": (
+        """SELECT coalesce(sum(revenue), 0), coalesce(sum(units), 0), coalesce(sum(orders), 0)
                    FROM kpi_revenue_minute""",
-                """SELECT coalesce(sum(r), 0), coalesce(sum(u), 0), coalesce(sum(n), 0) FROM (
+        """SELECT coalesce(sum(r), 0), coalesce(sum(u), 0), coalesce(sum(n), 0) FROM (
                      SELECT sum(l.line_total) r, sum(l.quantity) u, count(DISTINCT l.event_id) n
                      FROM order_lines l JOIN orders o USING (event_time, event_id)
-                     GROUP BY date_trunc('minute', l.event_time), l.category, o.currency) x"""),
-    "revenue_by_minute": ("""SELECT count(*) FROM kpi_revenue_minute k FULL JOIN (
+                     GROUP BY date_trunc('minute', l.event_time), l.category, o.currency) x""",
+    ),
+    "revenue_by_minute": (
+        """SELECT count(*) FROM kpi_revenue_minute k FULL JOIN (
                                SELECT date_trunc('minute', l.event_time) w, l.category, o.currency,
                                       sum(l.line_total) r, count(DISTINCT l.event_id) n
                                FROM order_lines l JOIN orders o USING (event_time, event_id) GROUP BY 1, 2, 3) f
                              ON k.window_start = f.w AND k.category = f.category AND k.currency = f.currency
-                             WHERE k.revenue IS DISTINCT FROM f.r OR k.orders IS DISTINCT FROM f.n""", "SELECT 0"),
-    "funnel": ("""SELECT count(*) FROM kpi_funnel_minute k FULL JOIN (
+                             WHERE k.revenue IS DISTINCT FROM f.r OR k.orders IS DISTINCT FROM f.n""",
+        "SELECT 0",
+    ),
+    "funnel": (
+        """SELECT count(*) FROM kpi_funnel_minute k FULL JOIN (
                     SELECT w, sum(pv) pv, sum(atc) atc, sum(co) co, sum(pu) pu FROM (
                       SELECT date_trunc('minute', event_time) w, (event_type = 'page_view')::int pv,
                              (event_type = 'add_to_cart')::int atc, (event_type = 'checkout_started')::int co,
@@ -54,11 +60,16 @@ KPI_CHECKS = {
                       UNION ALL SELECT date_trunc('minute', event_time), 0, 0, 0, 1 FROM orders) x GROUP BY w) f
                   ON k.window_start = f.w
                   WHERE k.page_views IS DISTINCT FROM f.pv OR k.add_to_carts IS DISTINCT FROM f.atc
-                     OR k.checkouts IS DISTINCT FROM f.co OR k.purchases IS DISTINCT FROM f.pu""", "SELECT 0"),
-    "sessions": ("""SELECT count(*) FROM kpi_active_sessions_minute k FULL JOIN (
+                     OR k.checkouts IS DISTINCT FROM f.co OR k.purchases IS DISTINCT FROM f.pu""",
+        "SELECT 0",
+    ),
+    "sessions": (
+        """SELECT count(*) FROM kpi_active_sessions_minute k FULL JOIN (
                       SELECT date_trunc('minute', event_time) w, count(DISTINCT session_id) n
                       FROM clickstream_events GROUP BY 1) f ON k.window_start = f.w
-                    WHERE k.active_sessions IS DISTINCT FROM f.n""", "SELECT 0"),
+                    WHERE k.active_sessions IS DISTINCT FROM f.n""",
+        "SELECT 0",
+    ),
 }
 
 
@@ -68,8 +79,9 @@ def produce_stray(settings, when: dt.datetime) -> None:
     event = next(e for e in iter(gen) if e.family == "clickstream")
     event.record["event_time"] = int(when.timestamp() * 1_000_000)
     producer = ShopProducer(settings, {}, build_serializers(settings))
-    producer.producer.produce(settings.topic("clickstream"), producer.serializers[("clickstream", event.version)](
-        event.record), event.key)
+    producer.producer.produce(
+        settings.topic("clickstream"), producer.serializers[("clickstream", event.version)](event.record), event.key
+    )
     assert producer.producer.flush(30) == 0
 
 
@@ -85,10 +97,20 @@ def test_end_to_end_every_event_is_stored_or_quarantined_exactly_once(pipeline_e
     assert settings.kafka.librdkafka()["security.protocol"] == "SASL_SSL"
     topics = list(schemas.event_topics(settings).values())
     start = log_end_offsets(settings, topics)
-    manifest = producers.run(settings, ProduceOptions(
-        rate=0, count=20_000, faults=ALL_FAULTS, duplicate_ratio=0.02, late_ratio=0.05, late_max_s=90,
-        v2_ratio=0.5, run_id="e2e")).manifest
-    produce_stray(settings, dt.datetime(2021, 6, 1, tzinfo=dt.timezone.utc))
+    manifest = producers.run(
+        settings,
+        ProduceOptions(
+            rate=0,
+            count=20_000,
+            faults=ALL_FAULTS,
+            duplicate_ratio=0.02,
+            late_ratio=0.05,
+            late_max_s=90,
+            v2_ratio=0.5,
+            run_id="e2e",
+        ),
+    ).manifest
+    produce_stray(settings, dt.datetime(2021, 6, 1, tzinfo=dt.UTC))
     end = log_end_offsets(settings, topics)
     stream = StreamProcess(settings, options)
     stream.start()
@@ -103,15 +125,16 @@ def test_end_to_end_every_event_is_stored_or_quarantined_exactly_once(pipeline_e
     assert (s["lost"], s["duplicates_in_db"], s["rows_without_ledger"]) == (0, 0, 0)
     assert s["stored"] + s["quarantined"] == unique
     assert s["quality"] == manifest.to_dict()["quality"]
-    assert s["quality_by_rule"] == {c: r for c, r in manifest.quarantine_expected().items()}
+    assert s["quality_by_rule"] == dict(manifest.quarantine_expected().items())
     # duplicates were sent and not stored twice
     assert manifest.duplicates > 0
     assert scalar(settings, "SELECT sum(duplicates) FROM sink_ledger") == manifest.duplicates
     # both schema versions landed
     assert scalar(settings, "SELECT count(DISTINCT schema_version) FROM clickstream_events") == 2
     # late events are stored and counted, not dropped
-    late = scalar(settings, "SELECT count(*) FROM clickstream_events WHERE kafka_time - event_time > '5 s'") + \
-        scalar(settings, "SELECT count(*) FROM orders WHERE kafka_time - event_time > '5 s'")
+    late = scalar(settings, "SELECT count(*) FROM clickstream_events WHERE kafka_time - event_time > '5 s'") + scalar(
+        settings, "SELECT count(*) FROM orders WHERE kafka_time - event_time > '5 s'"
+    )
     assert late > 0 and late == scalar(settings, "SELECT sum(late) FROM sink_ledger") == s["late_events"]
     # the stray timestamp went to the default partition
     assert scalar(settings, "SELECT count(*) FROM clickstream_events_default") == 1
@@ -127,14 +150,20 @@ def test_end_to_end_every_event_is_stored_or_quarantined_exactly_once(pipeline_e
     # the consumer group mirrors the ledger: no lag
     consumer = kafka.consumer(settings, options.pipeline)
     from confluent_kafka import TopicPartition
+
     committed = consumer.committed([TopicPartition(t, int(p)) for t, parts in end.items() for p in parts], timeout=10)
     consumer.close()
-    assert {(tp.topic, str(tp.partition)): tp.offset for tp in committed} == \
-        {(t, p): o for t, parts in end.items() for p, o in parts.items()}
+    assert {(tp.topic, str(tp.partition)): tp.offset for tp in committed} == {
+        (t, p): o for t, parts in end.items() for p, o in parts.items()
+    }
     # Kafka's own tool sees the same through a generated --command-config file
-    tool = subprocess.run([sys.executable, "-m", "infra", "kafka", "consumer-groups", "--describe",
-                           "--group", options.pipeline], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **settings_env(settings)})
+    tool = subprocess.run(
+        [sys.executable, "-m", "infra", "kafka", "consumer-groups", "--describe", "--group", options.pipeline],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **settings_env(settings)},
+    )
     assert tool.returncode == 0, tool.stderr
     assert all(topic in tool.stdout for topic in topics)
 
@@ -144,8 +173,14 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(pipeline_env):
     topics = list(schemas.event_topics(settings).values())
     start = log_end_offsets(settings, topics)
     result: dict = {}
-    producing = threading.Thread(target=lambda: result.update(r=producers.run(settings, ProduceOptions(
-        rate=2500, duration_s=45, faults=ALL_FAULTS, duplicate_ratio=0.01, run_id="crash"))))
+    producing = threading.Thread(
+        target=lambda: result.update(
+            r=producers.run(
+                settings,
+                ProduceOptions(rate=2500, duration_s=45, faults=ALL_FAULTS, duplicate_ratio=0.01, run_id="crash"),
+            )
+        )
+    )
     producing.start()
     rng = random.Random(11)
     kills = []
@@ -161,7 +196,12 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(pipeline_env):
         else:
             # a random moment once this incarnation is committing batches
             committed = _ledger_rows(settings)
-            wait_for(lambda: _ledger_rows(settings) > committed, 60, "this incarnation's first commit", 0.05)
+            wait_for(
+                lambda committed=committed: _ledger_rows(settings) > committed,
+                60,
+                "this incarnation's first commit",
+                0.05,
+            )
             time.sleep(rng.uniform(0, 1.5))
             kills.append("random")
         stream.kill()
@@ -192,9 +232,12 @@ def _wait_for_open_transaction(settings, timeout: float) -> bool:
 
     def sink_transaction_open() -> bool:
         with conn.cursor() as cur:
-            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND usename = %s "
-                        "AND backend_xid IS NOT NULL", (settings.postgres_db, settings.writer_user))
+            cur.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND usename = %s AND backend_xid IS NOT NULL",
+                (settings.postgres_db, settings.writer_user),
+            )
             return cur.fetchone()[0] > 0
+
     try:
         return wait_for(sink_transaction_open, timeout, "an open sink transaction", interval=0.001)
     except AssertionError:

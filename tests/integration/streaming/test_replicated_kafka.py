@@ -16,13 +16,17 @@ from core.settings import ProduceOptions, StreamOptions
 from infra.runtime import stack
 from infra.runtime.services.kafka import Kafka, nodes
 from infra.runtime.services.postgres import drop_database
-from infra.topics import ensure_topics, load_topic_specs
+from infra.runtime.topics import ensure_topics, load_topic_specs
 from tests.fixtures.database import own_database
 from tests.fixtures.faults import child_pids
 from tests.fixtures.processes import processes_mentioning
 from tests.fixtures.waiting import wait_for
-from tests.integration.streaming.test_self_healing import (batches_picked_up_since, drain_and_account,
-                                                            ledger_rows, start_job_and_producer)
+from tests.integration.streaming.test_self_healing import (
+    batches_picked_up_since,
+    drain_and_account,
+    ledger_rows,
+    start_job_and_producer,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -33,8 +37,15 @@ def kafka_cluster(running_stack, tmp_path_factory):
     session's PostgreSQL and registry; the Kafka jars are the session's. Stopped afterwards, nothing left."""
     runtime_dir = tmp_path_factory.mktemp("kafka3")
     (runtime_dir / "jvm").symlink_to(running_stack.runtime_dir / "jvm")
-    cluster = running_stack.model_copy(update={"runtime_dir": runtime_dir, "kafka_nodes": 3, "kafka_port": 19092,
-                                               "kafka_controller_port": 19093, "kafka_secure_port": 19094})
+    cluster = running_stack.model_copy(
+        update={
+            "runtime_dir": runtime_dir,
+            "kafka_nodes": 3,
+            "kafka_port": 19092,
+            "kafka_controller_port": 19093,
+            "kafka_secure_port": 19094,
+        }
+    )
     stack.up(cluster, only=["kafka"])
     try:
         yield cluster
@@ -44,10 +55,13 @@ def kafka_cluster(running_stack, tmp_path_factory):
 
 
 def test_the_cluster_has_three_nodes_and_replicated_topics(kafka_cluster):
-    settings = kafka_cluster.model_copy(update={"kafka_nodes": None})   # the size as formatted, as other commands see it
+    settings = kafka_cluster.model_copy(update={"kafka_nodes": None})  # the size as formatted, as other commands see it
     assert settings.kafka_bootstrap == "127.0.0.1:19092,127.0.0.1:19192,127.0.0.1:19292"
-    assert [s.name for s in stack.status(settings) if s.name.startswith("kafka") and s.healthy] == \
-        ["kafka", "kafka-2", "kafka-3"]
+    assert [s.name for s in stack.status(settings) if s.name.startswith("kafka") and s.healthy] == [
+        "kafka",
+        "kafka-2",
+        "kafka-3",
+    ]
     topics = kafka.admin(settings).list_topics(timeout=10).topics
     for topic in schemas.event_topics(settings).values():
         assert all(len(p.replicas) == 3 and len(p.isrs) == 3 for p in topics[topic].partitions.values()), topic
@@ -56,10 +70,16 @@ def test_the_cluster_has_three_nodes_and_replicated_topics(kafka_cluster):
 def test_the_job_and_the_producer_ride_out_the_death_of_a_partition_leader(kafka_cluster, unique_name, tmp_path):
     settings = own_database(kafka_cluster.model_copy(update={"topic_prefix": unique_name}), unique_name)
     ensure_topics(settings, settings.topic_prefix, load_topic_specs())
-    options = StreamOptions(master="local[2]", pipeline=unique_name, trigger_s=0.5,
-                            checkpoint_dir=tmp_path / "checkpoint", driver_memory="1g")
+    options = StreamOptions(
+        master="local[2]",
+        pipeline=unique_name,
+        trigger_s=0.5,
+        checkpoint_dir=tmp_path / "checkpoint",
+        driver_memory="1g",
+    )
     topics, start, stream, producing = start_job_and_producer(
-        settings, options, ProduceOptions(rate=3000, duration_s=60, run_id="replicated"))
+        settings, options, ProduceOptions(rate=3000, duration_s=60, run_id="replicated")
+    )
     try:
         wait_for(lambda: ledger_rows(settings), 120, "the first commit")
         metadata = kafka.admin(settings).list_topics(timeout=10)
@@ -72,9 +92,13 @@ def test_the_job_and_the_producer_ride_out_the_death_of_a_partition_leader(kafka
         new_leader = wait_for(lambda: _leader_other_than(settings, topics[0], leader), 60, "a new leader")
         wait_for(lambda: batches_picked_up_since(settings, killed_at), 120, "a commit of a batch read after the death")
         first_s = time.time() - killed_at
-        wait_for(lambda: batches_picked_up_since(settings, killed_at) >= 3, 120, "more commits after the leader's death")
-        print(f"node {leader} killed; partition 0 of {topics[0]} now led by node {new_leader}; the first batch "
-              f"read after the death committed {first_s:.1f} s after it, the third {time.time() - killed_at:.1f} s")
+        wait_for(
+            lambda: batches_picked_up_since(settings, killed_at) >= 3, 120, "more commits after the leader's death"
+        )
+        print(
+            f"node {leader} killed; partition 0 of {topics[0]} now led by node {new_leader}; the first batch "
+            f"read after the death committed {first_s:.1f} s after it, the third {time.time() - killed_at:.1f} s"
+        )
         assert stream.alive() and len(child_pids(stream.proc.pid)) == 1, "the job itself was not restarted"
     finally:
         producing.join(180)
@@ -83,7 +107,7 @@ def test_the_job_and_the_producer_ride_out_the_death_of_a_partition_leader(kafka
     try:
         drain_and_account(settings, options, stream, start, topics, manifest)
     finally:
-        victim.start()   # the module's other tests and its teardown see three nodes again
+        victim.start()  # the module's other tests and its teardown see three nodes again
         drop_database(settings, settings.postgres_db)
 
 

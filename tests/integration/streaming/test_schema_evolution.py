@@ -16,7 +16,7 @@ from core import kafka
 from core.database import connect
 from core.kafka import log_end_offsets
 from core.settings import FaultRatios, ProduceOptions
-from infra.pipeline import StreamProcess, job_metrics, wait_for_ledger
+from infra.orchestration.processes import StreamProcess, job_metrics, wait_for_ledger
 from producers.generator import EventGenerator
 from tests.fixtures.database import scalar
 
@@ -38,9 +38,11 @@ def produce_v3(settings, n: int) -> dict[str, str]:
     """``n`` valid clickstream events written with v3 through confluent-kafka's serializer, which registers v3
     (as any producer would). Returns {event_id: loyalty tier}."""
     topic = settings.topic("clickstream")
-    serializer = AvroSerializer(SchemaRegistryClient({"url": settings.registry_url, "timeout": 10}),
-                                v3_clickstream_schema(),
-                                conf={"auto.register.schemas": True, "subject.name.strategy": topic_subject_name_strategy})
+    serializer = AvroSerializer(
+        SchemaRegistryClient({"url": settings.registry_url, "timeout": 10}),
+        v3_clickstream_schema(),
+        conf={"auto.register.schemas": True, "subject.name.strategy": topic_subject_name_strategy},
+    )
     ctx = SerializationContext(topic, MessageField.VALUE)
     gen = EventGenerator(ProduceOptions(count=1, run_id="v3", v2_ratio=1.0, faults=NO_FAULTS, duplicate_ratio=0))
     producer = kafka.producer(settings, {"acks": "all"})
@@ -50,7 +52,9 @@ def produce_v3(settings, n: int) -> dict[str, str]:
         event = next(gen)
         if event.family != "clickstream":
             continue
-        record = {name: event.record[name] for name in v2_fields} | {NEW_FIELD: ("gold", "silver", None)[len(tiers) % 3]}
+        record = {name: event.record[name] for name in v2_fields} | {
+            NEW_FIELD: ("gold", "silver", None)[len(tiers) % 3]
+        }
         producer.produce(topic, serializer(record, ctx), key=event.key)
         tiers[record["event_id"]] = record[NEW_FIELD]
     assert producer.flush(30) == 0
@@ -76,8 +80,11 @@ def test_a_version_registered_while_the_job_runs_is_decoded_and_stored_with_its_
         assert stream.stop() == 0
 
     with connect(settings, "reader") as conn, conn.cursor() as cur:
-        cur.execute("SELECT event_id::text, schema_version, extra_fields FROM clickstream_events "
-                    "WHERE event_id = ANY(%s::uuid[])", (list(tiers),))
+        cur.execute(
+            "SELECT event_id::text, schema_version, extra_fields FROM clickstream_events "
+            "WHERE event_id = ANY(%s::uuid[])",
+            (list(tiers),),
+        )
         rows = {event_id: (version, extra) for event_id, version, extra in cur.fetchall()}
     conn.close()
     assert len(rows) == len(tiers), "every v3 event is stored"
@@ -86,11 +93,16 @@ def test_a_version_registered_while_the_job_runs_is_decoded_and_stored_with_its_
     for event_id, tier in tiers.items():
         assert rows[event_id][1] == ({NEW_FIELD: tier} if tier else None), event_id
     # v1/v2 events stored on the new plan carry no extra field
-    assert scalar(settings, "SELECT count(*) FROM clickstream_events WHERE schema_version < 3 "
-                            "AND extra_fields IS NOT NULL") == 0
+    assert (
+        scalar(
+            settings, "SELECT count(*) FROM clickstream_events WHERE schema_version < 3 AND extra_fields IS NOT NULL"
+        )
+        == 0
+    )
     unknown = manifest.quarantine_expected()["schema"].get("unknown_schema_id", 0)
     assert unknown > 0
-    assert scalar(settings, "SELECT count(*) FROM quarantine WHERE rule = 'unknown_schema_id'") == unknown, \
+    assert scalar(settings, "SELECT count(*) FROM quarantine WHERE rule = 'unknown_schema_id'") == unknown, (
         "only the ids the registry does not know are quarantined as unknown"
+    )
     assert metrics.get("shopstream_stream_schema_reloads_total") == 1
     assert not metrics.get("shopstream_stream_restarts_total"), "a planned restart is not a failure"

@@ -12,7 +12,7 @@ import pytest
 import schemas
 from core.kafka import log_end_offsets
 from core.settings import ProduceOptions
-from infra.pipeline import Producing, StreamProcess, job_health, job_metrics, wait_for_ledger
+from infra.orchestration.processes import Producing, StreamProcess, job_health, job_metrics, wait_for_ledger
 from monitoring.summary import RunScope, summarize
 from tests.fixtures.database import scalar
 from tests.fixtures.faults import child_pids, postgres_immediate_stop, postgres_start, terminate_writer_sessions
@@ -43,8 +43,9 @@ def drain_and_account(settings, options, stream: StreamProcess, start: dict, top
         wait_for_ledger(settings, stream.pipeline_key(), end, stream, timeout=180)
     finally:
         assert stream.stop() == 0
-    s = summarize(settings, RunScope(start, end, stream.pipeline_key()), manifest.unique_events,
-                  options.late_threshold_s)
+    s = summarize(
+        settings, RunScope(start, end, stream.pipeline_key()), manifest.unique_events, options.late_threshold_s
+    )
     assert (s["lost"], s["duplicates_in_db"]) == (0, 0)
     assert s["stored"] + s["quarantined"] == manifest.unique_events
     assert s["quality"] == manifest.to_dict()["quality"]
@@ -63,7 +64,7 @@ def test_the_job_rides_out_a_killed_connection_and_a_postgres_restart(pipeline_e
         pytest.skip("an external PostgreSQL is not ours to restart")
     topics = list(schemas.event_topics(settings).values())
     start = log_end_offsets(settings, topics)
-    stopped: list[bool] = []   # PostgreSQL is down on purpose: started again whatever happens
+    stopped: list[bool] = []  # PostgreSQL is down on purpose: started again whatever happens
     stream = StreamProcess(settings, options.model_copy(update={"max_offsets_per_trigger": 4000}))
     stream.start()
     producing = Producing(settings, ProduceOptions(rate=2500, duration_s=30, run_id="heal"))
@@ -108,7 +109,7 @@ def test_a_killed_job_process_is_restarted_by_its_supervisor(pipeline_env):
     settings, options = pipeline_env
     topics = list(schemas.event_topics(settings).values())
     start = log_end_offsets(settings, topics)
-    stream = StreamProcess(settings, options)   # supervised: the default
+    stream = StreamProcess(settings, options)  # supervised: the default
     stream.start()
     producing = Producing(settings, ProduceOptions(rate=2500, duration_s=25, run_id="supervised"))
     producing.start()
@@ -117,8 +118,11 @@ def test_a_killed_job_process_is_restarted_by_its_supervisor(pipeline_env):
         (worker,) = child_pids(stream.proc.pid)
         os.kill(worker, signal.SIGKILL)
         killed_at = time.monotonic()
-        wait_for(lambda: ledger_rows(settings) > committed and child_pids(stream.proc.pid) not in ([], [worker]),
-                 120, "commits from a restarted job process")
+        wait_for(
+            lambda: ledger_rows(settings) > committed and child_pids(stream.proc.pid) not in ([], [worker]),
+            120,
+            "commits from a restarted job process",
+        )
         recovered_s = time.monotonic() - killed_at
         assert stream.alive(), "the supervisor itself carried on"
         assert job_metric(settings, "shopstream_stream_restarts_total") == 1
@@ -151,13 +155,16 @@ def test_the_job_rides_out_a_broker_restart(pipeline_env):
     try:
         # A commit of produced events (the job may commit an empty first batch before the producer's first
         # acknowledgement): the producer has heard from Kafka before the broker dies.
-        wait_for(lambda: scalar(settings, "SELECT count(*) FROM sink_ledger WHERE records_in > 0"), 90,
-                 "the first commit of produced events")
+        wait_for(
+            lambda: scalar(settings, "SELECT count(*) FROM sink_ledger WHERE records_in > 0"),
+            90,
+            "the first commit of produced events",
+        )
         os.kill(broker.process.pid(), signal.SIGKILL)
         wait_for(lambda: broker.process.pid() is None, 30, "the broker to die")
         # Down until the job itself reports it: stalled (Kafka cannot be asked, nothing committed for 10 s)
         wait_for(lambda: job_metric(settings, "shopstream_stream_stalled") == 1, 60, "the job to report a stall")
-        broker.start()   # returns once the broker answers again
+        broker.start()  # returns once the broker answers again
         back_at = time.time()
         # Recovered: a batch read from Kafka after the restart has committed (the producer is still at it)
         wait_for(lambda: batches_picked_up_since(settings, back_at), 120, "a batch read after the broker's restart")

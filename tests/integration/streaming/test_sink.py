@@ -25,9 +25,16 @@ def test_a_batch_commits_facts_kpis_quarantine_and_ledger_together(sink):
     settings, s = sink
     order, lines = order_rows(IDS[3])
     quarantine = f"t.clickstream,0,9,{T0},schema,not_confluent_framing,bad,,\\x0102"
-    out = s.write(1, {"click": csv([click(IDS[0]), click(IDS[1], event_type="add_to_cart", offset=1)]),
-                      "order": csv([order]), "line": csv(lines), "quarantine": csv([quarantine])},
-                  {"t.clickstream": {"0": 10}})
+    out = s.write(
+        1,
+        {
+            "click": csv([click(IDS[0]), click(IDS[1], event_type="add_to_cart", offset=1)]),
+            "order": csv([order]),
+            "line": csv(lines),
+            "quarantine": csv([quarantine]),
+        },
+        {"t.clickstream": {"0": 10}},
+    )
     assert (out.skipped, out.records_in, out.stored, out.quarantined, out.duplicates) == (False, 4, 3, 1, 0)
     assert scalar(settings, "SELECT count(*) FROM clickstream_events") == 2
     assert scalar(settings, "SELECT count(*) FROM order_lines") == 2
@@ -108,14 +115,18 @@ def test_creating_a_partition_moves_its_rows_out_of_the_default(sink):
     assert scalar(settings, "SELECT tableoid::regclass::text FROM clickstream_events") == "clickstream_events_default"
     with psycopg2.connect(settings.postgres_dsn("writer")) as conn, conn.cursor() as cur:
         cur.execute("SELECT ensure_daily_partitions_on(%s, 10)", (today,))
-    assert scalar(settings, "SELECT tableoid::regclass::text FROM clickstream_events") == \
-        f"clickstream_events_{ahead:%Y%m%d}"
+    assert (
+        scalar(settings, "SELECT tableoid::regclass::text FROM clickstream_events")
+        == f"clickstream_events_{ahead:%Y%m%d}"
+    )
 
 
 def partitions(settings) -> set[str]:
     with psycopg2.connect(settings.postgres_dsn("reader")) as conn, conn.cursor() as cur:
-        cur.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                    "WHERE i.inhparent = 'clickstream_events'::regclass")
+        cur.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'clickstream_events'::regclass"
+        )
         return {name for (name,) in cur.fetchall()}
 
 
@@ -136,13 +147,16 @@ def test_the_upkeep_works_from_the_day_it_is_given(sink, tmp_path):
     window = {f"clickstream_events_{later + dt.timedelta(days=d):%Y%m%d}" for d in range(-2, 8)}
     assert partitions(settings) == window | before, "no partition is dropped without an archive"
     assert created == 3 * len(window)  # clickstream_events, orders and order_lines
-    assert scalar(settings, "SELECT tableoid::regclass::text FROM clickstream_events") == \
-        f"clickstream_events_{later:%Y%m%d}"
+    assert (
+        scalar(settings, "SELECT tableoid::regclass::text FROM clickstream_events")
+        == f"clickstream_events_{later:%Y%m%d}"
+    )
 
     archived = tier(settings, later)
     assert partitions(settings) == window | {"clickstream_events_default"}
-    assert {f"clickstream_events_{a.day:%Y%m%d}" for a in archived if a.table == "clickstream_events"} == \
-        before - {"clickstream_events_default"}
+    assert {f"clickstream_events_{a.day:%Y%m%d}" for a in archived if a.table == "clickstream_events"} == before - {
+        "clickstream_events_default"
+    }
 
     with psycopg2.connect(settings.postgres_dsn("writer")) as conn, conn.cursor() as cur:
         assert ensure_partitions(cur, later) == 0  # idempotent for the same day

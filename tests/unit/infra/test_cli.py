@@ -6,8 +6,14 @@ import sys
 
 def shopstream(*args, env=None):
     import os
-    return subprocess.run([sys.executable, "-m", "infra", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=60)
+
+    return subprocess.run(
+        [sys.executable, "-m", "infra", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+    )
 
 
 def test_help_lists_the_commands_and_their_environment_variables():
@@ -45,9 +51,10 @@ def test_a_resume_without_a_journal_says_what_to_give(tmp_path):
 def test_a_kafka_cluster_of_another_size_than_formatted_is_refused_with_the_fix(tmp_path):
     data = tmp_path / "kafka" / "data"
     data.mkdir(parents=True)
-    (data / "meta.properties").write_text("cluster.id=abc\nnode.id=1\n")   # a one-node install
-    out = shopstream("up", "--brokers", "3", env={"SHOPSTREAM_RUNTIME_DIR": str(tmp_path),
-                                                  "SHOPSTREAM_WATCHDOG": "false"})
+    (data / "meta.properties").write_text("cluster.id=abc\nnode.id=1\n")  # a one-node install
+    out = shopstream(
+        "up", "--brokers", "3", env={"SHOPSTREAM_RUNTIME_DIR": str(tmp_path), "SHOPSTREAM_WATCHDOG": "false"}
+    )
     assert out.returncode == 2, out.stderr
     assert "formatted as a 1-node cluster, not 3: run `shopstream up --brokers 1`" in out.stderr
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
@@ -76,6 +83,7 @@ from infra.cli.options import Options, flag_name, variable  # noqa: E402
 
 def click_commands():
     """(path, click command) of every command, groups walked."""
+
     def walk(cmd, path):
         subs = getattr(cmd, "commands", None)
         if subs:
@@ -83,6 +91,7 @@ def click_commands():
                 yield from walk(sub, (*path, name))
         else:
             yield path, cmd
+
     return list(walk(typer.main.get_command(app), ()))
 
 
@@ -97,15 +106,19 @@ def test_every_stream_and_produce_field_is_a_flag_of_its_commands_with_its_varia
     from infra.cli.pipeline import REPLAY_ONLY
 
     commands = dict(click_commands())
-    for model, group, names in ((StreamOptions, "stream", ("stream", "run")),
-                                (ProduceOptions, "produce", ("produce", "run"))):
+    for model, group, names in (
+        (StreamOptions, "stream", ("stream", "run")),
+        (ProduceOptions, "produce", ("produce", "run")),
+    ):
         for name in names:
             envvars = {opt: p.envvar for p in commands[(name,)].params for opt in p.opts}
             for path, info in Options("options", model, group).fields():
                 flag = f"--{flag_name(path[-1], info)}"
-                if path[-1] in REPLAY_ONLY or (name == "run" and path[-1] in (
-                        "count", "resume", "ready_file", "stop_when_idle_s", "from_group_offsets")):
-                    assert flag not in envvars   # `replay` and `run` set these themselves (or have no use for them)
+                if path[-1] in REPLAY_ONLY or (
+                    name == "run"
+                    and path[-1] in ("count", "resume", "ready_file", "stop_when_idle_s", "from_group_offsets")
+                ):
+                    assert flag not in envvars  # `replay` and `run` set these themselves (or have no use for them)
                     continue
                 assert flag in envvars, f"`{name}`: {path} has no flag"
                 assert envvars[flag] == variable(group, flag[2:])
@@ -121,8 +134,13 @@ def test_the_global_flags_are_settings_fields_with_their_variables():
 
 def non_default_environment(model: type[BaseModel], group: str) -> dict[str, str]:
     """A variable for every flag of ``model``, each set to a valid value unlike its default."""
-    special = {"pipeline": "every-variable", "driver_memory": "1g", "executor_memory": "1g", "master": "local[1]",
-               "steps": "100:1,200:2"}
+    special = {
+        "pipeline": "every-variable",
+        "driver_memory": "1g",
+        "executor_memory": "1g",
+        "master": "local[1]",
+        "steps": "100:1,200:2",
+    }
     env = {}
     for path, info in Options("options", model, group).fields():
         default = info.get_default(call_default_factory=True)
@@ -134,7 +152,7 @@ def non_default_environment(model: type[BaseModel], group: str) -> dict[str, str
             value = str((default or 0) + 3)
         elif info.annotation in (float, float | None):
             value = "0.125"
-        else:   # paths and free text
+        else:  # paths and free text
             value = f"/tmp/every-variable-{path[-1]}"
         env[variable(group, flag_name(path[-1], info))] = value
     return env
@@ -142,7 +160,7 @@ def non_default_environment(model: type[BaseModel], group: str) -> dict[str, str
 
 def test_every_option_set_through_its_variable_reaches_the_child_job(tmp_path):
     """Variables -> `run`'s models -> the stream job's child process, whole (--dry-run prints the models)."""
-    from infra.pipeline import StreamProcess
+    from infra.orchestration.processes import StreamProcess
 
     env = {**non_default_environment(ProduceOptions, "produce"), **non_default_environment(StreamOptions, "stream")}
     parent = shopstream("run", "--dry-run", env={**env, "SHOPSTREAM_RUNTIME_DIR": str(tmp_path)})
@@ -162,8 +180,9 @@ def test_every_option_set_through_its_variable_reaches_the_child_job(tmp_path):
 
     settings = Settings(runtime_dir=tmp_path, kafka_port=19092, writer_password="pass word'")
     process = StreamProcess(settings, stream)
-    child = subprocess.run([*process.argv(), "--dry-run"], capture_output=True, text=True, timeout=60,
-                           env=process.env())
+    child = subprocess.run(
+        [*process.argv(), "--dry-run"], capture_output=True, text=True, timeout=60, env=process.env()
+    )
     assert child.returncode == 0, child.stderr
     assert StreamOptions(**json.loads(child.stdout)["options"]) == process.options
     assert process.options.trigger_s == 0.125 and process.options.ready_file is not None
@@ -188,13 +207,19 @@ def test_no_command_answers_a_bad_value_with_a_traceback(capsys):
             code, out, err = run_cli(capsys, *path, *case)
             assert "Traceback" not in err + out, (path, case)
             if code == 0 and case[-1] == "--dry-run":
-                continue   # a negative value that flag accepts (a seed); nothing ran
+                continue  # a negative value that flag accepts (a seed); nothing ran
             assert code == 2, (path, case, out, err)
             assert len(err.strip().splitlines()) == 1, (path, case, err)
             rejected += 1
     assert rejected > 60
-    for argv in (["report", "--minutes", "-5"], ["stream", "--trigger", "-1"], ["bench", "e2e", "--levels", "abc"],
-                 ["produce", "--steps", "5000"], ["produce", "--steps", "0:60"], ["bench", "step", "--steps", "x:1"]):
+    for argv in (
+        ["report", "--minutes", "-5"],
+        ["stream", "--trigger", "-1"],
+        ["bench", "e2e", "--levels", "abc"],
+        ["produce", "--steps", "5000"],
+        ["produce", "--steps", "0:60"],
+        ["bench", "step", "--steps", "x:1"],
+    ):
         code, _, err = run_cli(capsys, *argv)
         assert code == 2 and err.startswith("error: invalid --"), (argv, err)
 
@@ -203,14 +228,18 @@ def test_a_replay_from_the_future_or_backwards_is_one_line_and_touches_nothing()
     """Checked before anything connects: no service is needed to refuse."""
     import datetime as dt
 
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     later = (now + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
     earlier = (now - dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
     before = (now - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
-    for args, says in ((["--from", later], "is in the future"),
-                       (["--from", before, "--to", earlier], "is not after --from"),
-                       (["--from", "yesterday"], "is not a time")):
-        out = shopstream("replay", *args, env={"SHOPSTREAM_POSTGRES_PORT": "1", "SHOPSTREAM_BOOTSTRAP_SERVERS": "127.0.0.1:1"})
+    for args, says in (
+        (["--from", later], "is in the future"),
+        (["--from", before, "--to", earlier], "is not after --from"),
+        (["--from", "yesterday"], "is not a time"),
+    ):
+        out = shopstream(
+            "replay", *args, env={"SHOPSTREAM_POSTGRES_PORT": "1", "SHOPSTREAM_BOOTSTRAP_SERVERS": "127.0.0.1:1"}
+        )
         assert out.returncode == 2, out
         assert says in out.stderr and out.stderr.strip().count("\n") == 0, out.stderr
         assert "Traceback" not in out.stderr
@@ -223,21 +252,26 @@ def test_a_replay_with_kafka_away_is_one_line_naming_it_and_the_fix():
 
     from infra.chaos.faults import free_port
 
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     since, until = ((now - dt.timedelta(minutes=m)).strftime("%Y-%m-%dT%H:%M") for m in (60, 2))
     nowhere = f"127.0.0.1:{free_port()}"
     for args in (["--from", since], ["--from", since, "--to", until]):
-        out = shopstream("replay", *args, env={"SHOPSTREAM_BOOTSTRAP_SERVERS": nowhere,
-                                               "SHOPSTREAM_STREAM_METRICS_PORT": str(free_port())})
+        out = shopstream(
+            "replay",
+            *args,
+            env={"SHOPSTREAM_BOOTSTRAP_SERVERS": nowhere, "SHOPSTREAM_STREAM_METRICS_PORT": str(free_port())},
+        )
         assert out.returncode == 2, out
         assert f"Kafka at {nowhere} is not reachable" in out.stderr and "shopstream up" in out.stderr, out.stderr
         assert out.stderr.strip().count("\n") == 0 and "Traceback" not in out.stderr, out.stderr
 
 
 def test_a_redrive_of_an_unknown_rule_or_category_is_one_line_and_sends_nothing():
-    for args, says in ((["--rule", "too_cheap"], "unknown rule 'too_cheap'"),
-                       (["--category", "vibes"], "unknown category 'vibes'"),
-                       (["--since", "2999-01-01"], "is in the future")):
+    for args, says in (
+        (["--rule", "too_cheap"], "unknown rule 'too_cheap'"),
+        (["--category", "vibes"], "unknown category 'vibes'"),
+        (["--since", "2999-01-01"], "is in the future"),
+    ):
         out = shopstream("dead-letter", "redrive", *args, env={"SHOPSTREAM_BOOTSTRAP_SERVERS": "127.0.0.1:1"})
         assert out.returncode == 2, out
         assert says in out.stderr and out.stderr.strip().count("\n") == 0, out.stderr

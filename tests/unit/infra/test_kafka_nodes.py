@@ -33,7 +33,7 @@ def test_a_cluster_cannot_change_size_and_the_error_says_what_to_do(tmp_path):
     data = tmp_path / "kafka" / "data"
     data.mkdir(parents=True)
     (data / "meta.properties").write_text("cluster.id=abc\nnode.id=1\n")
-    check_cluster_size(Settings(runtime_dir=tmp_path))   # an install from before clusters is one node
+    check_cluster_size(Settings(runtime_dir=tmp_path))  # an install from before clusters is one node
     with pytest.raises(ConfigError, match=r"formatted as a 1-node cluster, not 3: run `shopstream up --brokers 1`"):
         check_cluster_size(Settings(runtime_dir=tmp_path, kafka_nodes=3))
     (tmp_path / "kafka" / KAFKA_NODES_FILE).write_text("3")
@@ -45,5 +45,8 @@ def test_an_external_cluster_is_one_entry_whatever_was_formatted_here(tmp_path):
 
     settings = Settings(runtime_dir=tmp_path, kafka_nodes=3, bootstrap_servers="k1:9092,k2:9092")
     assert [(k.name, k.managed) for k in nodes(settings)] == [("kafka", False)]
-    assert [k.name for k in nodes(settings.model_copy(update={"bootstrap_servers": None}))] == \
-        ["kafka", "kafka-2", "kafka-3"]
+    assert [k.name for k in nodes(settings.model_copy(update={"bootstrap_servers": None}))] == [
+        "kafka",
+        "kafka-2",
+        "kafka-3",
+    ]

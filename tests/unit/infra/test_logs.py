@@ -28,8 +28,10 @@ def test_a_process_appending_to_its_log_goes_on_writing_into_the_emptied_file(tm
     log.parent.mkdir()
     done = tmp_path / "stop"
     # Writes until told to stop: the test waits for conditions, not for a fixed run time.
-    writer = ("import pathlib, sys\nstop = pathlib.Path(sys.argv[1])\n"
-              "while not stop.exists():\n    print('x' * 10000, flush=True)\n")
+    writer = (
+        "import pathlib, sys\nstop = pathlib.Path(sys.argv[1])\n"
+        "while not stop.exists():\n    print('x' * 10000, flush=True)\n"
+    )
     with open(log, "ab") as out:
         child = subprocess.Popen([sys.executable, "-c", writer, str(done)], stdout=out)
     try:
@@ -37,7 +39,7 @@ def test_a_process_appending_to_its_log_goes_on_writing_into_the_emptied_file(tm
         assert rotate_all(settings) == [log]
         copied = (tmp_path / "logs" / "broker.log.1").stat().st_size
         assert copied > 1024 * 1024
-        wait_for(lambda: 0 < log.stat().st_size, 30, "the writer to go on writing after the rotation")
+        wait_for(lambda: log.stat().st_size > 0, 30, "the writer to go on writing after the rotation")
         done.touch()
         child.wait(30)
     finally:

@@ -25,14 +25,17 @@ def test_flags_override_the_environment(monkeypatch, tmp_path):
 
 
 def test_external_services_replace_the_local_addresses(tmp_path):
-    s = Settings(runtime_dir=tmp_path, bootstrap_servers="k1:9092,k2:9092",
-                 schema_registry_url="http://reg:8080/apis/ccompat/v7")
+    s = Settings(
+        runtime_dir=tmp_path, bootstrap_servers="k1:9092,k2:9092", schema_registry_url="http://reg:8080/apis/ccompat/v7"
+    )
     assert s.kafka_bootstrap == "k1:9092,k2:9092"
     assert s.registry_url == "http://reg:8080/apis/ccompat/v7"
 
 
-@pytest.mark.parametrize("field,value", [("kafka_port", 0), ("postgres_port", 70000),
-                                          ("topic_prefix", "bad prefix!"), ("start_timeout_s", -1)])
+@pytest.mark.parametrize(
+    "field,value",
+    [("kafka_port", 0), ("postgres_port", 70000), ("topic_prefix", "bad prefix!"), ("start_timeout_s", -1)],
+)
 def test_invalid_values_are_rejected(field, value, tmp_path):
     with pytest.raises(ValidationError):
         Settings(runtime_dir=tmp_path, **{field: value})
@@ -64,17 +67,30 @@ def test_runtime_dir_is_made_absolute(monkeypatch, tmp_path):
 
 
 def test_one_connection_model_speaks_librdkafka_spark_and_the_java_tools(tmp_path):
-    s = Settings(runtime_dir=tmp_path, bootstrap_servers="k1:9094,k2:9094", kafka_security_protocol="SASL_SSL",
-                 kafka_sasl_mechanism="SCRAM-SHA-512", kafka_sasl_username="shop", kafka_sasl_password='p"w=1',
-                 kafka_ssl_ca_location=tmp_path / "ca.pem")
-    assert s.kafka.librdkafka() == {"bootstrap.servers": "k1:9094,k2:9094", "security.protocol": "SASL_SSL",
-                                    "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "shop",
-                                    "sasl.password": 'p"w=1', "ssl.ca.location": str(tmp_path / "ca.pem")}
+    s = Settings(
+        runtime_dir=tmp_path,
+        bootstrap_servers="k1:9094,k2:9094",
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_mechanism="SCRAM-SHA-512",
+        kafka_sasl_username="shop",
+        kafka_sasl_password='p"w=1',
+        kafka_ssl_ca_location=tmp_path / "ca.pem",
+    )
+    assert s.kafka.librdkafka() == {
+        "bootstrap.servers": "k1:9094,k2:9094",
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "shop",
+        "sasl.password": 'p"w=1',
+        "ssl.ca.location": str(tmp_path / "ca.pem"),
+    }
     spark = s.kafka.spark_options()
     assert spark["kafka.bootstrap.servers"] == "k1:9094,k2:9094"
-    assert spark["kafka.sasl.jaas.config"] == ('org.apache.kafka.common.security.scram.ScramLoginModule required '
-                                               'username="shop" password="p\\"w=1";')
+    assert spark["kafka.sasl.jaas.config"] == (
+        'org.apache.kafka.common.security.scram.ScramLoginModule required username="shop" password="p\\"w=1";'
+    )
     assert spark["kafka.ssl.truststore.type"] == "PEM"
+
     # the properties file reads back, as java.util.Properties unescapes it, to the same values
     def unescape(value: str) -> str:
         out, chars = [], iter(value)

@@ -9,7 +9,7 @@ import threading
 
 from core.exceptions import TEMPFAIL_EXIT
 from infra.chaos.faults import free_port
-from infra.supervisor import exit_reason, supervise
+from infra.orchestration.supervisor import exit_reason, supervise
 
 #: A child that exits with the next code of the list each time it is started; -9 kills itself.
 CHILD = """
@@ -26,10 +26,18 @@ sys.exit(code)
 
 def test_a_job_whose_dependency_is_away_says_so_in_one_line_and_exits_tempfail():
     """No registry at start: the job says it is waiting, with no traceback, and exits 75 for its supervisor."""
-    env = {**os.environ, "SHOPSTREAM_SCHEMA_REGISTRY_URL": f"http://127.0.0.1:{free_port()}",
-           "SHOPSTREAM_STREAM_METRICS_PORT": "0"}
-    out = subprocess.run([sys.executable, "-m", "infra", "stream", "--no-supervise"], capture_output=True,
-                         text=True, timeout=120, env=env)
+    env = {
+        **os.environ,
+        "SHOPSTREAM_SCHEMA_REGISTRY_URL": f"http://127.0.0.1:{free_port()}",
+        "SHOPSTREAM_STREAM_METRICS_PORT": "0",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "infra", "stream", "--no-supervise"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert out.returncode == TEMPFAIL_EXIT, out.stderr[-2000:]
     assert "waiting:" in out.stderr and "schema registry" in out.stderr and "unreachable" in out.stderr
     assert "Traceback" not in out.stderr
@@ -38,8 +46,9 @@ def test_a_job_whose_dependency_is_away_says_so_in_one_line_and_exits_tempfail()
 def test_the_supervisor_restarts_after_tempfail_and_sigkill_and_stops_on_a_permanent_error(tmp_path):
     counter = tmp_path / "starts"
     counter.write_text("0")
-    code = supervise([sys.executable, "-c", CHILD, str(counter)], dict(os.environ), threading.Event(),
-                     backoff_max_s=0.1)
+    code = supervise(
+        [sys.executable, "-c", CHILD, str(counter)], dict(os.environ), threading.Event(), backoff_max_s=0.1
+    )
     assert code == 2
     assert counter.read_text() == "3", "started again after the tempfail and after the SIGKILL, not after exit 2"
     assert exit_reason(TEMPFAIL_EXIT) == "dependency_unavailable"
@@ -47,7 +56,12 @@ def test_the_supervisor_restarts_after_tempfail_and_sigkill_and_stops_on_a_perma
 
 
 def test_health_says_the_job_is_not_there_in_one_line_and_exits_1():
-    out = subprocess.run([sys.executable, "-m", "infra", "health"], capture_output=True, text=True, timeout=60,
-                         env={**os.environ, "SHOPSTREAM_STREAM_METRICS_PORT": str(free_port())})
+    out = subprocess.run(
+        [sys.executable, "-m", "infra", "health"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "SHOPSTREAM_STREAM_METRICS_PORT": str(free_port())},
+    )
     assert out.returncode == 1
     assert "the stream job does not answer" in out.stdout and "Traceback" not in out.stderr

@@ -1,7 +1,7 @@
 import pytest
 
 from core.exceptions import ConfigError
-from infra.topics import load_topic_specs
+from infra.runtime.topics import load_topic_specs
 
 
 def test_the_shipped_spec_declares_the_three_required_topics():
@@ -19,17 +19,22 @@ def _write(tmp_path, text):
     return path
 
 
-@pytest.mark.parametrize("text,message", [
-    ("topics: []", "non-empty"),
-    ("topics:\n  - partitions: 1", "needs at least a name"),
-    ("topics:\n  - {name: a, partitions: 0, retention_ms: 1}", "partitions >= 1"),
-    ("topics:\n  - {name: a, partitions: 1, retention_ms: 1, colour: red}", "unknown keys"),
-    ("topics:\n  - {name: a, partitions: 1, retention_ms: 1, cleanup_policy: shred}", "cleanup_policy"),
-    ("topics:\n  - {name: a, partitions: 1, retention_ms: 1}\n  - {name: a, partitions: 1, retention_ms: 1}",
-     "duplicate"),
-    ("topics:\n  - {name: a, partitions: 1, retention_ms: 1, min_insync_replicas: 2}", "min_insync_replicas"),
-    ("topics: [", "cannot read"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("topics: []", "non-empty"),
+        ("topics:\n  - partitions: 1", "needs at least a name"),
+        ("topics:\n  - {name: a, partitions: 0, retention_ms: 1}", "partitions >= 1"),
+        ("topics:\n  - {name: a, partitions: 1, retention_ms: 1, colour: red}", "unknown keys"),
+        ("topics:\n  - {name: a, partitions: 1, retention_ms: 1, cleanup_policy: shred}", "cleanup_policy"),
+        (
+            "topics:\n  - {name: a, partitions: 1, retention_ms: 1}\n  - {name: a, partitions: 1, retention_ms: 1}",
+            "duplicate",
+        ),
+        ("topics:\n  - {name: a, partitions: 1, retention_ms: 1, min_insync_replicas: 2}", "min_insync_replicas"),
+        ("topics: [", "cannot read"),
+    ],
+)
 def test_a_bad_spec_gets_a_clear_error(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):
         load_topic_specs(_write(tmp_path, text))

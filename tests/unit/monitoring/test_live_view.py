@@ -18,6 +18,10 @@ def test_the_link_carries_each_query_as_its_own_panel():
 
 
 def test_each_query_is_a_recording_rule():
-    recorded = {rule["record"] for group in yaml.safe_load(RULES.read_text())["groups"] for rule in group["rules"]
-                if "record" in rule}
+    recorded = {
+        rule["record"]
+        for group in yaml.safe_load(RULES.read_text())["groups"]
+        for rule in group["rules"]
+        if "record" in rule
+    }
     assert set(GRAPHS.values()) <= recorded

@@ -17,8 +17,10 @@ def test_observe_many_equals_observing_one_by_one():
         one.observe_stage("queue", float(v))
     observe_many(bulk.stage_latency.labels(stage="queue"), values)
     a, b = _samples(one, "queue"), _samples(bulk, "queue")
+
     def counts(lines):
         return [ln for ln in lines if "_sum" not in ln and "_created" not in ln]
+
     assert counts(a) == counts(b) and len(counts(a)) == len(LATENCY_BUCKETS) + 2
     sum_a = float(next(ln for ln in a if "_sum" in ln).split()[-1])
     sum_b = float(next(ln for ln in b if "_sum" in ln).split()[-1])

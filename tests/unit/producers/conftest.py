@@ -23,8 +23,16 @@ class TickingClock:
 
 
 def make_generator(**overrides) -> EventGenerator:
-    fields = {"count": 1, "seed": 7, "run_id": "unit", "customers": 300, "products": 120, "sessions": 50,
-              "faults": NO_FAULTS, "duplicate_ratio": 0.0}
+    fields = {
+        "count": 1,
+        "seed": 7,
+        "run_id": "unit",
+        "customers": 300,
+        "products": 120,
+        "sessions": 50,
+        "faults": NO_FAULTS,
+        "duplicate_ratio": 0.0,
+    }
     fields.update(overrides)
     return EventGenerator(ProduceOptions(**fields), clock=TickingClock())
 

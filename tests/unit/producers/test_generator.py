@@ -13,8 +13,14 @@ def take(gen, n=N):
 
 
 def test_the_same_seed_and_run_id_give_the_same_events(generator_factory):
-    a = [(e.family, e.key, e.record, e.version, e.category, e.rule) for e in take(generator_factory(faults=ALL_FAULTS), 3000)]
-    b = [(e.family, e.key, e.record, e.version, e.category, e.rule) for e in take(generator_factory(faults=ALL_FAULTS), 3000)]
+    a = [
+        (e.family, e.key, e.record, e.version, e.category, e.rule)
+        for e in take(generator_factory(faults=ALL_FAULTS), 3000)
+    ]
+    b = [
+        (e.family, e.key, e.record, e.version, e.category, e.rule)
+        for e in take(generator_factory(faults=ALL_FAULTS), 3000)
+    ]
     assert a == b
 
 
@@ -22,10 +28,11 @@ def test_replaying_the_clock_readings_gives_the_same_events_from_another_clock(g
     """What `produce --resume` relies on: the clock is the only input besides the seeds."""
     first = take(generator_factory(faults=ALL_FAULTS, duplicate_ratio=0.05, late_ratio=0.1), 3000)
     again = generator_factory(faults=ALL_FAULTS, duplicate_ratio=0.05, late_ratio=0.1)
-    again.clock = lambda: 0.0   # a different clock, never read for a replayed event
+    again.clock = lambda: 0.0  # a different clock, never read for a replayed event
     replayed = [again.replay(e.generated_us) for e in first]
-    assert [(e.record, e.category, e.rule, e.late) for e in replayed] == \
-        [(e.record, e.category, e.rule, e.late) for e in first]
+    assert [(e.record, e.category, e.rule, e.late) for e in replayed] == [
+        (e.record, e.category, e.rule, e.late) for e in first
+    ]
     assert any(e.late for e in first) and any(e.category == "duplicate" for e in first)
 
 
@@ -69,6 +76,7 @@ def test_conversion_rates_shape_the_funnel(generator_factory):
     def order_share(**rates):
         events = take(generator_factory(**rates), 10_000)
         return sum(e.family == "orders" for e in events) / len(events)
+
     assert order_share(cart_rate=0.9, checkout_rate=0.9, purchase_rate=0.9) > 3 * order_share(cart_rate=0.2)
     assert order_share(purchase_rate=0.0) == 0
 

@@ -13,7 +13,7 @@ def test_a_steady_rate_is_due_linearly_and_an_unpaced_producer_never_waits():
 def test_bursts_send_three_times_the_rate_for_two_seconds_then_rest_for_the_same_average():
     pacer = Pacer(1000, burst=True)
     assert pacer.due(2.0) == 6000
-    assert pacer.due(5.9) == 6000        # quiet
+    assert pacer.due(5.9) == 6000  # quiet
     assert pacer.due(6.0) == pacer.due(0) + 6000 == Pacer(1000).due(6.0)
 
 

@@ -53,6 +53,7 @@ def test_v2_is_backward_compatible_with_v1():
 @pytest.mark.parametrize("rule", quality.RULES["schema"]["clickstream"])
 def test_schema_faults_make_messages_our_decoder_rejects(rule):
     import random
+
     schema = schemas.latest("clickstream")
     record = next(e.record for e in events() if e.family == "clickstream")
     good = ConfluentAvroSerializer(7, schema.text)(record)

@@ -17,7 +17,7 @@ def test_a_registry_that_never_answers_is_unavailable_within_the_watch_timeout()
     """Apicurio with its PostgreSQL down: the connection is accepted and nothing comes back."""
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
-        silent.listen(16)   # the kernel accepts; nobody ever reads or answers
+        silent.listen(16)  # the kernel accepts; nobody ever reads or answers
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
         watch = SchemaWatch(Settings(schema_registry_url=url), timeout_s=1.0)
         asked = time.monotonic()

@@ -7,23 +7,29 @@ from streaming.exceptions import DeadLetterUnavailable
 from streaming.sink import is_transient
 
 
-@pytest.mark.parametrize("exc", [
-    psycopg2.OperationalError("server closed the connection unexpectedly"),
-    psycopg2.OperationalError('connection to server at "127.0.0.1", port 5432 failed: Connection refused'),
-    psycopg2.InterfaceError("connection already closed"),
-    DeadLetterUnavailable("dead-letter topic shop.dead-letter: 3 undelivered"),
-])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        psycopg2.OperationalError("server closed the connection unexpectedly"),
+        psycopg2.OperationalError('connection to server at "127.0.0.1", port 5432 failed: Connection refused'),
+        psycopg2.InterfaceError("connection already closed"),
+        DeadLetterUnavailable("dead-letter topic shop.dead-letter: 3 undelivered"),
+    ],
+)
 def test_a_lost_connection_or_an_unavailable_dead_letter_topic_is_retried(exc):
     assert is_transient(exc)
 
 
-@pytest.mark.parametrize("exc", [
-    psycopg2.OperationalError('FATAL:  password authentication failed for user "shopstream_writer"'),
-    psycopg2.OperationalError('FATAL:  database "shopstream" does not exist'),
-    psycopg2.errors.UndefinedTable('relation "clickstream_events" does not exist'),
-    psycopg2.errors.UniqueViolation("duplicate key value violates unique constraint"),
-    ValueError("a bug"),
-])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        psycopg2.OperationalError('FATAL:  password authentication failed for user "shopstream_writer"'),
+        psycopg2.OperationalError('FATAL:  database "shopstream" does not exist'),
+        psycopg2.errors.UndefinedTable('relation "clickstream_events" does not exist'),
+        psycopg2.errors.UniqueViolation("duplicate key value violates unique constraint"),
+        ValueError("a bug"),
+    ],
+)
 def test_bad_credentials_a_missing_table_or_a_bug_is_not(exc):
     assert not is_transient(exc)
 

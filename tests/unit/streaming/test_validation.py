@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from core.settings import FaultRatios
-from infra.samples import catalogue_schemas, kafka_source_rows
+from infra.orchestration.samples import catalogue_schemas, kafka_source_rows
 from schemas import quality
 from streaming import sql
 from streaming.decode import WriterSchemas
@@ -27,10 +27,10 @@ def writer_schemas() -> WriterSchemas:
 
 
 def kafka_rows(spark, events):
-    def appended(e):   # at event time, except for the rules about event_time itself: at the clock's start
+    def appended(e):  # at event time, except for the rules about event_time itself: at the clock's start
         broken_time = e.rule in ("future_event_time", "timestamp_out_of_range")
-        return dt.datetime.fromtimestamp(SESSION_START if broken_time else e.record["event_time"] / 1e6,
-                                         dt.timezone.utc)
+        return dt.datetime.fromtimestamp(SESSION_START if broken_time else e.record["event_time"] / 1e6, dt.UTC)
+
     return kafka_rows_frame(spark, kafka_source_rows(writer_schemas(), events, appended))
 
 
@@ -43,15 +43,22 @@ def test_the_warm_up_frame_has_the_kafka_layout_and_needs_no_python_on_executors
     lineage = frame._jdf.queryExecution().toRdd().toDebugString()
     assert "PythonRDD" not in lineage, lineage
     assert "PythonRDD" in spark.createDataFrame(rows, KAFKA_ROW_SCHEMA)._jdf.queryExecution().toRdd().toDebugString()
-    assert [tuple(r) for r in frame.collect()] == [tuple(r) for r in spark.createDataFrame(rows, KAFKA_ROW_SCHEMA)
-                                                   .collect()]
+    assert [tuple(r) for r in frame.collect()] == [
+        tuple(r) for r in spark.createDataFrame(rows, KAFKA_ROW_SCHEMA).collect()
+    ]
 
 
 @pytest.fixture(scope="module")
 def outcome(spark):
     # Most sessions end in an order, so every orders rule is drawn too.
-    gen = make_generator(faults=FaultRatios(schema=0.06, data_type=0.12, completeness=0.10, business_rules=0.10),
-                         sessions=40, v2_ratio=0.5, cart_rate=0.9, checkout_rate=0.9, purchase_rate=0.9)
+    gen = make_generator(
+        faults=FaultRatios(schema=0.06, data_type=0.12, completeness=0.10, business_rules=0.10),
+        sessions=40,
+        v2_ratio=0.5,
+        cart_rate=0.9,
+        checkout_rate=0.9,
+        purchase_rate=0.9,
+    )
     events = [next(gen) for _ in range(6000)]
     table = sink_rows(kafka_rows(spark, events), writer_schemas()).toArrow().to_pylist()
     return events, table
@@ -64,8 +71,10 @@ def test_every_record_lands_exactly_once_in_facts_or_quarantine(outcome):
 
 def test_each_broken_record_is_quarantined_under_its_own_rule(outcome):
     events, rows = outcome
-    quarantined = {int(q[2]): (q[4], q[5]) for q in
-                   (next(csv.reader(io.StringIO(r["line"]))) for r in rows if r["kind"] == "quarantine")}
+    quarantined = {
+        int(q[2]): (q[4], q[5])
+        for q in (next(csv.reader(io.StringIO(r["line"]))) for r in rows if r["kind"] == "quarantine")
+    }
     expected = {i: (e.category, e.rule) for i, e in enumerate(events) if e.category not in ("valid", "duplicate")}
     assert quarantined == expected
     injected = {(e.category, e.family, e.rule) for e in events if e.category not in ("valid", "duplicate")}
@@ -77,7 +86,7 @@ def test_the_validator_implements_exactly_the_contract_in_its_order():
 
     implemented = {}
     for rule in rules():
-        for family in (quality.FAMILIES if rule.family == "any" else (rule.family,)):
+        for family in quality.FAMILIES if rule.family == "any" else (rule.family,):
             implemented.setdefault((rule.category, family), []).append(rule.name)
     contract = {(c, f): list(names) for c, fams in quality.RULES.items() for f, names in fams.items() if c != "schema"}
     assert implemented == contract
@@ -99,12 +108,25 @@ def test_valid_events_become_fact_rows_with_their_lines(outcome):
 def test_each_order_line_row_is_its_line_item_in_order(outcome):
     """Line rows are formatted after the explode from the item at their position (no lambda in the plan)."""
     events, rows = outcome
-    expected = sorted((e.record["event_id"], n, e.record["order_id"], li["product_id"], li["category"],
-                       li["quantity"], li["unit_price"], li["line_total"])
-                      for e in events if e.family == "orders" and e.category in ("valid", "duplicate")
-                      for n, li in enumerate(e.record["line_items"], 1))
-    got = sorted((f[1], int(f[2]), f[3], f[4], f[5], int(f[6]), float(f[7]), float(f[8]))
-                 for f in (next(csv.reader(io.StringIO(r["line"]))) for r in rows if r["kind"] == "line"))
+    expected = sorted(
+        (
+            e.record["event_id"],
+            n,
+            e.record["order_id"],
+            li["product_id"],
+            li["category"],
+            li["quantity"],
+            li["unit_price"],
+            li["line_total"],
+        )
+        for e in events
+        if e.family == "orders" and e.category in ("valid", "duplicate")
+        for n, li in enumerate(e.record["line_items"], 1)
+    )
+    got = sorted(
+        (f[1], int(f[2]), f[3], f[4], f[5], int(f[6]), float(f[7]), float(f[8]))
+        for f in (next(csv.reader(io.StringIO(r["line"]))) for r in rows if r["kind"] == "line")
+    )
     assert got == expected
     assert all(r["event_time_us"] is None and r["kafka_time_us"] for r in rows if r["kind"] == "line")
 
@@ -125,13 +147,14 @@ def test_produced_at_header_is_read_and_a_repeated_header_key_does_not_fail_the_
     gen = make_generator(faults=FaultRatios(schema=0, data_type=0, completeness=0, business_rules=0), sessions=5)
     event = next(e for e in (next(gen) for _ in range(50)) if e.family == "clickstream")
     header = lambda k, v: F.struct(F.lit(k).alias("key"), F.lit(v).alias("value"))  # noqa: E731
-    df = kafka_rows(spark, [event]).withColumn("headers", F.array(
-        header("produced_at", b"1000000"), header("trace", b"x"), header("produced_at", b"2000000")))
+    df = kafka_rows(spark, [event]).withColumn(
+        "headers", F.array(header("produced_at", b"1000000"), header("trace", b"x"), header("produced_at", b"2000000"))
+    )
     rows = sink_rows(df, writer_schemas()).toArrow().to_pylist()
     assert [r["kind"] for r in rows] == ["click"]
-    fields = dict(zip(column_names(sql.CLICK_COLUMNS), next(csv.reader(io.StringIO(rows[0]["line"])))))
-    assert fields["produced_at"].startswith("1970-01-01 00:00:02")    # the last of the repeated key
-    assert fields["extra_fields"] == ""   # our own schemas: no field without a column
+    fields = dict(zip(column_names(sql.CLICK_COLUMNS), next(csv.reader(io.StringIO(rows[0]["line"]))), strict=True))
+    assert fields["produced_at"].startswith("1970-01-01 00:00:02")  # the last of the repeated key
+    assert fields["extra_fields"] == ""  # our own schemas: no field without a column
 
 
 def column_names(columns: str) -> list[str]:
@@ -157,5 +180,5 @@ def test_bench_transform_times_the_transformation_on_generated_batches(spark):
 
     (small, large) = transform.run([200, 600], reps=2, spark=spark)
     assert (small.events, large.events) == (200, 600)
-    assert large.output_rows > small.output_rows >= 200     # order lines add rows
+    assert large.output_rows > small.output_rows >= 200  # order lines add rows
     assert small.median_s > 0 and small.reps == 2

@@ -24,7 +24,7 @@ RESTARTS_ENV = "SHOPSTREAM_STREAM_RESTARTS"
 #: When the previous process was seen to end (Unix time), for the job's failure timestamp.
 LAST_FAILURE_ENV = "SHOPSTREAM_STREAM_LAST_FAILURE"
 PERMANENT_EXIT = 2
-STEADY_AFTER_S = 60.0   # a process that ran this long resets the backoff
+STEADY_AFTER_S = 60.0  # a process that ran this long resets the backoff
 
 
 def exit_reason(code: int) -> str:
@@ -35,13 +35,16 @@ def exit_reason(code: int) -> str:
 
 def die_with_parent(sig: int = signal.SIGKILL):
     """A preexec_fn: the kernel sends the child ``sig`` when its parent dies (PR_SET_PDEATHSIG)."""
-    def preexec() -> None:   # in the child, before exec
+
+    def preexec() -> None:  # in the child, before exec
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)
+
     return preexec
 
 
-def supervise(argv: list[str], env: dict[str, str], stop: threading.Event | None = None,
-              backoff_max_s: float = 30.0) -> int:
+def supervise(
+    argv: list[str], env: dict[str, str], stop: threading.Event | None = None, backoff_max_s: float = 30.0
+) -> int:
     """Run ``argv`` until it exits cleanly or ``stop`` is set; restart it whenever it dies."""
     stop = stop or threading.Event()
     restarts: Counter[str] = Counter()
@@ -49,7 +52,7 @@ def supervise(argv: list[str], env: dict[str, str], stop: threading.Event | None
     child: subprocess.Popen | None = None
     failed_at = ""
 
-    def forward(signum, frame):   # SIGTERM or Ctrl-C: the job finishes its batch and exits; no restart
+    def forward(signum, frame):  # SIGTERM or Ctrl-C: the job finishes its batch and exits; no restart
         stop.set()
         if child is not None and child.poll() is None:
             child.send_signal(signal.SIGTERM)
@@ -60,8 +63,11 @@ def supervise(argv: list[str], env: dict[str, str], stop: threading.Event | None
     try:
         while True:
             started = time.monotonic()
-            child = subprocess.Popen(argv, env={**env, RESTARTS_ENV: json.dumps(restarts), LAST_FAILURE_ENV: failed_at},
-                                     preexec_fn=die_with_parent())
+            child = subprocess.Popen(
+                argv,
+                env={**env, RESTARTS_ENV: json.dumps(restarts), LAST_FAILURE_ENV: failed_at},
+                preexec_fn=die_with_parent(),
+            )
             code = child.wait()
             failed_at = repr(time.time())
             if code in (0, PERMANENT_EXIT) or stop.is_set():
@@ -70,8 +76,13 @@ def supervise(argv: list[str], env: dict[str, str], stop: threading.Event | None
                 delay = 1.0
             reason = exit_reason(code)
             restarts[reason] += 1
-            log.warning("the stream job ended (%s) after %.1f s: restart %d in %.0f s, from its checkpoint", reason,
-                        time.monotonic() - started, sum(restarts.values()), delay)
+            log.warning(
+                "the stream job ended (%s) after %.1f s: restart %d in %.0f s, from its checkpoint",
+                reason,
+                time.monotonic() - started,
+                sum(restarts.values()),
+                delay,
+            )
             if stop.wait(delay):
                 return code
             delay = min(delay * 2, backoff_max_s)

@@ -32,8 +32,11 @@ def _writers(settings: Settings):
     ws = load_writer_schemas(settings)
     topics = {topic: family for family, topic in ws.topics.items()}
     readers = {family: schemas.latest(family).parsed for family in ws.topics}
-    writers = {sid: (family, fastavro.parse_schema(json.loads(text)), ws.versions[sid])
-               for family, by_id in ws.writers.items() for sid, text in by_id.items()}
+    writers = {
+        sid: (family, fastavro.parse_schema(json.loads(text)), ws.versions[sid])
+        for family, by_id in ws.writers.items()
+        for sid, text in by_id.items()
+    }
     return topics, readers, writers
 
 
@@ -42,9 +45,12 @@ def run(settings: Settings, pipeline: str, stop: threading.Event, ready_file=Non
 
     topics, readers, writers = _writers(settings)
     sink = PostgresSink(settings, pipeline)
-    consumer = kafka.consumer(settings, pipeline, {"enable.auto.commit": False, "auto.offset.reset": "earliest",
-                                                   "fetch.max.bytes": 52_428_800},
-                              logger=logging.getLogger("librdkafka"))
+    consumer = kafka.consumer(
+        settings,
+        pipeline,
+        {"enable.auto.commit": False, "auto.offset.reset": "earliest", "fetch.max.bytes": 52_428_800},
+        logger=logging.getLogger("librdkafka"),
+    )
     consumer.subscribe(list(topics), on_assign=lambda *_: ready_file and ready_file.touch())
     batch_id = 0
     ends: dict[str, dict[str, int]] = {}  # every partition's position so far: the ledger row holds them all
@@ -64,25 +70,49 @@ def run(settings: Settings, pipeline: str, stop: threading.Event, ready_file=Non
                     schema_id, body = split_frame(msg.value())
                     family, writer_schema, version = writers[schema_id]
                     rec = fastavro.schemaless_reader(io.BytesIO(body), writer_schema, readers[family])
-                except Exception:  # no validation: what does not decode is skipped
+                except Exception:  # noqa: BLE001 - no validation: what does not decode is skipped
                     continue
                 headers = dict(msg.headers() or [])
                 produced = headers.get("produced_at")
-                produced_at = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(int(produced) / 1e6)) + \
-                    f".{int(produced) % 1_000_000:06d}+00" if produced else None
+                produced_at = (
+                    time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(int(produced) / 1e6))
+                    + f".{int(produced) % 1_000_000:06d}+00"
+                    if produced
+                    else None
+                )
                 kafka_time = msg.timestamp()[1] / 1000
-                source = [msg.topic(), msg.partition(), msg.offset(),
-                          time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(kafka_time)) +
-                          f".{int(kafka_time * 1000) % 1000:03d}+00", produced_at]   # then extra_fields: none
+                source = [
+                    msg.topic(),
+                    msg.partition(),
+                    msg.offset(),
+                    time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(kafka_time))
+                    + f".{int(kafka_time * 1000) % 1000:03d}+00",
+                    produced_at,
+                ]  # then extra_fields: none
                 if family == "clickstream":
                     writer["click"].writerow([rec[f] for f in CLICK_FIELDS] + [version] + source + [None])
                 else:
-                    writer["order"].writerow([rec[f] for f in ORDER_FIELDS] + [len(rec["line_items"])]
-                                             + [rec[f] for f in ORDER_TAIL_FIELDS] + source + [None])
+                    writer["order"].writerow(
+                        [rec[f] for f in ORDER_FIELDS]
+                        + [len(rec["line_items"])]
+                        + [rec[f] for f in ORDER_TAIL_FIELDS]
+                        + source
+                        + [None]
+                    )
                     for n, li in enumerate(rec["line_items"], 1):
-                        writer["line"].writerow([rec["event_time"], rec["event_id"], n, rec["order_id"],
-                                                 li["product_id"], li["category"], li["quantity"],
-                                                 li["unit_price"], li["line_total"]])
+                        writer["line"].writerow(
+                            [
+                                rec["event_time"],
+                                rec["event_id"],
+                                n,
+                                rec["order_id"],
+                                li["product_id"],
+                                li["category"],
+                                li["quantity"],
+                                li["unit_price"],
+                                li["line_total"],
+                            ]
+                        )
             lines = {k: v.getvalue().encode() for k, v in out.items()}
             sink.write(batch_id, lines, ends, picked_up_at=picked_up)
             consumer.commit(asynchronous=False)

@@ -1,4 +1,4 @@
-"""The declarative topic spec (infra/topics.yaml) and its idempotent application."""
+"""The declarative topic spec (infra/runtime/topics.yaml) and its idempotent application."""
 
 from __future__ import annotations
 
@@ -17,8 +17,15 @@ from core.settings import Settings
 log = logging.getLogger(__name__)
 
 SPEC_PATH = Path(__file__).with_name("topics.yaml")
-_FIELDS = {"name", "partitions", "retention_ms", "cleanup_policy", "min_insync_replicas", "replication_factor",
-           "timestamp_type"}
+_FIELDS = {
+    "name",
+    "partitions",
+    "retention_ms",
+    "cleanup_policy",
+    "min_insync_replicas",
+    "replication_factor",
+    "timestamp_type",
+}
 
 
 @dataclass(frozen=True)
@@ -39,15 +46,16 @@ class TopicSpec:
             "message.timestamp.type": self.timestamp_type,
         }
 
-    def on_cluster_of(self, brokers: int) -> "TopicSpec":
+    def on_cluster_of(self, brokers: int) -> TopicSpec:
         """This spec on a cluster of ``brokers``: at most one replica per broker. A topic with fewer replicas than
         its spec keeps one replica that may be lost (min.insync.replicas = replicas - 1, at least 1), so one
         broker down never stops its writes; a single broker gives 1 and 1."""
         replicas = max(1, min(self.replication_factor, brokers))
         if replicas == self.replication_factor:
             return self
-        return replace(self, replication_factor=replicas,
-                       min_insync_replicas=max(1, min(self.min_insync_replicas, replicas - 1)))
+        return replace(
+            self, replication_factor=replicas, min_insync_replicas=max(1, min(self.min_insync_replicas, replicas - 1))
+        )
 
 
 def load_topic_specs(path: Path = SPEC_PATH) -> list[TopicSpec]:
@@ -93,13 +101,19 @@ def ensure_topics(settings: Settings, prefix: str, specs: list[TopicSpec], timeo
     try:
         metadata = admin.list_topics(timeout=timeout)
     except KafkaException as exc:
-        raise ServiceUnhealthy(f"Kafka at {settings.kafka_bootstrap} is not reachable: run `shopstream up` "
-                               f"({exc})") from exc
+        raise ServiceUnhealthy(
+            f"Kafka at {settings.kafka_bootstrap} is not reachable: run `shopstream up` ({exc})"
+        ) from exc
     brokers = len(metadata.brokers)
     wanted = [
-        NewTopic(f"{prefix}.{s.name}", num_partitions=s.partitions, replication_factor=s.replication_factor,
-                 config=s.config())
-        for s in (spec.on_cluster_of(brokers) for spec in specs) if f"{prefix}.{s.name}" not in metadata.topics
+        NewTopic(
+            f"{prefix}.{s.name}",
+            num_partitions=s.partitions,
+            replication_factor=s.replication_factor,
+            config=s.config(),
+        )
+        for s in (spec.on_cluster_of(brokers) for spec in specs)
+        if f"{prefix}.{s.name}" not in metadata.topics
     ]
     if not wanted:
         return []
@@ -116,8 +130,7 @@ def ensure_topics(settings: Settings, prefix: str, specs: list[TopicSpec], timeo
 def delete_topics(settings: Settings, prefix: str, specs: list[TopicSpec], timeout: float = 30.0) -> None:
     """Delete a prefix's topics (benchmark levels clean up after themselves)."""
     admin = kafka.admin(settings)
-    for name, future in admin.delete_topics([f"{prefix}.{s.name}" for s in specs],
-                                            operation_timeout=timeout).items():
+    for name, future in admin.delete_topics([f"{prefix}.{s.name}" for s in specs], operation_timeout=timeout).items():
         try:
             future.result()
         except KafkaException as exc:

@@ -12,11 +12,11 @@ import uuid
 from pathlib import Path
 
 from core.settings import Settings, StreamOptions
-from infra.pipeline import StreamProcess
+from infra.orchestration.processes import StreamProcess
 from infra.runtime.venv import ensure_venv
 
 REQUIREMENT = "quixstreams[avro,postgresql]==3.28.1"
-SCRIPT = Path(__file__).with_name("quix_peer.py")
+SCRIPT = Path(__file__).with_name("peer.py")
 
 
 def venv_dir(settings: Settings) -> Path:
@@ -34,29 +34,51 @@ class QuixProcess(StreamProcess):
     def __init__(self, settings: Settings, options: StreamOptions, topics: dict[str, str]):
         super().__init__(settings, options)
         self.key = f"quix:{uuid.uuid4().hex[:8]}"
-        self.topics = topics                     # {"clickstream": topic, "orders": topic}
+        self.topics = topics  # {"clickstream": topic, "orders": topic}
         self.log_file = settings.runtime_dir / "logs" / "bench-quix.log"
         self.python = ensure_env(settings)
 
     def argv(self) -> list[str]:
-        return [str(self.python), str(SCRIPT), "--pipeline", self.key, "--click-topic", self.topics["clickstream"],
-                "--order-topic", self.topics["orders"], "--ready-file", str(self.ready_file),
-                "--state-dir", str(self.options.checkpoint(self.settings) / "quix-state"),
-                "--commit-interval", str(self.options.trigger_s)]
+        return [
+            str(self.python),
+            str(SCRIPT),
+            "--pipeline",
+            self.key,
+            "--click-topic",
+            self.topics["clickstream"],
+            "--order-topic",
+            self.topics["orders"],
+            "--ready-file",
+            str(self.ready_file),
+            "--state-dir",
+            str(self.options.checkpoint(self.settings) / "quix-state"),
+            "--commit-interval",
+            str(self.options.trigger_s),
+        ]
 
     def env(self) -> dict[str, str]:
         s = self.settings
-        postgres = {"host": s.postgres_host or s.host, "port": s.postgres_port, "dbname": s.postgres_db,
-                    "user": s.writer_user, "password": s.writer_password.get_secret_value()}
+        postgres = {
+            "host": s.postgres_host or s.host,
+            "port": s.postgres_port,
+            "dbname": s.postgres_db,
+            "user": s.writer_user,
+            "password": s.writer_password.get_secret_value(),
+        }
         from streaming import sql
         from streaming.transform import CLICK_FIELDS, ORDER_FIELDS, ORDER_TAIL_FIELDS
 
         # The peer imports nothing of ours (another venv): the columns and the ledger
         # statement reach it from here, so there is one definition of each.
         columns = {"clickstream": CLICK_FIELDS, "orders": ORDER_FIELDS + ORDER_TAIL_FIELDS}
-        return {**super().env(), "QUIX_PEER_KAFKA": s.kafka_bootstrap,
-                "QUIX_PEER_REGISTRY": s.registry_url, "QUIX_PEER_POSTGRES": json.dumps(postgres),
-                "QUIX_PEER_COLUMNS": json.dumps(columns), "QUIX_PEER_LEDGER_SQL": sql.INSERT_LEDGER}
+        return {
+            **super().env(),
+            "QUIX_PEER_KAFKA": s.kafka_bootstrap,
+            "QUIX_PEER_REGISTRY": s.registry_url,
+            "QUIX_PEER_POSTGRES": json.dumps(postgres),
+            "QUIX_PEER_COLUMNS": json.dumps(columns),
+            "QUIX_PEER_LEDGER_SQL": sql.INSERT_LEDGER,
+        }
 
     def pipeline_key(self) -> str:
         return self.key

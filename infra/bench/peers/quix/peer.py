@@ -62,23 +62,38 @@ class MeasuredPostgreSQLSink(PostgreSQLSink):
 
     def add(self, value, key, timestamp, headers, topic, partition, offset):
         self.last_added[(topic, partition)] = time.time()
-        return super().add(value=value, key=key, timestamp=timestamp, headers=headers, topic=topic,
-                           partition=partition, offset=offset)
+        return super().add(
+            value=value, key=key, timestamp=timestamp, headers=headers, topic=topic, partition=partition, offset=offset
+        )
 
     def write(self, batch):
         batch_id = next(self.ledger.batch_ids)
         last = None
         for item in batch:
-            if "kafka_offset" in item.value:   # the fact rows with lineage; order lines have none
+            if "kafka_offset" in item.value:  # the fact rows with lineage; order lines have none
                 item.value["batch_id"] = batch_id
             last = item.offset
         picked_up = self.last_added.pop((batch.topic, batch.partition), time.time())
         started = time.time()
         super().write(batch)
         self.ledger.ends.setdefault(batch.topic, {})[str(batch.partition)] = last + 1
-        with self._client, self._client.cursor() as cur:   # committed_at: clock_timestamp(), just after Quix's COMMIT
-            cur.execute(LEDGER, (self.ledger.pipeline, batch_id, json.dumps(self.ledger.ends), batch.size, batch.size,
-                                 0, 0, 0, _ts(picked_up), _ts(started), False))   # not a replay
+        with self._client, self._client.cursor() as cur:  # committed_at: clock_timestamp(), just after Quix's COMMIT
+            cur.execute(
+                LEDGER,
+                (
+                    self.ledger.pipeline,
+                    batch_id,
+                    json.dumps(self.ledger.ends),
+                    batch.size,
+                    batch.size,
+                    0,
+                    0,
+                    0,
+                    _ts(picked_up),
+                    _ts(started),
+                    False,
+                ),
+            )  # not a replay
 
     def _insert_rows(self, table_name, rows, pks=None):
         if rows:
@@ -87,27 +102,45 @@ class MeasuredPostgreSQLSink(PostgreSQLSink):
 
 
 def _ts(epoch: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc)
+    return dt.datetime.fromtimestamp(epoch, dt.UTC)
 
 
 def _lineage(timestamp: int, headers) -> dict:
     ctx = message_context()
     produced = dict(headers or []).get("produced_at")
-    return {"kafka_topic": ctx.topic, "kafka_partition": ctx.partition, "kafka_offset": ctx.offset,
-            "kafka_time": _ts(timestamp / 1000),
-            "produced_at": _ts(int(produced) / 1e6) if produced else None}
+    return {
+        "kafka_topic": ctx.topic,
+        "kafka_partition": ctx.partition,
+        "kafka_offset": ctx.offset,
+        "kafka_time": _ts(timestamp / 1000),
+        "produced_at": _ts(int(produced) / 1e6) if produced else None,
+    }
 
 
 def click_row(value: dict, key, timestamp: int, headers) -> dict:
-    return {**{f: value.get(f) for f in COLUMNS["clickstream"]}, "schema_version": 2 if "campaign" in value else 1,
-            **_lineage(timestamp, headers)}
+    return {
+        **{f: value.get(f) for f in COLUMNS["clickstream"]},
+        "schema_version": 2 if "campaign" in value else 1,
+        **_lineage(timestamp, headers),
+    }
 
 
 def order_rows(value: dict, key, timestamp: int, headers) -> list[dict]:
-    order = {**{f: value.get(f) for f in COLUMNS["orders"]}, "line_count": len(value["line_items"]),
-             **_lineage(timestamp, headers)}
-    lines = [{"event_time": value["event_time"], "event_id": value["event_id"], "line_no": n,
-              "order_id": value["order_id"], **li} for n, li in enumerate(value["line_items"], 1)]
+    order = {
+        **{f: value.get(f) for f in COLUMNS["orders"]},
+        "line_count": len(value["line_items"]),
+        **_lineage(timestamp, headers),
+    }
+    lines = [
+        {
+            "event_time": value["event_time"],
+            "event_id": value["event_id"],
+            "line_no": n,
+            "order_id": value["order_id"],
+            **li,
+        }
+        for n, li in enumerate(value["line_items"], 1)
+    ]
     return [order, *lines]
 
 
@@ -133,26 +166,43 @@ def main() -> None:
     args = parser.parse_args()
     if not (COLUMNS and LEDGER):
         parser.error("the column lists and ledger statement come from `shopstream bench e2e --systems quix`")
-    kafka, registry, pg = os.environ["QUIX_PEER_KAFKA"], os.environ["QUIX_PEER_REGISTRY"], \
-        json.loads(os.environ["QUIX_PEER_POSTGRES"])
+    kafka, registry, pg = (
+        os.environ["QUIX_PEER_KAFKA"],
+        os.environ["QUIX_PEER_REGISTRY"],
+        json.loads(os.environ["QUIX_PEER_POSTGRES"]),
+    )
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    app = _Application(broker_address=kafka, consumer_group=args.pipeline, auto_offset_reset="earliest",
-                       commit_interval=args.commit_interval, state_dir=args.state_dir, loglevel="WARNING",
-                       auto_create_topics=False, use_changelog_topics=False)
+    app = _Application(
+        broker_address=kafka,
+        consumer_group=args.pipeline,
+        auto_offset_reset="earliest",
+        commit_interval=args.commit_interval,
+        state_dir=args.state_dir,
+        loglevel="WARNING",
+        auto_create_topics=False,
+        use_changelog_topics=False,
+    )
     app.ready_file = args.ready_file
     avro = AvroDeserializer(schema_registry_client_config=SchemaRegistryClientConfig(url=registry))
     ledger = LedgerState(args.pipeline)
 
     def sink(table):
-        return MeasuredPostgreSQLSink(ledger, table_name=table, schema_auto_update=False, include_metadata=False,
-                                      on_conflict_do_nothing=True, **pg)
+        return MeasuredPostgreSQLSink(
+            ledger,
+            table_name=table,
+            schema_auto_update=False,
+            include_metadata=False,
+            on_conflict_do_nothing=True,
+            **pg,
+        )
 
     clicks = app.dataframe(app.topic(args.click_topic, value_deserializer=avro))
     clicks.apply(click_row, metadata=True).sink(sink("clickstream_events"))
     orders = app.dataframe(app.topic(args.order_topic, value_deserializer=avro))
     orders.apply(order_rows, metadata=True, expand=True).sink(
-        sink(lambda item: "order_lines" if "line_no" in item.value else "orders"))
+        sink(lambda item: "order_lines" if "line_no" in item.value else "orders")
+    )
     app.run()
 
 

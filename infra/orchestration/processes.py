@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import BaseModel
 
 import producers
 import schemas
@@ -29,12 +30,11 @@ from core import ledger
 from core.database import connect
 from core.exceptions import ServiceUnhealthy
 from core.kafka import caught_up, log_end_offsets
-from core.settings import ProduceOptions, Settings, StreamOptions, settings_env
+from core.settings import ProduceOptions, Settings, StreamOptions, json_variable, settings_env
 from db.migrate import migrate
-from infra.cli.options import json_variable
+from infra.orchestration.supervisor import die_with_parent
 from infra.runtime import stack, watchdog
 from infra.runtime.logs import rotate
-from infra.supervisor import die_with_parent
 from monitoring import exporter
 from monitoring.summary import RunScope, summarize
 from producers.dimensions import load_dimensions
@@ -45,14 +45,22 @@ from streaming.offsets import checkpoint_query_id
 log = logging.getLogger(__name__)
 
 
+def child_env(settings: Settings, **models: BaseModel) -> dict[str, str]:
+    """A child process's environment: this one's, the whole settings, and each options model whole as JSON
+    (``stream=…`` travels as SHOPSTREAM_STREAM_OPTIONS_JSON): nothing is re-parsed from flags."""
+    carried = {json_variable(group): model.model_dump_json() for group, model in models.items()}
+    return {**os.environ, **settings_env(settings), **carried}
+
+
 class StreamProcess:
     """The streaming job as a child process, with its log in .runtime/logs/stream.log."""
 
     def __init__(self, settings: Settings, options: StreamOptions):
         self.ready_file = settings.runtime_dir / "run" / f"{options.pipeline}.ready"
         self.settings = settings
-        self.options = options.model_copy(update={"ready_file": self.ready_file,
-                                                  "checkpoint_dir": options.checkpoint(settings)})
+        self.options = options.model_copy(
+            update={"ready_file": self.ready_file, "checkpoint_dir": options.checkpoint(settings)}
+        )
         self.log_file = settings.runtime_dir / "logs" / "stream.log"
         self.proc: subprocess.Popen | None = None
 
@@ -67,13 +75,19 @@ class StreamProcess:
         with open(self.log_file, "ab") as log_out:
             # If this process dies (a crash, a kill), the job stops cleanly after its batch rather than run on
             # orphaned, holding its metrics port.
-            self.proc = subprocess.Popen(self.argv(), stdout=log_out, stderr=subprocess.STDOUT, env=self.env(),
-                                         preexec_fn=die_with_parent(signal.SIGTERM))
+            self.proc = subprocess.Popen(
+                self.argv(),
+                stdout=log_out,
+                stderr=subprocess.STDOUT,
+                env=self.env(),
+                preexec_fn=die_with_parent(signal.SIGTERM),
+            )
         deadline = time.monotonic() + timeout
         while not self.ready_file.exists():
             if self.proc.poll() is not None:
-                raise ServiceUnhealthy(f"{self.log_file.stem} exited during start-up (code {self.proc.returncode}): "
-                                       f"see {self.log_file}")
+                raise ServiceUnhealthy(
+                    f"{self.log_file.stem} exited during start-up (code {self.proc.returncode}): see {self.log_file}"
+                )
             if time.monotonic() > deadline:
                 self.stop()
                 raise ServiceUnhealthy(f"{self.log_file.stem} did not start within {timeout:.0f}s: see {self.log_file}")
@@ -81,8 +95,7 @@ class StreamProcess:
 
     def env(self) -> dict[str, str]:
         """The whole settings and the whole stream options: nothing is re-parsed from flags."""
-        return {**os.environ, **settings_env(self.settings),
-                json_variable("stream"): self.options.model_dump_json()}
+        return child_env(self.settings, stream=self.options)
 
     def pipeline_key(self) -> str:
         return f"{self.options.pipeline}:{checkpoint_query_id(self.options.checkpoint(self.settings))}"
@@ -119,7 +132,7 @@ class Producing(threading.Thread):
     def run(self) -> None:
         try:
             self._result = producers.run(self.settings, self.options)
-        except BaseException as exc:   # noqa: BLE001 - handed to whoever reads the result
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever reads the result
             self._error = exc
 
     @property
@@ -144,10 +157,15 @@ class ProducerProcess:
     def _spawn(self, options: ProduceOptions) -> None:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         rotate(self.log_file, self.settings.log_max_mb * 1024 * 1024, self.settings.log_keep)
-        env = {**os.environ, **settings_env(self.settings), json_variable("produce"): options.model_dump_json()}
+        env = child_env(self.settings, produce=options)
         with open(self.log_file, "ab") as log_out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "infra", "produce"], stdout=log_out,
-                                         stderr=subprocess.STDOUT, env=env, preexec_fn=die_with_parent(signal.SIGTERM))
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "infra", "produce"],
+                stdout=log_out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                preexec_fn=die_with_parent(signal.SIGTERM),
+            )
 
     def start(self) -> None:
         self._spawn(self.options)
@@ -208,8 +226,14 @@ def job_health(settings: Settings) -> tuple[bool, str]:
     return True, f"the stream job is healthy ({age})"
 
 
-def wait_for_ledger(settings: Settings, pipeline_key: str, end: dict, stream: StreamProcess,
-                    timeout: float, on_wait: Callable[[dict], None] | None = None) -> None:
+def wait_for_ledger(
+    settings: Settings,
+    pipeline_key: str,
+    end: dict,
+    stream: StreamProcess,
+    timeout: float,
+    on_wait: Callable[[dict], None] | None = None,
+) -> None:
     """Block until the ledger's newest end offsets reach ``end``."""
     deadline = time.monotonic() + timeout
     conn = connect(settings, "reader")
@@ -225,16 +249,22 @@ def wait_for_ledger(settings: Settings, pipeline_key: str, end: dict, stream: St
             if not stream.alive():
                 raise ServiceUnhealthy(f"the streaming job stopped before catching up: see {stream.log_file}")
             if time.monotonic() > deadline:
-                raise ServiceUnhealthy(f"the ledger did not catch up with the log end within {timeout:.0f}s: "
-                                       f"see {stream.log_file}")
+                raise ServiceUnhealthy(
+                    f"the ledger did not catch up with the log end within {timeout:.0f}s: see {stream.log_file}"
+                )
             time.sleep(0.5)
     finally:
         conn.close()
 
 
-def run_pipeline(settings: Settings, produce_options: ProduceOptions, stream_options: StreamOptions,
-                 on_step: Callable[[str], None] = lambda s: None,
-                 on_produce: Callable | None = None, on_drain: Callable[[dict], None] | None = None) -> dict:
+def run_pipeline(
+    settings: Settings,
+    produce_options: ProduceOptions,
+    stream_options: StreamOptions,
+    on_step: Callable[[str], None] = lambda s: None,
+    on_produce: Callable | None = None,
+    on_drain: Callable[[dict], None] | None = None,
+) -> dict:
     started_at = time.time()
     on_step("starting the stack")
     stack.up(settings, watchdog=settings.watchdog)
@@ -246,32 +276,43 @@ def run_pipeline(settings: Settings, produce_options: ProduceOptions, stream_opt
     on_step("starting the streaming job (Spark)")
     stream.start()
     exporter_stop = threading.Event()
-    threading.Thread(target=exporter.run, args=(settings, stream_options.pipeline, 5.0, exporter_stop),
-                     name="exporter", daemon=True).start()
+    threading.Thread(
+        target=exporter.run, args=(settings, stream_options.pipeline, 5.0, exporter_stop), name="exporter", daemon=True
+    ).start()
     try:
         start = log_end_offsets(settings, topics)
         on_step("producing")
-        result = producers.run(settings, produce_options, progress=on_produce,
-                               metrics_port=settings.producer_metrics_port)
+        result = producers.run(
+            settings, produce_options, progress=on_produce, metrics_port=settings.producer_metrics_port
+        )
         end = log_end_offsets(settings, topics)
         on_step("waiting for the ledger to catch up with the log end")
         key = stream.pipeline_key()
-        wait_for_ledger(settings, key, end, stream, timeout=max(180.0, result.manifest.produced / 500),
-                        on_wait=on_drain)
+        wait_for_ledger(
+            settings, key, end, stream, timeout=max(180.0, result.manifest.produced / 500), on_wait=on_drain
+        )
         job = job_metrics(settings)
     finally:
         stream.stop()
         exporter_stop.set()
     on_step("summarising from Kafka, the ledger and the stored rows")
-    summary = summarize(settings, RunScope(start, end, key), result.manifest.unique_events,
-                        stream_options.late_threshold_s)
-    summary["producer"] = {"events_per_second": round(result.events_per_second), "seconds": round(result.seconds, 1),
-                           "acknowledged": result.manifest.produced, "failed": sum(result.manifest.failed.values())}
+    summary = summarize(
+        settings, RunScope(start, end, key), result.manifest.unique_events, stream_options.late_threshold_s
+    )
+    summary["producer"] = {
+        "events_per_second": round(result.events_per_second),
+        "seconds": round(result.seconds, 1),
+        "acknowledged": result.manifest.produced,
+        "failed": sum(result.manifest.failed.values()),
+    }
     summary["manifest_quality"] = result.manifest.to_dict()["quality"]
     summary["restarts"] = {
         "stream": {k.split(":", 1)[1]: int(v) for k, v in job.items() if k.startswith("restarts:") and v},
         "sink_retries": int(job.get("shopstream_sink_retries_total", 0)),
-        "services": {name: r.restarts for name, r in watchdog.restarts(settings).items()
-                     if r.last_restart and r.last_restart >= started_at and r.restarts},
+        "services": {
+            name: r.restarts
+            for name, r in watchdog.restarts(settings).items()
+            if r.last_restart and r.last_restart >= started_at and r.restarts
+        },
     }
     return summary
