@@ -521,6 +521,13 @@ class StreamOptions(BaseModel):
             "then `shopstream dead-letter redrive --rule quantity_over_limit` stores what it quarantined"
         ),
     )
+    warmup: bool = Field(
+        True,
+        description=(
+            "run the stream's own plan over 12,000 generated events on private topics before the query starts "
+            "(about 12 s), so that the first real batches run compiled; off: a quicker start, colder first batches"
+        ),
+    )
     from_group_offsets: bool = Field(
         False,
         description=(

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import psycopg2
 from psycopg2.extras import execute_values
@@ -151,7 +152,35 @@ def _run_cursor(settings: Settings, scope: RunScope) -> Iterator:
         conn.close()
 
 
-def summarize(settings: Settings, scope: RunScope, unique_events: int, late_threshold_s: float = 60.0) -> dict:
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run stored, measured; its JSON (``to_dict``) keeps these names, the summary file's fields."""
+
+    produced: int  # Kafka offsets in the run's scope
+    unique_events: int  # what the producer meant to deliver once each
+    stored: int
+    quarantined: int
+    duplicates_in_db: int
+    lost: int  # unique_events - stored - quarantined
+    throughput_eps: float
+    e2e_latency_ms: dict[str, float]  # p50, p95, p99, max
+    stages_ms: dict[str, dict[str, float]]  # stage -> avg, p95, max
+    quality: dict[str, int]  # category -> quarantined
+    quality_by_rule: dict[str, dict[str, int]]
+    late_events: int
+    injected_lateness_s: dict[str, float]  # events, p50, max
+    rows_without_ledger: int
+
+    @property
+    def exact(self) -> bool:
+        """Nothing lost, nothing stored twice, no row without its ledger entry."""
+        return (self.lost, self.duplicates_in_db, self.rows_without_ledger) == (0, 0, 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def summarize(settings: Settings, scope: RunScope, unique_events: int, late_threshold_s: float = 60.0) -> RunSummary:
     with _run_cursor(settings, scope) as cur:
         cur.execute(SUMMARY, {"pipeline": scope.pipeline, "late_s": late_threshold_s, "late_min_s": LATE_MIN_S})
         stored, duplicates, late, made_late, without_ledger, span_s, stages = cur.fetchone()
@@ -165,26 +194,26 @@ def summarize(settings: Settings, scope: RunScope, unique_events: int, late_thre
     quarantined = sum(quality.values())
     stages = stages or {}
     e2e = stages.get("end_to_end", {})
-    return {
-        "produced": scope.produced,
-        "unique_events": unique_events,
-        "stored": stored,
-        "quarantined": quarantined,
-        "duplicates_in_db": duplicates,
-        "lost": unique_events - stored - quarantined,
-        "throughput_eps": round(scope.produced / float(span_s), 1) if span_s else 0.0,
-        "e2e_latency_ms": {k: float(e2e.get(k, 0)) for k in ("p50", "p95", "p99", "max")},
-        "stages_ms": {s: {k: float(stages[s][k]) for k in ("avg", "p95", "max")} for s in STAGE_ORDER if s in stages},
-        "quality": quality,
-        "quality_by_rule": quality_by_rule,
-        "late_events": late,
-        "injected_lateness_s": {
+    return RunSummary(
+        produced=scope.produced,
+        unique_events=unique_events,
+        stored=stored,
+        quarantined=quarantined,
+        duplicates_in_db=duplicates,
+        lost=unique_events - stored - quarantined,
+        throughput_eps=round(scope.produced / float(span_s), 1) if span_s else 0.0,
+        e2e_latency_ms={k: float(e2e.get(k, 0)) for k in ("p50", "p95", "p99", "max")},
+        stages_ms={s: {k: float(stages[s][k]) for k in ("avg", "p95", "max")} for s in STAGE_ORDER if s in stages},
+        quality=quality,
+        quality_by_rule=quality_by_rule,
+        late_events=late,
+        injected_lateness_s={
             "events": made_late["events"],
             "p50": round(float(made_late["p50"] or 0), 1),
             "max": round(float(made_late["max"] or 0), 1),
         },
-        "rows_without_ledger": without_ledger,
-    }
+        rows_without_ledger=without_ledger,
+    )
 
 
 def timeline(

@@ -13,15 +13,11 @@ import os
 import time
 from dataclasses import asdict, dataclass
 
-import producers
-import schemas
-from core.kafka import log_end_offsets
 from core.settings import NO_FAULTS, ProduceOptions, Settings
-from infra.bench.e2e import _consumer, level_sandbox
+from infra.bench.e2e import _consumer
 from infra.bench.resources import ResourceSampler
-from infra.orchestration.processes import wait_for_ledger
+from infra.orchestration.harness import PipelineRun, sandbox
 from infra.runtime.process import ManagedProcess
-from monitoring.summary import RunScope, summarize
 
 
 @dataclass
@@ -40,19 +36,17 @@ class CatchupResult:
 
 
 def run_system(settings: Settings, system: str, events: int) -> CatchupResult:
-    with level_sandbox(settings, None) as (cfg, options):
-        topics = list(schemas.event_topics(cfg).values())
-        start = log_end_offsets(cfg, topics)
+    with sandbox(settings) as box:
+        cfg, options = box.settings, box.options
+        consumer = _consumer(system, cfg, options)
+        run = PipelineRun(cfg, consumer)
         began = time.monotonic()
-        produced = producers.run(
-            cfg,
+        produced = run.produce(
             ProduceOptions(
                 rate=0, count=events, late_ratio=0, duplicate_ratio=0, faults=NO_FAULTS, run_id=cfg.topic_prefix
-            ),
+            )
         )
         preload_s = time.monotonic() - began
-        end = log_end_offsets(cfg, topics)
-        consumer = _consumer(system, cfg, options)
         started = time.monotonic()
         try:
             consumer.start(timeout=300)
@@ -63,30 +57,23 @@ def run_system(settings: Settings, system: str, events: int) -> CatchupResult:
             }
             sampler = ResourceSampler(pids)
             sampler.start()
-            wait_for_ledger(cfg, consumer.pipeline_key(), end, consumer, timeout=max(600.0, events / 500))
-            drained = time.monotonic()
+            drain_s = run.drain()
             resources = sampler.stop()
         finally:
             consumer.stop()
-        summary = summarize(
-            cfg,
-            RunScope(start, end, consumer.pipeline_key()),
-            produced.manifest.unique_events,
-            options.late_threshold_s,
-        )
-    drain_s = drained - ready
+        summary = run.summary(produced.manifest.unique_events)
     return CatchupResult(
         system=system,
-        events=summary["produced"],
+        events=summary.produced,
         preload_s=round(preload_s, 1),
         start_s=round(ready - started, 1),
         drain_s=round(drain_s, 1),
-        events_per_second=round(summary["produced"] / max(drain_s, 1e-9)),
-        total_s=round(drained - started, 1),
+        events_per_second=round(summary.produced / max(drain_s, 1e-9)),
+        total_s=round(ready - started + drain_s, 1),
         resources=resources,
-        stored=summary["stored"],
-        lost=summary["lost"],
-        duplicates_in_db=summary["duplicates_in_db"],
+        stored=summary.stored,
+        lost=summary.lost,
+        duplicates_in_db=summary.duplicates_in_db,
     )
 
 

@@ -15,29 +15,25 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import producers
 import schemas
-from core.kafka import log_end_offsets
 from core.settings import NO_FAULTS, ProduceOptions, Settings, StreamOptions
-from db.migrate import migrate
 from infra.bench.resources import ResourceSampler
-from infra.orchestration.processes import StreamProcess, wait_for_ledger
+from infra.orchestration.harness import PipelineRun, sandbox
+from infra.orchestration.processes import StreamProcess
 from infra.runtime import stack
 from infra.runtime.process import ManagedProcess
 from infra.runtime.services.kafka import nodes as kafka_nodes
-from infra.runtime.services.postgres import create_database, drop_database
 from infra.runtime.stack import spark_cluster
-from infra.runtime.topics import delete_topics, ensure_topics, load_topic_specs
-from monitoring.summary import RunScope, summarize
+from monitoring.summary import RunScope, RunSummary
 from producers.producer import ProduceResult
 
 #: The stream job's own default trigger (StreamOptions), unless a run asks for another.
@@ -108,30 +104,6 @@ class LevelResult:
     cold_start_ms: dict | None = None  # e2e of the events appended in the first COLD_START_S, warm-up included
 
 
-@contextlib.contextmanager
-def level_sandbox(
-    settings: Settings, partitions: int | None, trigger_s: float = TRIGGER_S
-) -> Iterator[tuple[Settings, StreamOptions]]:
-    """Topics, a database and a checkpoint of the level's own; all removed afterwards."""
-    name = f"b{uuid.uuid4().hex[:8]}"
-    cfg = settings.model_copy(update={"topic_prefix": name, "postgres_db": f"bench_{name}"})
-    specs = load_topic_specs()
-    if partitions:
-        specs = [replace(s, partitions=partitions) if s.name != "dead-letter" else s for s in specs]
-    ensure_topics(cfg, name, specs)
-    create_database(cfg, cfg.postgres_db)
-    migrate(cfg)
-    options = StreamOptions(
-        master="local[2]", pipeline=name, trigger_s=trigger_s, checkpoint_dir=cfg.runtime_dir / "bench" / name
-    )
-    try:
-        yield cfg, options
-    finally:
-        drop_database(cfg, cfg.postgres_db)
-        delete_topics(cfg, name, specs)
-        shutil.rmtree(options.checkpoint_dir, ignore_errors=True)
-
-
 @dataclass
 class Measured:
     """What one level's run left: the producer's result, the measured window and the drain."""
@@ -142,9 +114,9 @@ class Measured:
     produced_done: float
     drain_s: float
     resources: dict
-    summary: dict
+    summary: RunSummary
     scope: RunScope
-    cold_summary: dict
+    cold_summary: RunSummary
 
 
 def measure(
@@ -160,21 +132,20 @@ def measure(
     """Produce ``warmup_s + duration_s`` without a pause; count only what was appended after
     the warm-up, and sample resources from then on (the consumer, the producer, and ``services``: each a root
     process with its children); wait for the consumer to drain."""
-    topics = list(schemas.event_topics(cfg).values())
     pids = {f"consumer ({system})": consumer.proc.pid, "producer": os.getpid(), **services}
     sampler = ResourceSampler(pids, alone=("producer",))
-    window: dict = {}
-    cold = {"start": log_end_offsets(cfg, topics)}  # the consumer is ready: its first COLD_START_S follow
+    run = PipelineRun(cfg, consumer, late_threshold_s)  # the measured window
+    cold = PipelineRun(cfg, consumer, late_threshold_s)  # the consumer is ready: its first COLD_START_S follow
+    cold.mark_start()
+    window_at: list[float] = []
 
     def measure_from_now() -> None:
-        window.update(start=log_end_offsets(cfg, topics), at=time.monotonic())
+        run.mark_start()
+        window_at.append(time.monotonic())
         sampler.start()
 
-    def cold_start_ends() -> None:
-        cold["end"] = log_end_offsets(cfg, topics)
-
     timer = threading.Timer(warmup_s, measure_from_now)
-    cold_timer = threading.Timer(COLD_START_S, cold_start_ends)
+    cold_timer = threading.Timer(COLD_START_S, cold.mark_end)
     try:
         cold_timer.start()
         measure_from_now() if not warmup_s else timer.start()
@@ -191,24 +162,20 @@ def measure(
         )
         if result.stopped_early:  # a signal reached the producer: end the benchmark, not just this level
             raise KeyboardInterrupt
-        produced_done = time.monotonic()
         timer.join()
-        end = log_end_offsets(cfg, topics)
+        end = run.mark_end()
         cold_timer.cancel()  # a run shorter than COLD_START_S: its whole is the cold start
-        cold.setdefault("end", end)
-        wait_for_ledger(cfg, consumer.pipeline_key(), end, consumer, timeout=max(120.0, duration_s * 4))
+        if cold.end is None:
+            cold.end = end
+        drain = run.drain()
     finally:
         timer.cancel()
         cold_timer.cancel()
-    drain = time.monotonic() - produced_done
+    produced_done = time.monotonic() - drain
     resources = sampler.stop()
-    scope = RunScope(window["start"], end, consumer.pipeline_key())
     # Valid events only, no duplicates: every event in the window is a unique one.
-    summary = summarize(cfg, scope, scope.produced, late_threshold_s)
-    cold_scope = RunScope(cold["start"], cold["end"], consumer.pipeline_key())
-    cold_summary = summarize(cfg, cold_scope, cold_scope.produced, late_threshold_s)
     return Measured(
-        result, window["start"], window["at"], produced_done, drain, resources, summary, scope, cold_summary
+        result, run.scope.start, window_at[0], produced_done, drain, resources, run.summary(), run.scope, cold.summary()
     )
 
 
@@ -276,9 +243,9 @@ def run_level(
     with (
         kafka_of(settings, brokers) as (kafka_cfg, kafka_pids),
         spark_of(settings, spark_cores, workers) as (master, worker_pids),
-        level_sandbox(kafka_cfg, partitions, trigger_s) as (cfg, options),
+        sandbox(kafka_cfg, partitions=partitions, trigger_s=trigger_s) as box,
     ):
-        options = options.model_copy(update={"master": master})
+        cfg, options = box.settings, box.options.model_copy(update={"master": master})
         consumer = _consumer(system, cfg, options)
         try:
             consumer.start()
@@ -296,7 +263,7 @@ def run_level(
             consumer.stop()
     achieved = m.produced.events_per_second
     summary = m.summary
-    done = summary["stored"] + summary["quarantined"]
+    done = summary.stored + summary.quarantined
     return LevelResult(
         system=system,
         target_rate=rate,
@@ -305,17 +272,17 @@ def run_level(
         success_rate=round(done / max(m.scope.produced, 1), 4),
         drain_s=round(m.drain_s, 1),
         sustainable=m.drain_s <= SUSTAINABLE_DRAIN_S and achieved >= SUSTAINABLE_RATE_SHARE * rate,
-        e2e_ms=summary["e2e_latency_ms"],
-        stages_ms=summary["stages_ms"],
+        e2e_ms=summary.e2e_latency_ms,
+        stages_ms=summary.stages_ms,
         resources=m.resources,
-        produced=summary["produced"],
-        lost=summary["lost"],
-        duplicates_in_db=summary["duplicates_in_db"],
+        produced=summary.produced,
+        lost=summary.lost,
+        duplicates_in_db=summary.duplicates_in_db,
         spark_cores=spark_cores if system == "shopstream" else None,
         partitions=partitions,
         brokers=brokers,
         workers=workers,
-        cold_start_ms=m.cold_summary["e2e_latency_ms"],
+        cold_start_ms=m.cold_summary.e2e_latency_ms,
     )
 
 

@@ -18,18 +18,14 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import asdict, dataclass, field
 
-import producers
-import schemas
-from core.kafka import log_end_offsets
 from core.settings import NO_FAULTS, ProduceOptions, Settings, StreamOptions
-from infra.bench.e2e import _consumer, level_sandbox
+from infra.bench.e2e import _consumer
 from infra.bench.resources import ResourceSampler
-from infra.orchestration.processes import wait_for_ledger
+from infra.orchestration.harness import PipelineRun, sandbox
 from infra.runtime.process import ManagedProcess
-from monitoring.summary import RunScope, summarize, timeline
+from monitoring.summary import timeline
 
 
 def variant_options(variant: str, options: StreamOptions, steps: list[tuple[float, float]]) -> StreamOptions:
@@ -58,10 +54,10 @@ class StepResult:
 
 
 def run_variant(settings: Settings, variant: str, steps: list[tuple[float, float]], trigger_s: float) -> StepResult:
-    with level_sandbox(settings, None, trigger_s) as (cfg, options):
-        options = variant_options(variant, options, steps)
-        topics = list(schemas.event_topics(cfg).values())
+    with sandbox(settings, trigger_s=trigger_s) as box:
+        cfg, options = box.settings, variant_options(variant, box.options, steps)
         consumer = _consumer("shopstream", cfg, options)
+        run = PipelineRun(cfg, consumer)
         try:
             consumer.start()
             pids = {
@@ -70,30 +66,19 @@ def run_variant(settings: Settings, variant: str, steps: list[tuple[float, float
                 **{s: ManagedProcess(s, cfg.runtime_dir).pid() for s in ("kafka", "postgres")},
             }
             sampler = ResourceSampler(pids, alone=("producer",))
-            start = log_end_offsets(cfg, topics)
+            run.mark_start()
             sampler.start()
-            produced = producers.run(
-                cfg,
-                ProduceOptions(steps=steps, late_ratio=0, duplicate_ratio=0, faults=NO_FAULTS, run_id=cfg.topic_prefix),
+            produced = run.produce(
+                ProduceOptions(steps=steps, late_ratio=0, duplicate_ratio=0, faults=NO_FAULTS, run_id=cfg.topic_prefix)
             )
             if produced.stopped_early:
                 raise KeyboardInterrupt
-            stopped = time.monotonic()
-            end = log_end_offsets(cfg, topics)
-            # the worst drain: the whole load backed up behind a job that reads its first step's rate
-            wait_for_ledger(
-                cfg,
-                consumer.pipeline_key(),
-                end,
-                consumer,
-                timeout=max(600.0, 2 * sum(rate * seconds for rate, seconds in steps) / steps[0][0]),
-            )
-            drain_s = time.monotonic() - stopped
+            drain_s = run.drain()
             resources = sampler.stop()
         finally:
             consumer.stop()
-        whole = RunScope(start, end, consumer.pipeline_key())
-        summary = summarize(cfg, whole, whole.produced, options.late_threshold_s)
+        whole = run.scope
+        summary = run.summary()
         edges = [sum(seconds for _, seconds in steps[:i]) for i in range(len(steps) + 1)]
         seconds, windows = timeline(cfg, whole, options.late_threshold_s, edges[:-1])
         per_step = [
@@ -110,13 +95,13 @@ def run_variant(settings: Settings, variant: str, steps: list[tuple[float, float
         configuration=describe(options),
         steps=[list(s) for s in steps],
         per_step=per_step,
-        e2e_ms=summary["e2e_latency_ms"],
+        e2e_ms=summary.e2e_latency_ms,
         drain_s=round(drain_s, 1),
         timeline=seconds,
         resources=resources,
-        produced=summary["produced"],
-        lost=summary["lost"],
-        duplicates_in_db=summary["duplicates_in_db"],
+        produced=summary.produced,
+        lost=summary.lost,
+        duplicates_in_db=summary.duplicates_in_db,
     )
 
 

@@ -38,13 +38,13 @@ from core.settings import ProduceOptions, Settings, StreamOptions
 from db.migrate import migrate
 from infra.chaos import faults
 from infra.chaos.options import ChaosOptions
-from infra.orchestration.processes import ProducerProcess, Producing, StreamProcess, job_metrics, wait_for_ledger
+from infra.orchestration.harness import PipelineRun
+from infra.orchestration.processes import ProducerProcess, Producing, StreamProcess, job_metrics
 from infra.runtime import stack, watchdog
 from infra.runtime.services.kafka import Kafka, over_sasl_ssl
 from infra.runtime.services.postgres import create_database, drop_database
 from infra.runtime.services.registry import Registry
 from infra.runtime.topics import delete_topics, ensure_topics, load_topic_specs
-from monitoring.summary import RunScope, summarize
 from producers.dimensions import load_dimensions
 
 log = logging.getLogger(__name__)
@@ -422,22 +422,24 @@ def one_run(h: Harness, run: int, topics: list[str], probe: OffsetProbe, on_step
     manifest = producing.result.manifest
     end = probe.log_end_offsets(topics)
     on_step(f"run {run + 1}: draining")
-    wait_for_ledger(s, key, end, h.stream, timeout=600)
-    summary = summarize(s, RunScope(start, end, key), manifest.unique_events, StreamOptions().late_threshold_s)
+    run_ = PipelineRun(s, h.stream)
+    run_.start, run_.end = start, end  # taken through the probe, which rides out the faults
+    run_.drain()
+    summary = run_.summary(manifest.unique_events)
     restarts_after = sum(r.restarts for r in watchdog.restarts(s).values())
     how = (
         "its rerun (`produce --resume`) sent only what Kafka lacked"
         if h.scenario.producer_process
         else handled_by(before, after, restarts_after - restarts_before)
     )
-    matches = summary["quality"] == manifest.to_dict()["quality"] and summary["produced"] == manifest.produced
+    matches = summary.quality == manifest.to_dict()["quality"] and summary.produced == manifest.produced
     return RunResult(
         h.scenario.name,
         run + 1,
-        summary["produced"],
+        summary.produced,
         manifest.unique_events,
-        summary["lost"],
-        summary["duplicates_in_db"],
+        summary.lost,
+        summary.duplicates_in_db,
         matches,
         None if detected is None or h.scenario.signal == "none" else round(max(detected - t_fault, 0.0), 2),
         None if recovered is None else round(recovered, 2),

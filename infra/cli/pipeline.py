@@ -107,7 +107,7 @@ def stream(options: StreamOptions) -> None:
         try:
             # A restarted process has a backlog waiting: it consumes at once, and its first batch pays for the
             # compilation, rather than spend ~17 s warming up first (bench-results/faults/: SIGKILL recovery).
-            warmup = None if restarts else partial(warmup_topics, cfg, options.pipeline)
+            warmup = partial(warmup_topics, cfg, options.pipeline) if options.warmup and not restarts else None
             result = run_stream(
                 cfg,
                 options,
@@ -215,7 +215,7 @@ def replay(
 @with_options(Options("run_options", RunOptions, "run"), RUN_PRODUCE, RUN_STREAM)
 def run(run_options: RunOptions, produce_options: ProduceOptions, stream_options: StreamOptions) -> None:
     """The whole pipeline once: up, migrate, stream, produce, drain, then a measured report."""
-    from infra.orchestration.processes import run_pipeline
+    from infra.orchestration.run import run_pipeline
 
     cfg = settings()
     produce, options, summary_json = produce_options, stream_options, run_options.summary_json
@@ -238,7 +238,8 @@ def run(run_options: RunOptions, produce_options: ProduceOptions, stream_options
             done = sum(o for parts in committed.values() for o in parts.values())
             status.update(f"draining: ledger at offset sum {done:,}")
 
-        summary = run_pipeline(cfg, produce, options, on_step=step, on_produce=produced, on_drain=draining)
+        result = run_pipeline(cfg, produce, options, on_step=step, on_produce=produced, on_drain=draining)
+    summary = result.to_dict()
     print_summary(summary)
     from infra.cli.report import print_report
     from monitoring import charts
@@ -258,7 +259,7 @@ def run(run_options: RunOptions, produce_options: ProduceOptions, stream_options
         summary_json.parent.mkdir(parents=True, exist_ok=True)
         summary_json.write_text(json.dumps(summary, indent=2) + "\n")
         console.print(f"summary: {summary_json}")
-    if summary["lost"] or summary["duplicates_in_db"]:
+    if result.measured.lost or result.measured.duplicates_in_db:
         raise typer.Exit(1)
 
 

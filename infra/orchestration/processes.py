@@ -1,12 +1,5 @@
-"""`shopstream run`: the whole pipeline once, end to end, then its measured summary.
-
-1. `up` and `migrate`; load the dimension tables from the generator's pools.
-2. Start the streaming job (a child process, so Spark's driver and the producer do not
-   share one interpreter) and wait until its query runs.
-3. Produce at the given rate and duration, with the default bad-data mix.
-4. Wait until the ledger has committed every offset that was produced.
-5. Summarise from Kafka offsets, the ledger and SQL over the stored rows.
-"""
+"""The pipeline's processes as children of this one: the stream job, the producer (in a thread or a process),
+and what the job says of itself on its metrics port."""
 
 from __future__ import annotations
 
@@ -17,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -25,19 +17,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel
 
 import producers
-import schemas
-from core import ledger
-from core.database import connect
 from core.exceptions import ServiceUnhealthy
-from core.kafka import caught_up, log_end_offsets
 from core.settings import ProduceOptions, Settings, StreamOptions, json_variable, settings_env
-from db.migrate import migrate
 from infra.orchestration.supervisor import die_with_parent
-from infra.runtime import stack, watchdog
 from infra.runtime.logs import rotate
-from monitoring import exporter
-from monitoring.summary import RunScope, summarize
-from producers.dimensions import load_dimensions
 from producers.manifest import Manifest
 from producers.producer import ProduceResult
 from streaming.offsets import checkpoint_query_id
@@ -224,95 +207,3 @@ def job_health(settings: Settings) -> tuple[bool, str]:
     last = m.get("shopstream_sink_last_commit_timestamp_seconds") or 0
     age = f"last commit {time.time() - last:.0f} s ago" if last else "no commit yet"
     return True, f"the stream job is healthy ({age})"
-
-
-def wait_for_ledger(
-    settings: Settings,
-    pipeline_key: str,
-    end: dict,
-    stream: StreamProcess,
-    timeout: float,
-    on_wait: Callable[[dict], None] | None = None,
-) -> None:
-    """Block until the ledger's newest end offsets reach ``end``."""
-    deadline = time.monotonic() + timeout
-    conn = connect(settings, "reader")
-    conn.autocommit = True
-    try:
-        while True:
-            with conn.cursor() as cur:
-                committed = ledger.committed_offsets(cur, pipeline_key)
-            if on_wait:
-                on_wait(committed)
-            if caught_up(committed, end):
-                return
-            if not stream.alive():
-                raise ServiceUnhealthy(f"the streaming job stopped before catching up: see {stream.log_file}")
-            if time.monotonic() > deadline:
-                raise ServiceUnhealthy(
-                    f"the ledger did not catch up with the log end within {timeout:.0f}s: see {stream.log_file}"
-                )
-            time.sleep(0.5)
-    finally:
-        conn.close()
-
-
-def run_pipeline(
-    settings: Settings,
-    produce_options: ProduceOptions,
-    stream_options: StreamOptions,
-    on_step: Callable[[str], None] = lambda s: None,
-    on_produce: Callable | None = None,
-    on_drain: Callable[[dict], None] | None = None,
-) -> dict:
-    started_at = time.time()
-    on_step("starting the stack")
-    stack.up(settings, watchdog=settings.watchdog)
-    on_step("migrating the database")
-    migrate(settings)
-    load_dimensions(settings, produce_options)
-    topics = list(schemas.event_topics(settings).values())
-    stream = StreamProcess(settings, stream_options)
-    on_step("starting the streaming job (Spark)")
-    stream.start()
-    exporter_stop = threading.Event()
-    threading.Thread(
-        target=exporter.run, args=(settings, stream_options.pipeline, 5.0, exporter_stop), name="exporter", daemon=True
-    ).start()
-    try:
-        start = log_end_offsets(settings, topics)
-        on_step("producing")
-        result = producers.run(
-            settings, produce_options, progress=on_produce, metrics_port=settings.producer_metrics_port
-        )
-        end = log_end_offsets(settings, topics)
-        on_step("waiting for the ledger to catch up with the log end")
-        key = stream.pipeline_key()
-        wait_for_ledger(
-            settings, key, end, stream, timeout=max(180.0, result.manifest.produced / 500), on_wait=on_drain
-        )
-        job = job_metrics(settings)
-    finally:
-        stream.stop()
-        exporter_stop.set()
-    on_step("summarising from Kafka, the ledger and the stored rows")
-    summary = summarize(
-        settings, RunScope(start, end, key), result.manifest.unique_events, stream_options.late_threshold_s
-    )
-    summary["producer"] = {
-        "events_per_second": round(result.events_per_second),
-        "seconds": round(result.seconds, 1),
-        "acknowledged": result.manifest.produced,
-        "failed": sum(result.manifest.failed.values()),
-    }
-    summary["manifest_quality"] = result.manifest.to_dict()["quality"]
-    summary["restarts"] = {
-        "stream": {k.split(":", 1)[1]: int(v) for k, v in job.items() if k.startswith("restarts:") and v},
-        "sink_retries": int(job.get("shopstream_sink_retries_total", 0)),
-        "services": {
-            name: r.restarts
-            for name, r in watchdog.restarts(settings).items()
-            if r.last_restart and r.last_restart >= started_at and r.restarts
-        },
-    }
-    return summary

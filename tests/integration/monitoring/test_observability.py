@@ -4,7 +4,6 @@ exactly what was injected."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -13,34 +12,20 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-import producers
-import schemas
-from core.kafka import log_end_offsets
-from core.settings import FaultRatios, ProduceOptions, StreamOptions
+from core.settings import FaultRatios, ProduceOptions
 from db.migrate import migrate
-from infra.orchestration.processes import StreamProcess, wait_for_ledger
+from infra.orchestration.harness import PipelineRun
+from infra.orchestration.processes import StreamProcess
 from infra.runtime.services.postgres import create_database, drop_database
 from infra.runtime.topics import ensure_topics, load_topic_specs
 from monitoring import charts, exporter
 from monitoring.live_view import GRAPHS, graph_url
-from monitoring.summary import RunScope, summarize
 from tests.fixtures.browser import chromium_page
-from tests.fixtures.paths import DASHBOARDS
+from tests.fixtures.dashboards import panel_queries
+from tests.fixtures.pipeline import stream_options
 from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def panel_queries(cluster: bool = False):
-    """(name, query) of every panel of the dashboards for a local-mode run, or (``cluster``) of those tagged
-    "cluster", which the Spark cluster's test evaluates (tests/integration/streaming/test_cluster.py)."""
-    for path in sorted(DASHBOARDS.glob("*.json")):
-        dashboard = json.loads(path.read_text())
-        if ("cluster" in dashboard.get("tags", ())) != cluster:
-            continue
-        for panel in dashboard["panels"]:
-            for target in panel["targets"]:
-                yield f"{path.stem}: {panel['title']} [{target['refId']}]", target["expr"]
 
 
 @pytest.fixture(scope="module")
@@ -50,22 +35,14 @@ def live_run(running_stack, tmp_path_factory):
     ensure_topics(settings, name, load_topic_specs())
     create_database(settings, settings.postgres_db)
     migrate(settings)
-    options = StreamOptions(
-        master="local[2]",
-        pipeline=name,
-        trigger_s=0.5,
-        driver_memory="1g",
-        checkpoint_dir=tmp_path_factory.mktemp("ckpt"),
-    )
+    options = stream_options(name, tmp_path_factory.mktemp("ckpt"))
     stop_exporter = threading.Event()
     threading.Thread(target=exporter.run, args=(settings, name, 2.0, stop_exporter), daemon=True).start()
     stream = StreamProcess(settings, options)
     stream.start()
     try:
-        topics = list(schemas.event_topics(settings).values())
-        start = log_end_offsets(settings, topics)
-        manifest = producers.run(
-            settings,
+        run = PipelineRun(settings, stream)
+        manifest = run.produce(
             ProduceOptions(
                 rate=800,
                 duration_s=25,
@@ -77,9 +54,8 @@ def live_run(running_stack, tmp_path_factory):
             ),
             metrics_port=settings.producer_metrics_port,
         ).manifest
-        end = log_end_offsets(settings, topics)
-        wait_for_ledger(settings, stream.pipeline_key(), end, stream, timeout=180)
-        summary = summarize(settings, RunScope(start, end, stream.pipeline_key()), manifest.unique_events)
+        run.drain()
+        summary = run.summary(manifest.unique_events)
         scraped_after = time.time() + 0.5
 
         def every_target_scraped_twice_since_the_run():  # so each rate() has its samples
@@ -154,7 +130,7 @@ def test_end_to_end_p95_from_metrics_agrees_with_sql(live_run):
     total = buckets[-1][1]
     p95_bucket = next(le for le, n in buckets if n >= 0.95 * total)
     lower = max([le for le, _ in buckets if le < p95_bucket], default=0.0)
-    sql_p95_s = summary["e2e_latency_ms"]["p95"] / 1000
+    sql_p95_s = summary.e2e_latency_ms["p95"] / 1000
     # the SQL value falls in the bucket the histogram puts its p95 in (or a neighbour)
     assert lower * 0.8 <= sql_p95_s <= p95_bucket * 1.25, (sql_p95_s, lower, p95_bucket)
 
@@ -167,7 +143,7 @@ def test_quality_counters_moved_by_exactly_what_was_injected(live_run):
     expected = manifest.to_dict()["quality"]
     assert {c: int(by_category.get(c, 0)) for c in expected} == expected
     assert int(by_category["valid"]) == manifest.valid
-    assert summary["lost"] == 0
+    assert summary.lost == 0
 
 
 def test_report_measures_the_live_run(live_run, tmp_path):
@@ -175,12 +151,12 @@ def test_report_measures_the_live_run(live_run, tmp_path):
 
     settings, manifest, summary, _ = live_run
     r = report.build(settings, minutes=30, query_runs=2)
-    assert r.totals["records"] == summary["produced"]
-    assert r.totals["stored"] == summary["stored"]
-    assert sum(q["failed"] for q in r.quality.values()) == summary["quarantined"]
+    assert r.totals["records"] == summary.produced
+    assert r.totals["stored"] == summary.stored
+    assert sum(q["failed"] for q in r.quality.values()) == summary.quarantined
     assert set(r.stages) == {"generate", "produce", "queue", "process", "db_write", "end_to_end"}
     assert set(r.queries) == {"Simple Select", "Aggregation", "Join Operations", "Materialized View Refresh"}
-    assert r.on_time_events + r.made_late == summary["stored"]  # the histogram holds every stored event
+    assert r.on_time_events + r.made_late == summary.stored  # the histogram holds every stored event
     png = charts.write_png(r, tmp_path / "report.png", manifest)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert report.live_metrics(settings)["p95"]
@@ -193,7 +169,7 @@ def test_the_html_report_loads_in_a_browser_with_every_chart_drawn(live_run, tmp
 
     settings, manifest, summary, _ = live_run
     r = report.build(settings, minutes=30, query_runs=2)
-    page_file = charts.write_html(r, tmp_path / "report.html", manifest, summary)
+    page_file = charts.write_html(r, tmp_path / "report.html", manifest, summary.to_dict())
     with chromium_page() as (page, errors):
         page.route(
             "**/*", lambda route: route.abort() if not route.request.url.startswith("file:") else route.continue_()
@@ -207,7 +183,7 @@ def test_the_html_report_loads_in_a_browser_with_every_chart_drawn(live_run, tmp
     assert errors == []
     assert [d["id"] for d in drawn] == ["throughput", "e2e", "stages", "lateness", "quality"]
     assert all(d["svg"] and d["points"] for d in drawn), drawn
-    assert f"{summary['stored']:,}" in text and "Run parameters" in text
+    assert f"{summary.stored:,}" in text and "Run parameters" in text
     assert (tmp_path / "report-page.png").stat().st_size > 50_000
 
 

@@ -12,11 +12,11 @@ import pytest
 
 from core.settings import ProduceOptions
 from infra.runtime import stack
+from tests.fixtures.dashboards import panel_queries
 from tests.fixtures.faults import child_pids
+from tests.fixtures.pipeline import drain_and_account, ledger_rows, start_job_and_producer
 from tests.fixtures.processes import processes_mentioning
 from tests.fixtures.waiting import wait_for
-from tests.integration.monitoring.test_observability import panel_queries
-from tests.integration.streaming.test_self_healing import drain_and_account, ledger_rows, start_job_and_producer
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +58,7 @@ def test_exactly_once_with_the_job_on_the_standalone_cluster(spark_cluster, pipe
     _, options = pipeline_env
     settings = pipeline_env[0]
     options = options.model_copy(update={"master": spark_cluster.spark_master_url})
-    topics, start, stream, producing = start_job_and_producer(
+    run, stream, producing = start_job_and_producer(
         settings, options, ProduceOptions(rate=2000, duration_s=30, run_id="cluster")
     )
     try:
@@ -82,7 +82,7 @@ def test_exactly_once_with_the_job_on_the_standalone_cluster(spark_cluster, pipe
         print(f"executor killed: commits went on after {recovered_s:.1f} s")
     finally:
         producing.join(120)
-    drain_and_account(settings, options, stream, start, topics, producing.result.manifest)
+    drain_and_account(run, producing.result.manifest)
 
 
 def _prometheus(settings, expr: str) -> list[float]:

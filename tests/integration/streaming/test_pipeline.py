@@ -7,22 +7,23 @@ import os
 import random
 import subprocess
 import sys
-import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import psycopg2
 import pytest
+from confluent_kafka import TopicPartition
 
-import producers
-import schemas
 from core import kafka
-from core.kafka import log_end_offsets
-from core.settings import NO_FAULTS, FaultRatios, ProduceOptions, settings_env
-from infra.orchestration.processes import StreamProcess, wait_for_ledger
+from core.settings import NO_FAULTS, FaultRatios, ProduceOptions, Settings, StreamOptions, settings_env
+from infra.orchestration.harness import PipelineRun, sandbox
+from infra.orchestration.processes import Producing, StreamProcess
 from infra.runtime.services.kafka import over_sasl_ssl
-from monitoring.summary import RunScope, summarize
+from monitoring.summary import RunSummary
 from producers.app import build_serializers
 from producers.generator import EventGenerator
+from producers.manifest import Manifest
 from producers.producer import ShopProducer
 from tests.fixtures.database import scalar
 from tests.fixtures.kafka import consume_all
@@ -85,107 +86,145 @@ def produce_stray(settings, when: dt.datetime) -> None:
     assert producer.producer.flush(30) == 0
 
 
-def test_end_to_end_every_event_is_stored_or_quarantined_exactly_once(pipeline_env):
-    """Through the broker's SASL_SSL listener (SCRAM over TLS): the producer, the stream job
-    (librdkafka and Spark's Java client) and one of Kafka's own tools are configured by
-    the one connection model alone. The other pipeline tests use PLAINTEXT."""
-    plain, options = pipeline_env
-    # The stray click below is from 2021, past any retention: the job's upkeep (its first round 30 s after the
-    # start) would archive and trim its KPI minute while its fact stays in the default partition (never tiered),
-    # and the KPI check would then depend on how long the run took. Here the KPIs are kept for a century.
-    settings = over_sasl_ssl(plain).model_copy(update={"trim_days": 36_500})
-    assert settings.kafka.librdkafka()["security.protocol"] == "SASL_SSL"
-    topics = list(schemas.event_topics(settings).values())
-    start = log_end_offsets(settings, topics)
-    manifest = producers.run(
-        settings,
-        ProduceOptions(
-            rate=0,
-            count=20_000,
-            faults=ALL_FAULTS,
-            duplicate_ratio=0.02,
-            late_ratio=0.05,
-            late_max_s=90,
-            v2_ratio=0.5,
-            run_id="e2e",
-        ),
-    ).manifest
-    produce_stray(settings, dt.datetime(2021, 6, 1, tzinfo=dt.UTC))
-    end = log_end_offsets(settings, topics)
-    stream = StreamProcess(settings, options)
-    stream.start()
-    try:
-        wait_for_ledger(settings, stream.pipeline_key(), end, stream, timeout=300)
-        key = stream.pipeline_key()
-    finally:
-        assert stream.stop() == 0
-    unique = manifest.unique_events + 1
-    s = summarize(settings, RunScope(start, end, key), unique, options.late_threshold_s)
-    assert s["produced"] == manifest.produced + 1
-    assert (s["lost"], s["duplicates_in_db"], s["rows_without_ledger"]) == (0, 0, 0)
-    assert s["stored"] + s["quarantined"] == unique
-    assert s["quality"] == manifest.to_dict()["quality"]
-    assert s["quality_by_rule"] == dict(manifest.quarantine_expected().items())
-    # duplicates were sent and not stored twice
-    assert manifest.duplicates > 0
-    assert scalar(settings, "SELECT sum(duplicates) FROM sink_ledger") == manifest.duplicates
-    # both schema versions landed
-    assert scalar(settings, "SELECT count(DISTINCT schema_version) FROM clickstream_events") == 2
-    # late events are stored and counted, not dropped
-    late = scalar(settings, "SELECT count(*) FROM clickstream_events WHERE kafka_time - event_time > '5 s'") + scalar(
-        settings, "SELECT count(*) FROM orders WHERE kafka_time - event_time > '5 s'"
-    )
-    assert late > 0 and late == scalar(settings, "SELECT sum(late) FROM sink_ledger") == s["late_events"]
-    # the stray timestamp went to the default partition
-    assert scalar(settings, "SELECT count(*) FROM clickstream_events_default") == 1
-    assert scalar(settings, "SELECT count(*) FROM ONLY clickstream_events_default WHERE event_time < '2022-01-01'") == 1
-    # KPIs equal a recomputation from the stored facts
-    for name, (kpi, recomputed) in KPI_CHECKS.items():
-        assert scalar(settings, kpi) == scalar(settings, recomputed), name
-    # the dead-letter topic has every quarantined record, with its reason in headers
-    dead = consume_all(settings, [settings.topic("dead-letter")])
-    assert len(dead) == s["quarantined"]
+@dataclass(frozen=True)
+class EndToEnd:
+    """One run shared by the end-to-end tests below: 20,000 events with every kind of bad data, duplicates, late
+    events, both schema versions and a stray click from 2021, through the broker's SASL_SSL listener."""
+
+    settings: Settings
+    options: StreamOptions
+    run: PipelineRun
+    manifest: Manifest
+    summary: RunSummary
+    log: str  # what the job wrote to its log in this run
+
+
+@pytest.fixture(scope="module")
+def e2e(running_stack, tmp_path_factory) -> Iterator[EndToEnd]:
+    """Through the broker's SASL_SSL listener (SCRAM over TLS): the producer, the stream job (librdkafka and
+    Spark's Java client) and one of Kafka's own tools are configured by the one connection model alone. The other
+    pipeline tests use PLAINTEXT. The job warms up here (and only here), so that the warm-up's path stays proven."""
+    checkpoint = tmp_path_factory.mktemp("e2e") / "checkpoint"
+    with sandbox(running_stack, kind="test", checkpoint=checkpoint, driver_memory="1g", warmup=True) as box:
+        # The stray click below is from 2021, past any retention: the job's upkeep (its first round 30 s after the
+        # start) would archive and trim its KPI minute while its fact stays in the default partition (never
+        # tiered), and the KPI check would then depend on how long the run took. Here the KPIs are kept a century.
+        settings = over_sasl_ssl(box.settings).model_copy(update={"trim_days": 36_500})
+        stream = StreamProcess(settings, box.options)
+        run = PipelineRun(settings, stream)
+        manifest = run.produce(
+            ProduceOptions(
+                rate=0,
+                count=20_000,
+                faults=ALL_FAULTS,
+                duplicate_ratio=0.02,
+                late_ratio=0.05,
+                late_max_s=90,
+                v2_ratio=0.5,
+                run_id="e2e",
+            )
+        ).manifest
+        produce_stray(settings, dt.datetime(2021, 6, 1, tzinfo=dt.UTC))
+        run.mark_end()
+        logged = stream.log_file.stat().st_size if stream.log_file.exists() else 0
+        stream.start()
+        try:
+            run.drain()
+        finally:
+            assert stream.stop() == 0
+        with open(stream.log_file, "rb") as log:
+            log.seek(logged)
+            text = log.read().decode(errors="replace")
+        yield EndToEnd(settings, box.options, run, manifest, run.summary(manifest.unique_events + 1), text)
+
+
+def test_every_event_is_stored_or_quarantined_exactly_once(e2e):
+    s, manifest = e2e.summary, e2e.manifest
+    assert s.produced == manifest.produced + 1
+    assert s.exact
+    assert s.stored + s.quarantined == manifest.unique_events + 1
+    assert s.quality == manifest.to_dict()["quality"]
+    assert s.quality_by_rule == manifest.quarantine_expected()
+
+
+def test_duplicates_sent_are_counted_and_not_stored_twice(e2e):
+    assert e2e.manifest.duplicates > 0
+    assert scalar(e2e.settings, "SELECT sum(duplicates) FROM sink_ledger") == e2e.manifest.duplicates
+
+
+def test_both_schema_versions_land(e2e):
+    assert scalar(e2e.settings, "SELECT count(DISTINCT schema_version) FROM clickstream_events") == 2
+
+
+def test_late_events_are_stored_and_counted_not_dropped(e2e):
+    late = scalar(e2e.settings, "SELECT count(*) FROM clickstream_events WHERE kafka_time - event_time > '5 s'")
+    late += scalar(e2e.settings, "SELECT count(*) FROM orders WHERE kafka_time - event_time > '5 s'")
+    assert late > 0 and late == scalar(e2e.settings, "SELECT sum(late) FROM sink_ledger") == e2e.summary.late_events
+
+
+def test_a_stray_timestamp_goes_to_the_default_partition(e2e):
+    assert scalar(e2e.settings, "SELECT count(*) FROM clickstream_events_default") == 1
+    old = "SELECT count(*) FROM ONLY clickstream_events_default WHERE event_time < '2022-01-01'"
+    assert scalar(e2e.settings, old) == 1
+
+
+@pytest.mark.parametrize("kpi", sorted(KPI_CHECKS))
+def test_kpis_equal_a_recomputation_from_the_stored_facts(e2e, kpi):
+    maintained, recomputed = KPI_CHECKS[kpi]
+    assert scalar(e2e.settings, maintained) == scalar(e2e.settings, recomputed)
+
+
+def test_the_dead_letter_topic_has_every_quarantined_record_with_its_reason(e2e):
+    dead = consume_all(e2e.settings, [e2e.settings.topic("dead-letter")])
+    assert len(dead) == e2e.summary.quarantined
     headers = dict(dead[0].headers())
     assert {"source_topic", "source_partition", "source_offset", "category", "rule"} <= set(headers)
-    # the consumer group mirrors the ledger: no lag
-    consumer = kafka.consumer(settings, options.pipeline)
-    from confluent_kafka import TopicPartition
 
-    committed = consumer.committed([TopicPartition(t, int(p)) for t, parts in end.items() for p in parts], timeout=10)
-    consumer.close()
+
+def test_the_consumer_group_mirrors_the_ledger(e2e):
+    end = e2e.run.scope.end
+    consumer = kafka.consumer(e2e.settings, e2e.options.pipeline)
+    try:
+        wanted = [TopicPartition(t, int(p)) for t, parts in end.items() for p in parts]
+        committed = consumer.committed(wanted, timeout=10)
+    finally:
+        consumer.close()
     assert {(tp.topic, str(tp.partition)): tp.offset for tp in committed} == {
         (t, p): o for t, parts in end.items() for p, o in parts.items()
     }
-    # Kafka's own tool sees the same through a generated --command-config file
+
+
+def test_kafkas_own_tool_sees_the_group_through_a_generated_command_config(e2e):
     tool = subprocess.run(
-        [sys.executable, "-m", "infra", "kafka", "consumer-groups", "--describe", "--group", options.pipeline],
+        [sys.executable, "-m", "infra", "kafka", "consumer-groups", "--describe", "--group", e2e.options.pipeline],
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, **settings_env(settings)},
+        env={**os.environ, **settings_env(e2e.settings)},
+        check=False,
     )
     assert tool.returncode == 0, tool.stderr
-    assert all(topic in tool.stdout for topic in topics)
+    assert all(topic in tool.stdout for topic in e2e.run.topics)
+
+
+def test_the_job_warmed_up_on_its_own_topics_and_removed_them(e2e):
+    assert "warm-up took" in e2e.log, e2e.log[-2000:]
+    left = kafka.admin(e2e.settings).list_topics(timeout=10).topics
+    assert not [t for t in left if t.startswith(f"{e2e.settings.topic_prefix}.warmup-")]
 
 
 def test_sigkill_at_random_moments_loses_and_duplicates_nothing(pipeline_env):
     settings, options = pipeline_env
-    topics = list(schemas.event_topics(settings).values())
-    start = log_end_offsets(settings, topics)
-    result: dict = {}
-    producing = threading.Thread(
-        target=lambda: result.update(
-            r=producers.run(
-                settings,
-                ProduceOptions(rate=2500, duration_s=45, faults=ALL_FAULTS, duplicate_ratio=0.01, run_id="crash"),
-            )
-        )
+    options = options.model_copy(update={"max_offsets_per_trigger": 4000})  # many small batches
+    stream = StreamProcess(settings, options)
+    run = PipelineRun(settings, stream)
+    run.mark_start()
+    producing = Producing(
+        settings, ProduceOptions(rate=2500, duration_s=45, faults=ALL_FAULTS, duplicate_ratio=0.01, run_id="crash")
     )
     producing.start()
     rng = random.Random(11)
     kills = []
-    options = options.model_copy(update={"max_offsets_per_trigger": 4000})  # many small batches
-    stream = StreamProcess(settings, options)
     for attempt in range(4):
         stream.start()
         if attempt == 3:
@@ -206,18 +245,17 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(pipeline_env):
             kills.append("random")
         stream.kill()
     producing.join(120)
-    end = log_end_offsets(settings, topics)
+    run.mark_end()
     try:
-        wait_for_ledger(settings, stream.pipeline_key(), end, stream, timeout=300)
-        key = stream.pipeline_key()
+        run.drain()
     finally:
         stream.stop()
-    manifest = result["r"].manifest
-    s = summarize(settings, RunScope(start, end, key), manifest.unique_events, options.late_threshold_s)
+    manifest = producing.result.manifest
+    s = run.summary(manifest.unique_events)
     assert kills.count("in transaction") >= 1, kills
-    assert (s["lost"], s["duplicates_in_db"]) == (0, 0)
-    assert s["stored"] + s["quarantined"] == manifest.unique_events
-    assert s["quality"] == manifest.to_dict()["quality"]
+    assert (s.lost, s.duplicates_in_db) == (0, 0)
+    assert s.stored + s.quarantined == manifest.unique_events
+    assert s.quality == manifest.to_dict()["quality"]
     assert _ledger_rows(settings) >= 6
 
 

@@ -19,13 +19,15 @@ import schemas
 from core import ledger
 from core.database import connect
 from core.kafka import log_end_offsets
-from core.settings import FaultRatios, ProduceOptions, StreamOptions, settings_env
-from infra.orchestration.processes import StreamProcess, job_metrics, wait_for_ledger
+from core.settings import FaultRatios, ProduceOptions, settings_env
+from infra.orchestration.harness import wait_for_ledger
+from infra.orchestration.processes import StreamProcess, job_metrics
 from infra.runtime.services.kafka import tool_command
 from infra.runtime.services.postgres import drop_database
 from infra.runtime.topics import delete_topics, ensure_topics, load_topic_specs
 from streaming.offsets import group_offsets
 from tests.fixtures.database import own_database, scalar
+from tests.fixtures.pipeline import stream_options
 from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -61,13 +63,7 @@ def live(running_stack, tmp_path_factory):
     settings = own_database(running_stack.model_copy(update={"topic_prefix": name}), name)
     specs = load_topic_specs()
     ensure_topics(settings, name, specs)
-    options = StreamOptions(
-        master="local[2]",
-        pipeline=name,
-        trigger_s=0.5,
-        driver_memory="1g",
-        checkpoint_dir=tmp_path_factory.mktemp("checkpoint") / "live",
-    )
+    options = stream_options(name, tmp_path_factory.mktemp("checkpoint") / "live")
     stream = StreamProcess(settings, options)
     stream.start()
     try:

@@ -12,21 +12,22 @@ import pytest
 
 import schemas
 from core import kafka
-from core.settings import ProduceOptions, StreamOptions
+from core.settings import ProduceOptions
 from infra.runtime import stack
 from infra.runtime.services.kafka import Kafka, nodes
 from infra.runtime.services.postgres import drop_database
 from infra.runtime.topics import ensure_topics, load_topic_specs
 from tests.fixtures.database import own_database
 from tests.fixtures.faults import child_pids
-from tests.fixtures.processes import processes_mentioning
-from tests.fixtures.waiting import wait_for
-from tests.integration.streaming.test_self_healing import (
+from tests.fixtures.pipeline import (
     batches_picked_up_since,
     drain_and_account,
     ledger_rows,
     start_job_and_producer,
+    stream_options,
 )
+from tests.fixtures.processes import processes_mentioning
+from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -70,33 +71,27 @@ def test_the_cluster_has_three_nodes_and_replicated_topics(kafka_cluster):
 def test_the_job_and_the_producer_ride_out_the_death_of_a_partition_leader(kafka_cluster, unique_name, tmp_path):
     settings = own_database(kafka_cluster.model_copy(update={"topic_prefix": unique_name}), unique_name)
     ensure_topics(settings, settings.topic_prefix, load_topic_specs())
-    options = StreamOptions(
-        master="local[2]",
-        pipeline=unique_name,
-        trigger_s=0.5,
-        checkpoint_dir=tmp_path / "checkpoint",
-        driver_memory="1g",
-    )
-    topics, start, stream, producing = start_job_and_producer(
+    options = stream_options(unique_name, tmp_path / "checkpoint")
+    run, stream, producing = start_job_and_producer(
         settings, options, ProduceOptions(rate=3000, duration_s=60, run_id="replicated")
     )
     try:
         wait_for(lambda: ledger_rows(settings), 120, "the first commit")
         metadata = kafka.admin(settings).list_topics(timeout=10)
-        leader = metadata.topics[topics[0]].partitions[0].leader
+        leader = metadata.topics[run.topics[0]].partitions[0].leader
         victim = Kafka(settings, leader)
         os.kill(victim.process.pid(), signal.SIGKILL)
         killed_at = time.time()
         wait_for(lambda: victim.process.pid() is None, 30, f"node {leader} to die")
         # A new leader from the in-sync replicas, and the job carries on: batches read after the death commit.
-        new_leader = wait_for(lambda: _leader_other_than(settings, topics[0], leader), 60, "a new leader")
+        new_leader = wait_for(lambda: _leader_other_than(settings, run.topics[0], leader), 60, "a new leader")
         wait_for(lambda: batches_picked_up_since(settings, killed_at), 120, "a commit of a batch read after the death")
         first_s = time.time() - killed_at
         wait_for(
             lambda: batches_picked_up_since(settings, killed_at) >= 3, 120, "more commits after the leader's death"
         )
         print(
-            f"node {leader} killed; partition 0 of {topics[0]} now led by node {new_leader}; the first batch "
+            f"node {leader} killed; partition 0 of {run.topics[0]} now led by node {new_leader}; the first batch "
             f"read after the death committed {first_s:.1f} s after it, the third {time.time() - killed_at:.1f} s"
         )
         assert stream.alive() and len(child_pids(stream.proc.pid)) == 1, "the job itself was not restarted"
@@ -105,7 +100,7 @@ def test_the_job_and_the_producer_ride_out_the_death_of_a_partition_leader(kafka
     manifest = producing.result.manifest
     assert sum(manifest.failed.values()) == 0, "every delivery report was an acknowledgement"
     try:
-        drain_and_account(settings, options, stream, start, topics, manifest)
+        drain_and_account(run, manifest)
     finally:
         victim.start()  # the module's other tests and its teardown see three nodes again
         drop_database(settings, settings.postgres_db)

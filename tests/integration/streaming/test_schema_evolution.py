@@ -16,7 +16,8 @@ from core import kafka
 from core.database import connect
 from core.kafka import log_end_offsets
 from core.settings import FaultRatios, ProduceOptions
-from infra.orchestration.processes import StreamProcess, job_metrics, wait_for_ledger
+from infra.orchestration.harness import wait_for_ledger
+from infra.orchestration.processes import StreamProcess, job_metrics
 from producers.generator import EventGenerator
 from tests.fixtures.database import scalar
 

@@ -9,46 +9,14 @@ import time
 
 import pytest
 
-import schemas
-from core.kafka import log_end_offsets
 from core.settings import ProduceOptions
-from infra.orchestration.processes import Producing, StreamProcess, job_health, job_metrics, wait_for_ledger
-from monitoring.summary import RunScope, summarize
+from infra.orchestration.processes import job_health, job_metrics
 from tests.fixtures.database import scalar
 from tests.fixtures.faults import child_pids, postgres_immediate_stop, postgres_start, terminate_writer_sessions
+from tests.fixtures.pipeline import batches_picked_up_since, drain_and_account, ledger_rows, start_job_and_producer
 from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def ledger_rows(settings) -> int:
-    return scalar(settings, "SELECT count(*) FROM sink_ledger")
-
-
-def start_job_and_producer(settings, options, produce: ProduceOptions):
-    """The job (started, ready), then the producer beside it: (topics, their offsets before, job, producer)."""
-    topics = list(schemas.event_topics(settings).values())
-    start = log_end_offsets(settings, topics)
-    stream = StreamProcess(settings, options)
-    stream.start()
-    producing = Producing(settings, produce)
-    producing.start()
-    return topics, start, stream, producing
-
-
-def drain_and_account(settings, options, stream: StreamProcess, start: dict, topics: list[str], manifest) -> None:
-    """Wait until the ledger has every produced offset, stop the job cleanly, and check exact accounting."""
-    end = log_end_offsets(settings, topics)
-    try:
-        wait_for_ledger(settings, stream.pipeline_key(), end, stream, timeout=180)
-    finally:
-        assert stream.stop() == 0
-    s = summarize(
-        settings, RunScope(start, end, stream.pipeline_key()), manifest.unique_events, options.late_threshold_s
-    )
-    assert (s["lost"], s["duplicates_in_db"]) == (0, 0)
-    assert s["stored"] + s["quarantined"] == manifest.unique_events
-    assert s["quality"] == manifest.to_dict()["quality"]
 
 
 def job_metric(settings, name: str) -> float:
@@ -62,13 +30,12 @@ def test_the_job_rides_out_a_killed_connection_and_a_postgres_restart(pipeline_e
     settings, options = pipeline_env
     if settings.postgres_host not in (None, settings.host):
         pytest.skip("an external PostgreSQL is not ours to restart")
-    topics = list(schemas.event_topics(settings).values())
-    start = log_end_offsets(settings, topics)
     stopped: list[bool] = []  # PostgreSQL is down on purpose: started again whatever happens
-    stream = StreamProcess(settings, options.model_copy(update={"max_offsets_per_trigger": 4000}))
-    stream.start()
-    producing = Producing(settings, ProduceOptions(rate=2500, duration_s=30, run_id="heal"))
-    producing.start()
+    run, stream, producing = start_job_and_producer(
+        settings,
+        options.model_copy(update={"max_offsets_per_trigger": 4000}),
+        ProduceOptions(rate=2500, duration_s=30, run_id="heal"),
+    )
     try:
         committed = wait_for(lambda: ledger_rows(settings), 90, "the first commit")
         assert terminate_writer_sessions(settings) >= 1
@@ -99,7 +66,7 @@ def test_the_job_rides_out_a_killed_connection_and_a_postgres_restart(pipeline_e
             postgres_start(settings)
             stream.kill()
         producing.join(120)
-    drain_and_account(settings, options, stream, start, topics, producing.result.manifest)
+    drain_and_account(run, producing.result.manifest)
     assert detected_s < 10 and recovered_s < 40, (detected_s, recovered_s)
 
 
@@ -107,12 +74,9 @@ def test_a_killed_job_process_is_restarted_by_its_supervisor(pipeline_env):
     """SIGKILL of the job's process (the Spark driver): its supervisor starts it again from the
     checkpoint, nobody else does anything, and the accounting stays exact."""
     settings, options = pipeline_env
-    topics = list(schemas.event_topics(settings).values())
-    start = log_end_offsets(settings, topics)
-    stream = StreamProcess(settings, options)  # supervised: the default
-    stream.start()
-    producing = Producing(settings, ProduceOptions(rate=2500, duration_s=25, run_id="supervised"))
-    producing.start()
+    run, stream, producing = start_job_and_producer(
+        settings, options, ProduceOptions(rate=2500, duration_s=25, run_id="supervised")
+    )  # supervised: the default
     try:
         committed = wait_for(lambda: ledger_rows(settings), 90, "the first commit")
         (worker,) = child_pids(stream.proc.pid)
@@ -128,13 +92,8 @@ def test_a_killed_job_process_is_restarted_by_its_supervisor(pipeline_env):
         assert job_metric(settings, "shopstream_stream_restarts_total") == 1
     finally:
         producing.join(120)
-    drain_and_account(settings, options, stream, start, topics, producing.result.manifest)
+    drain_and_account(run, producing.result.manifest)
     assert recovered_s < 120
-
-
-def batches_picked_up_since(settings, unix_time: float) -> int:
-    """Committed micro-batches that reached the sink after ``unix_time``: read from Kafka after it."""
-    return scalar(settings, f"SELECT count(*) FROM sink_ledger WHERE picked_up_at > to_timestamp({unix_time:.3f})")
 
 
 def test_the_job_rides_out_a_broker_restart(pipeline_env):
@@ -145,13 +104,10 @@ def test_the_job_rides_out_a_broker_restart(pipeline_env):
     settings, options = pipeline_env
     if settings.bootstrap_servers:
         pytest.skip("an external Kafka is not ours to restart")
-    topics = list(schemas.event_topics(settings).values())
-    start = log_end_offsets(settings, topics)
-    stream = StreamProcess(settings, options)
-    stream.start()
     broker = Kafka(settings)
-    producing = Producing(settings, ProduceOptions(rate=2500, duration_s=45, run_id="broker"))
-    producing.start()
+    run, stream, producing = start_job_and_producer(
+        settings, options, ProduceOptions(rate=2500, duration_s=45, run_id="broker")
+    )
     try:
         # A commit of produced events (the job may commit an empty first batch before the producer's first
         # acknowledgement): the producer has heard from Kafka before the broker dies.
@@ -175,5 +131,5 @@ def test_the_job_rides_out_a_broker_restart(pipeline_env):
         if broker.process.pid() is None:
             broker.start()
         producing.join(180)
-    drain_and_account(settings, options, stream, start, topics, producing.result.manifest)
+    drain_and_account(run, producing.result.manifest)
     assert recovered_s < 60, recovered_s
