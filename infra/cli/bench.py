@@ -141,7 +141,7 @@ def bench_e2e(options: E2EBenchOptions) -> None:
     level_list = [500.0] if smoke else options.levels
     system_list = list(dict.fromkeys(options.systems))
     if "quix" in system_list:
-        from infra.bench import quix
+        from infra.bench.peers.quix import process as quix
 
         with console.status(f"installing the Quix Streams peer into {quix.venv_dir(cfg)} (first run only)…"):
             quix.ensure_env(cfg)
@@ -191,7 +191,7 @@ def bench_catchup(options: CatchupBenchOptions) -> None:
     cfg = settings()
     systems = list(dict.fromkeys(options.systems))
     if "quix" in systems:
-        from infra.bench import quix
+        from infra.bench.peers.quix import process as quix
 
         with console.status(f"installing the Quix Streams peer into {quix.venv_dir(cfg)} (first run only)…"):
             quix.ensure_env(cfg)
