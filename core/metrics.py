@@ -216,8 +216,8 @@ def build_metrics(
     return metrics
 
 
-def serve_metrics(port: int | None, stages: tuple[str, ...], port_setting: str) -> Metrics:
-    """Fresh metrics for one process, served on ``port`` at /metrics (none when port is falsy)."""
+def serve_metrics(port: int | None, stages: tuple[str, ...], port_setting: str, host: str = "127.0.0.1") -> Metrics:
+    """Fresh metrics for one process, served on ``host``:``port`` at /metrics (none when port is falsy)."""
     from prometheus_client import start_http_server
 
     from core.exceptions import PortInUse
@@ -225,7 +225,7 @@ def serve_metrics(port: int | None, stages: tuple[str, ...], port_setting: str) 
     metrics = build_metrics(CollectorRegistry(), stages=stages)
     if port:
         try:
-            start_http_server(port, registry=metrics.registry)
+            start_http_server(port, addr=host, registry=metrics.registry)
         except OSError as exc:
             raise PortInUse(
                 f"metrics port {port} is taken ({exc.strerror}): set SHOPSTREAM_{port_setting.upper()} "

@@ -119,6 +119,11 @@ class Settings(BaseSettings):
     prometheus_port: int = Field(9090, ge=1, le=65535)
     producer_metrics_port: int = Field(9464, ge=0, le=65535, description="the producer's /metrics; 0 = none")
     stream_metrics_port: int = Field(9465, ge=0, le=65535, description="the streaming job's /metrics; 0 = none")
+    metrics_host: str | None = Field(
+        None,
+        description="the address the producer's, the job's and the exporter's /metrics listen on (default: host, "
+        "loopback; compose sets 0.0.0.0 so that Prometheus reaches the containers)",
+    )
     exporter_metrics_port: int = Field(9466, ge=1, le=65535, description="the lag/DB exporter's /metrics")
 
     # Alertmanager: where Prometheus's alerts go.
@@ -168,6 +173,10 @@ class Settings(BaseSettings):
             if missing:
                 raise ValueError(f"{self.kafka_security_protocol} needs {', '.join(missing)}")
         return self
+
+    @property
+    def metrics_bind(self) -> str:
+        return self.metrics_host or self.host
 
     @property
     def archive_path(self) -> Path:

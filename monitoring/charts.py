@@ -80,15 +80,33 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _plain(value: object) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def _as_written(value: object) -> str:
+    """A parameter as a person would write it on the command line: yes/no, a comma-separated list, 5,000."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):  # as its flag takes it: 5000:60,20000:60
+        items = (":".join(map(_plain, v)) if isinstance(v, (list, tuple)) else _plain(v) for v in value)
+        return ",".join(items) or "none"
+    if isinstance(value, float) and value.is_integer():
+        return f"{int(value):,}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
 def _parameters(manifest) -> list[list[str]]:
     options = ((manifest.journal or {}).get("options") if manifest is not None else None) or {}
     rows = [
-        [name.replace("_", " "), str(value)]
+        [name.replace("_", " "), _as_written(value)]
         for name, value in options.items()
         if value is not None and not isinstance(value, dict)
     ]
     for name, value in options.get("faults", {}).items():
-        rows.append([f"bad-data ratio: {name.rstrip('_')}", str(value)])
+        rows.append([f"bad-data ratio: {name.rstrip('_')}", _as_written(value)])
     if manifest is not None and "run_id" not in options:
         rows.append(["run id", manifest.run_id])
     return rows

@@ -74,7 +74,9 @@ def run(
     port: int | None = None,
 ) -> None:
     stop = stop or threading.Event()
-    metrics = serve_metrics(port if port is not None else settings.exporter_metrics_port, (), "exporter_metrics_port")
+    metrics = serve_metrics(
+        port if port is not None else settings.exporter_metrics_port, (), "exporter_metrics_port", settings.metrics_bind
+    )
     topics = list(schemas.event_topics(settings).values())
     committed: dict[str, dict[int, int]] = {}
     with OffsetProbe(settings) as probe:

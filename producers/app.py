@@ -50,7 +50,7 @@ def run(
     generator = EventGenerator(options)
     manifest = Manifest(run_id=options.run_id or "", seed=options.seed)
     topics = schemas.event_topics(settings)
-    metrics = serve_metrics(metrics_port, ("generate", "produce"), "producer_metrics_port")
+    metrics = serve_metrics(metrics_port, ("generate", "produce"), "producer_metrics_port", settings.metrics_bind)
     producer = ShopProducer(settings, topics, {}, metrics)
     producer.check_connection()
     producer.serializers = build_serializers(settings)

@@ -445,7 +445,7 @@ def run(
     ``restarts`` are the process restarts so far (by reason), which its counter carries on from, and
     ``last_failure`` when the supervisor saw the previous process end."""
     stop = stop or threading.Event()
-    metrics = serve_metrics(metrics_port, STREAM_STAGES, "stream_metrics_port")
+    metrics = serve_metrics(metrics_port, STREAM_STAGES, "stream_metrics_port", settings.metrics_bind)
     for reason, n in (restarts or {}).items():
         metrics.stream_restarts.labels(reason=reason).inc(n)
     if last_failure:

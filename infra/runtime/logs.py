@@ -26,7 +26,7 @@ def rotate(path: Path, max_bytes: int, keep: int) -> bool:
     """Rotate ``path`` if it is larger than ``max_bytes``; whether it did. Best effort: a full disk or a file
     that is gone is no reason to stop anything."""
     try:
-        if path.stat().st_size <= max_bytes:
+        if not path.exists() or path.stat().st_size <= max_bytes:  # a first run: nothing to rotate yet
             return False
         for n in range(keep - 1, 0, -1):
             older = path.with_name(f"{path.name}.{n}")

@@ -46,3 +46,10 @@ def test_a_process_appending_to_its_log_goes_on_writing_into_the_emptied_file(tm
         child.kill()
     assert log.stat().st_size < copied + 1024 * 1024, "no hole of the old size before the new lines"
     assert b"\x00" not in log.read_bytes(), "the writer went on at the new end (a hole would be NUL bytes)"
+
+
+def test_a_log_that_does_not_exist_yet_is_not_rotated_and_not_warned_about(tmp_path, caplog):
+    from infra.runtime.logs import rotate
+
+    assert rotate(tmp_path / "stream.log", 1, 3) is False
+    assert not caplog.records
