@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import psycopg2
+from psycopg2.extensions import connection
 
 from core.exceptions import DependencyUnavailable, ServiceUnhealthy
 from core.settings import Settings
@@ -21,19 +22,27 @@ PERMANENT_CONNECT_ERRORS = (
 )
 
 
-def connect(settings: Settings, role: str = "writer", dbname: str | None = None):
-    """A psycopg2 connection as ``role``. Failing, a one-line error naming the fix: DependencyUnavailable when
-    the server is away (retrying may succeed), ServiceUnhealthy when the settings can never connect."""
+def open_connection(settings: Settings, role: str = "writer", dbname: str | None = None) -> connection:
+    """A psycopg2 connection as ``role``, psycopg2's own errors untouched: for a caller that classifies them
+    itself (the sink decides what it retries). Everyone else calls ``connect``."""
+    return psycopg2.connect(settings.postgres(role, dbname).dsn())
+
+
+def unreachable(settings: Settings, role: str, exc: psycopg2.OperationalError) -> ServiceUnhealthy:
+    """The one error for a connection that failed: DependencyUnavailable when the server is away (retrying may
+    succeed), ServiceUnhealthy when the settings can never connect; one line, naming the fix."""
+    address = settings.postgres(role).address
+    cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if any(text in str(exc) for text in PERMANENT_CONNECT_ERRORS):
+        return ServiceUnhealthy(
+            f"PostgreSQL at {address} refused {role} ({cause}): check the SHOPSTREAM_POSTGRES_* settings"
+        )
+    return DependencyUnavailable(f"PostgreSQL at {address} is not reachable: run `shopstream up` ({cause})")
+
+
+def connect(settings: Settings, role: str = "writer", dbname: str | None = None) -> connection:
+    """A psycopg2 connection as ``role``; failing, ``unreachable``'s one-line error."""
     try:
-        return psycopg2.connect(settings.postgres_dsn(role, dbname))
+        return open_connection(settings, role, dbname)
     except psycopg2.OperationalError as exc:
-        host = settings.postgres_host or settings.host
-        cause = str(exc).strip().splitlines()[0]
-        if any(text in str(exc) for text in PERMANENT_CONNECT_ERRORS):
-            raise ServiceUnhealthy(
-                f"PostgreSQL at {host}:{settings.postgres_port} refused {role} ({cause}): "
-                f"check the SHOPSTREAM_POSTGRES_* settings"
-            ) from None
-        raise DependencyUnavailable(
-            f"PostgreSQL at {host}:{settings.postgres_port} is not reachable: run `shopstream up` ({cause})"
-        ) from None
+        raise unreachable(settings, role, exc) from None

@@ -7,7 +7,7 @@ overrides. Library code receives a ``Settings`` instance and never reads the env
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from psycopg2.extensions import make_dsn
 from pydantic import (
@@ -80,9 +80,20 @@ class Settings(BaseSettings):
     )
 
     # PostgreSQL.
-    postgres_host: str | None = Field(None, description="default: host")
+    postgres_host: str | None = Field(
+        None,
+        pattern=r"^[^,:\s]+(:\d{1,5})?(,[^,:\s]+(:\d{1,5})?)*$",
+        description="the server, or several as HOST[:PORT],… (libpq tries each in turn; with more than one, "
+        "clients connect to whichever accepts writes); default: host",
+    )
     postgres_port: int = Field(5432, ge=1, le=65535)
     postgres_db: str = "shopstream"
+    postgres_sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = Field(
+        "prefer", description="libpq's sslmode for every PostgreSQL client (verify-full checks the server's name)"
+    )
+    postgres_ssl_ca_location: Path | None = Field(
+        None, description="PEM file of the CA that signed the server's certificate (with verify-ca or verify-full)"
+    )
     postgres_superuser_password: SecretStr = SecretStr("shopstream-admin")
     writer_user: str = "shopstream_writer"
     writer_password: SecretStr = SecretStr("shopstream-writer")
@@ -229,34 +240,33 @@ class Settings(BaseSettings):
     def pgadmin_url(self) -> str:
         return f"http://{self.host}:{self.pgadmin_port}"
 
-    def postgres_dsn(self, role: str = "writer", dbname: str | None = None) -> str:
-        """libpq DSN for ``role`` in ("writer", "reader", "admin")."""
+    def postgres(self, role: str = "writer", dbname: str | None = None) -> PostgresConnection:
+        """The connection model of ``role`` in ("writer", "reader", "admin"): every PostgreSQL client is built
+        from it (psycopg2 through core.database, the registry's JDBC URL, pgAdmin, the peers)."""
         users = {
             "writer": (self.writer_user, self.writer_password),
             "reader": (self.reader_user, self.reader_password),
             "admin": ("postgres", self.postgres_superuser_password),
         }
         user, password = users[role]
-        # The driver quotes the values (a password may hold spaces or quotes). Every
-        # session runs in UTC, whatever zone the server was initialised with, so day
-        # boundaries (::date, date_trunc) are the partitions' UTC days.
-        # A network partition drops packets without a reset: TCP keepalives (an idle connection) and
-        # tcp_user_timeout (a request left unacknowledged) turn it into an error within about 10 s,
-        # which the sink retries, instead of a session that hangs for the kernel's 15 minutes.
-        return make_dsn(
-            host=self.postgres_host or self.host,
-            port=self.postgres_port,
+        hosts, ports = [], []
+        for entry in (self.postgres_host or self.host).split(","):
+            host, _, port = entry.partition(":")
+            hosts.append(host)
+            ports.append(int(port) if port else self.postgres_port)
+        return PostgresConnection(
+            hosts=tuple(hosts),
+            ports=tuple(ports),
             dbname=dbname or self.postgres_db,
             user=user,
-            password=password.get_secret_value(),
-            connect_timeout=5,
-            options="-c TimeZone=UTC",
-            keepalives=1,
-            keepalives_idle=5,
-            keepalives_interval=2,
-            keepalives_count=3,
-            tcp_user_timeout=10000,
+            password=password,
+            sslmode=self.postgres_sslmode,
+            ssl_ca_location=self.postgres_ssl_ca_location,
         )
+
+    def postgres_dsn(self, role: str = "writer", dbname: str | None = None) -> str:
+        """libpq DSN for ``role`` in ("writer", "reader", "admin")."""
+        return self.postgres(role, dbname).dsn()
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}.{name}"
@@ -335,6 +345,65 @@ class KafkaConnection(BaseModel):
 
 def _jaas_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+class PostgresConnection(BaseModel):
+    """Where PostgreSQL is and how to authenticate, as libpq (psycopg2) and JDBC (the registry) take it.
+    Several hosts make a failover list: clients connect to whichever accepts writes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    hosts: tuple[str, ...]
+    ports: tuple[int, ...]  # one per host
+    dbname: str
+    user: str
+    password: SecretStr
+    sslmode: str = "prefer"
+    ssl_ca_location: Path | None = None
+
+    @property
+    def address(self) -> str:
+        """host:port[,host:port…], for messages."""
+        return ",".join(f"{h}:{p}" for h, p in zip(self.hosts, self.ports, strict=True))
+
+    def dsn(self) -> str:
+        # The driver quotes the values (a password may hold spaces or quotes). Every session runs in UTC, whatever
+        # zone the server was initialised with, so day boundaries (::date, date_trunc) are the partitions' UTC days.
+        # A network partition drops packets without a reset: TCP keepalives (an idle connection) and
+        # tcp_user_timeout (a request left unacknowledged) turn it into an error within about 10 s, which the sink
+        # retries, instead of a session that hangs for the kernel's 15 minutes.
+        extra: dict[str, Any] = {}
+        if len(self.hosts) > 1:
+            extra["target_session_attrs"] = "read-write"
+        if self.ssl_ca_location:
+            extra["sslrootcert"] = str(self.ssl_ca_location)
+        return make_dsn(
+            None,
+            host=",".join(self.hosts),
+            port=",".join(map(str, self.ports)),
+            dbname=self.dbname,
+            user=self.user,
+            password=self.password.get_secret_value(),
+            sslmode=self.sslmode,
+            connect_timeout=5,
+            options="-c TimeZone=UTC",
+            keepalives=1,
+            keepalives_idle=5,
+            keepalives_interval=2,
+            keepalives_count=3,
+            tcp_user_timeout=10000,
+            **extra,
+        )
+
+    def jdbc_url(self) -> str:
+        """The JDBC URL (the password travels apart, never in the URL)."""
+        params = {"sslmode": self.sslmode}
+        if len(self.hosts) > 1:
+            params["targetServerType"] = "primary"
+        if self.ssl_ca_location:
+            params["sslrootcert"] = str(self.ssl_ca_location)
+        query = "&".join(f"{k}={v}" for k, v in params.items())
+        return f"jdbc:postgresql://{self.address}/{self.dbname}?{query}"
 
 
 def flag(name: str) -> dict[str, JsonValue]:

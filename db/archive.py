@@ -150,7 +150,7 @@ def due(settings: Settings, today: dt.date, day: dt.date | None = None) -> list[
             if day is not None:
                 name = f"{table}_{day:%Y%m%d}"
                 cur.execute("SELECT to_regclass(%s) IS NOT NULL", (name,))
-                if cur.fetchone()[0]:
+                if (cur.fetchone() or (False,))[0]:
                     units.append(Unit(table, day, name))
                 continue
             cur.execute(FACT_PARTITIONS, (table, table, today - dt.timedelta(days=settings.hot_days), table))

@@ -11,10 +11,7 @@ import statistics
 import time
 from dataclasses import dataclass, field
 
-import psycopg2
-
-from core.database import REFRESH, ROLLUPS
-from core.exceptions import ServiceUnhealthy
+from core.database import REFRESH, ROLLUPS, connect
 from core.settings import LATE_MIN_S, Settings
 from monitoring.summary import STAGE_ORDER
 from schemas.quality import CATEGORIES
@@ -138,13 +135,7 @@ def _time(cur, sql: str, runs: int) -> dict:
 
 def build(settings: Settings, minutes: float = 60.0, late_s: float = 5.0, query_runs: int = 20) -> Report:
     """Everything the sink committed in the last ``minutes``, measured from the database."""
-    try:
-        conn = psycopg2.connect(settings.postgres_dsn("writer"))
-    except psycopg2.OperationalError:
-        raise ServiceUnhealthy(
-            f"PostgreSQL at {settings.host}:{settings.postgres_port} is not running, so there is "
-            f"nothing to report: run `shopstream up` (and `shopstream run` for data)"
-        ) from None
+    conn = connect(settings, "writer")
     params = {"minutes": minutes, "late_s": late_s, "late_min_s": LATE_MIN_S}
     try:
         with conn.cursor() as cur:

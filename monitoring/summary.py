@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import psycopg2
 from psycopg2.extras import execute_values
 
+from core.database import connect
 from core.metrics import STAGES
 from core.settings import LATE_MIN_S, Settings
 from schemas.quality import CATEGORIES
@@ -142,7 +142,7 @@ def _run_cursor(settings: Settings, scope: RunScope) -> Iterator:
     ranges = [
         (t, int(p), scope.start.get(t, {}).get(p, 0), end) for t, parts in scope.end.items() for p, end in parts.items()
     ]
-    conn = psycopg2.connect(settings.postgres_dsn("reader"))
+    conn = connect(settings, "reader")
     try:
         with conn, conn.cursor() as cur:
             cur.execute(CREATE_RANGES)

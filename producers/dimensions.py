@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import io
 
-import psycopg2
-
+from core.database import connect
 from core.settings import ProduceOptions, Settings
 from producers.pools import build_pools
 
@@ -31,7 +30,7 @@ def load_dimensions(settings: Settings, options: ProduceOptions) -> dict[str, in
         "customers": [f"{c.customer_id},{c.country},{c.currency},{c.device}" for c in pools.customers],
         "products": [f'{p.product_id},"{p.name}",{p.category},{p.price}' for p in pools.products],
     }
-    with psycopg2.connect(settings.postgres_dsn("writer")) as conn, conn.cursor() as cur:
+    with connect(settings, "writer") as conn, conn.cursor() as cur:
         for table, (stage, copy, upsert) in UPSERT.items():
             cur.execute(stage)
             cur.copy_expert(copy, io.StringIO("\n".join(rows[table]) + "\n"))

@@ -22,7 +22,7 @@ import psycopg2
 from psycopg2.extensions import connection, cursor
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
-from core.database import PERMANENT_CONNECT_ERRORS
+from core.database import PERMANENT_CONNECT_ERRORS, open_connection
 from core.settings import Settings
 from streaming import sql
 from streaming.exceptions import DeadLetterUnavailable
@@ -89,7 +89,7 @@ class PostgresSink:
         self._retrying(lambda: None)
 
     def _connect(self) -> None:
-        conn = psycopg2.connect(self.settings.postgres_dsn("writer"))
+        conn = open_connection(self.settings, "writer")
         with conn, conn.cursor() as cur:
             cur.execute(sql.CREATE_STAGING)
             cur.execute(sql.ENSURE_PARTITIONS)

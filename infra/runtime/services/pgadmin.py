@@ -68,16 +68,17 @@ class PgAdmin(Service):
         """The shopstream database, as the read-only role, its password in the login's pgpass ("/pgpass" is
         relative to the login's storage folder in server mode)."""
         s = self.settings
+        reader = s.postgres("reader")
         return {
             "Servers": {
                 "1": {
                     "Name": "shopstream (read-only)",
                     "Group": "shopstream",
-                    "Host": s.postgres_host or s.host,
-                    "Port": s.postgres_port,
-                    "MaintenanceDB": s.postgres_db,
-                    "Username": s.reader_user,
-                    "SSLMode": "prefer",
+                    "Host": reader.hosts[0],  # pgAdmin registers one host: the first of a failover list
+                    "Port": reader.ports[0],
+                    "MaintenanceDB": reader.dbname,
+                    "Username": reader.user,
+                    "SSLMode": reader.sslmode,
                     "PassFile": "/pgpass",
                 }
             }
@@ -107,8 +108,12 @@ class PgAdmin(Service):
         storage = self.data_dir / "storage" / s.pgadmin_email.replace("@", "_")
         storage.mkdir(parents=True, exist_ok=True)
         pgpass = storage / "pgpass"
+        reader = s.postgres("reader")
         pgpass.write_text(
-            f"{s.postgres_host or s.host}:{s.postgres_port}:*:{s.reader_user}:{s.reader_password.get_secret_value()}\n"
+            "".join(
+                f"{host}:{port}:*:{reader.user}:{reader.password.get_secret_value()}\n"
+                for host, port in zip(reader.hosts, reader.ports, strict=True)
+            )
         )
         pgpass.chmod(0o600)
         servers = json.dumps(self.servers(), indent=2)

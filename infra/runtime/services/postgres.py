@@ -17,6 +17,7 @@ from pathlib import Path
 import psycopg2
 from psycopg2 import sql
 
+from core.database import connect, open_connection
 from core.exceptions import DependencyMissing, ServiceUnhealthy
 from infra.runtime.base import Service
 from infra.runtime.process import drop_privileges
@@ -148,7 +149,7 @@ class Postgres(Service):
 
     def healthy(self) -> bool:
         try:
-            with psycopg2.connect(self.settings.postgres_dsn("admin", "postgres")) as conn:
+            with open_connection(self.settings, "admin", "postgres") as conn:  # a probe: no error to explain
                 conn.cursor().execute("SELECT 1")
             conn.close()
             return True
@@ -176,7 +177,7 @@ def bootstrap_roles_and_databases(s) -> None:
         (s.reader_user, s.reader_password),
         (REGISTRY_USER, s.registry_role_password),
     ]
-    conn = psycopg2.connect(s.postgres_dsn("admin", "postgres"))
+    conn = connect(s, "admin", "postgres")
     conn.autocommit = True
     with conn.cursor() as cur:
         for role, password in roles:
@@ -194,7 +195,7 @@ def bootstrap_roles_and_databases(s) -> None:
 def create_database(settings, dbname: str, owner: str | None = None) -> None:
     """Create ``dbname`` (owned by the writer unless told) if missing; the reader may read all of it."""
     s = settings
-    conn = psycopg2.connect(s.postgres_dsn("admin", "postgres"))
+    conn = connect(s, "admin", "postgres")
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,))
@@ -207,7 +208,7 @@ def create_database(settings, dbname: str, owner: str | None = None) -> None:
     conn.close()
     if owner:
         return
-    conn = psycopg2.connect(s.postgres_dsn("admin", dbname))
+    conn = connect(s, "admin", dbname)
     conn.autocommit = True
     with conn.cursor() as cur:
         reader, writer = sql.Identifier(s.reader_user), sql.Identifier(s.writer_user)
@@ -224,7 +225,7 @@ def create_database(settings, dbname: str, owner: str | None = None) -> None:
 
 
 def drop_database(settings, dbname: str) -> None:
-    conn = psycopg2.connect(settings.postgres_dsn("admin", "postgres"))
+    conn = connect(settings, "admin", "postgres")
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))

@@ -33,7 +33,7 @@ class Registry(Service):
             "quarkus.http.port": s.registry_port,
             "apicurio.storage.kind": "sql",
             "apicurio.storage.sql.kind": "postgresql",
-            "apicurio.datasource.url": f"jdbc:postgresql://{s.host}:{s.postgres_port}/{REGISTRY_DB}",
+            "apicurio.datasource.url": s.postgres("admin", REGISTRY_DB).jdbc_url(),
             "apicurio.datasource.username": REGISTRY_USER,
             "apicurio.datasource.password": s.registry_role_password.get_secret_value(),
             "apicurio.datasource.jdbc.initial-size": 2,

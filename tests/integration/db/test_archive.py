@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime as dt
 
 import duckdb
-import psycopg2
 import pytest
 
+from core.database import connect
 from db import archive
 from db.maintenance import ensure_partitions, run_once
 from infra.cli import main
@@ -30,7 +30,7 @@ def at(day: dt.date, hour: int) -> str:
 def old_day(database, tmp_path):
     """A database with facts on OLD (one with a newer schema's extra field), quarantine and KPI rows of STALE."""
     settings = database.model_copy(update={"archive_dir": tmp_path / "archive"})
-    with psycopg2.connect(settings.postgres_dsn("writer")) as conn, conn.cursor() as cur:
+    with connect(settings, "writer") as conn, conn.cursor() as cur:
         ensure_partitions(cur, OLD)
     sink = PostgresSink(settings, "tiering:q1")
     extra = click(IDS[2], event_time=at(OLD, 11)).removesuffix(",") + ',"{""loyalty_tier"": ""gold""}"'
@@ -51,13 +51,13 @@ def old_day(database, tmp_path):
         {"t.clickstream": {"0": 10}},
     )
     sink.close()
-    with psycopg2.connect(settings.postgres_dsn("writer")) as conn, conn.cursor() as cur:
+    with connect(settings, "writer") as conn, conn.cursor() as cur:
         cur.execute("INSERT INTO kpi_funnel_minute (window_start, page_views) VALUES (%s, 7)", (at(STALE, 4),))
     return settings
 
 
 def rows(settings, relation: str) -> list[str]:
-    with psycopg2.connect(settings.postgres_dsn("reader")) as conn, conn.cursor() as cur:
+    with connect(settings, "reader") as conn, conn.cursor() as cur:
         cur.execute("SET TIME ZONE 'UTC'")
         cur.execute(FACTS.format(relation))
         return [r for (r,) in cur.fetchall()]

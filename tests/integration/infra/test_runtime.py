@@ -18,6 +18,7 @@ from confluent_kafka.admin import NewTopic
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
 from core import kafka
+from core.database import connect
 from core.exceptions import PortInUse
 from core.settings import Settings
 from infra.runtime import stack
@@ -72,15 +73,15 @@ def test_a_schema_id_survives_a_registry_restart(running_stack, unique_name):
 
 def test_the_writer_writes_and_the_reader_only_reads(running_stack, unique_name):
     s = running_stack
-    with psycopg2.connect(s.postgres_dsn("writer")) as conn, conn.cursor() as cur:
+    with connect(s, "writer") as conn, conn.cursor() as cur:
         cur.execute(f"CREATE TABLE {unique_name} (id int PRIMARY KEY, note text)")
         cur.execute(f"INSERT INTO {unique_name} VALUES (1, 'written')")
-    with psycopg2.connect(s.postgres_dsn("reader")) as conn, conn.cursor() as cur:
+    with connect(s, "reader") as conn, conn.cursor() as cur:
         cur.execute(f"SELECT note FROM {unique_name} WHERE id = 1")
         assert cur.fetchone() == ("written",)
         with pytest.raises(psycopg2.errors.InsufficientPrivilege):
             cur.execute(f"INSERT INTO {unique_name} VALUES (2, 'forbidden')")
-    with psycopg2.connect(s.postgres_dsn("writer")) as conn, conn.cursor() as cur:
+    with connect(s, "writer") as conn, conn.cursor() as cur:
         cur.execute(f"DROP TABLE {unique_name}")
 
 

@@ -11,11 +11,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import psycopg2
 import pytest
 from confluent_kafka import TopicPartition
 
 from core import kafka
+from core.database import connect
 from core.settings import NO_FAULTS, FaultRatios, ProduceOptions, Settings, StreamOptions, settings_env
 from infra.orchestration.harness import PipelineRun, sandbox
 from infra.orchestration.processes import Producing, StreamProcess
@@ -265,7 +265,7 @@ def _ledger_rows(settings) -> int:
 
 def _wait_for_open_transaction(settings, timeout: float) -> bool:
     """Poll (one connection, ~1 ms apart) until the sink holds a transaction that has written rows."""
-    conn = psycopg2.connect(settings.postgres_dsn("admin", "postgres"))
+    conn = connect(settings, "admin", "postgres")
     conn.autocommit = True
 
     def sink_transaction_open() -> bool:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-import psycopg2
 import pytest
 
+from core.database import connect
 from db.maintenance import ensure_partitions, tier
 from streaming.sink import PostgresSink
 from tests.fixtures.database import scalar
@@ -99,7 +99,7 @@ def test_a_replayed_batch_stores_nothing_twice_and_names_only_new_quarantine(sin
 def test_rows_land_in_their_day_and_strays_in_the_default_partition(sink):
     settings, s = sink
     s.write(1, {"click": csv([click(IDS[0]), click(IDS[1], offset=1, event_time="2019-03-01 08:00:00Z")])}, {})
-    with psycopg2.connect(settings.postgres_dsn("reader")) as conn, conn.cursor() as cur:
+    with connect(settings, "reader") as conn, conn.cursor() as cur:
         cur.execute("SELECT tableoid::regclass::text, event_time::date FROM clickstream_events ORDER BY event_time")
         (stray, _), (day_part, day) = cur.fetchall()
     assert stray == "clickstream_events_default"
@@ -113,7 +113,7 @@ def test_creating_a_partition_moves_its_rows_out_of_the_default(sink):
     ahead = today + dt.timedelta(days=9)  # partitions exist 7 days ahead
     s.write(1, {"click": csv([click(IDS[0], event_time=f"{ahead} 08:00:00Z")])}, {})
     assert scalar(settings, "SELECT tableoid::regclass::text FROM clickstream_events") == "clickstream_events_default"
-    with psycopg2.connect(settings.postgres_dsn("writer")) as conn, conn.cursor() as cur:
+    with connect(settings, "writer") as conn, conn.cursor() as cur:
         cur.execute("SELECT ensure_daily_partitions_on(%s, 10)", (today,))
     assert (
         scalar(settings, "SELECT tableoid::regclass::text FROM clickstream_events")
@@ -122,7 +122,7 @@ def test_creating_a_partition_moves_its_rows_out_of_the_default(sink):
 
 
 def partitions(settings) -> set[str]:
-    with psycopg2.connect(settings.postgres_dsn("reader")) as conn, conn.cursor() as cur:
+    with connect(settings, "reader") as conn, conn.cursor() as cur:
         cur.execute(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
             "WHERE i.inhparent = 'clickstream_events'::regclass"
@@ -142,7 +142,7 @@ def test_the_upkeep_works_from_the_day_it_is_given(sink, tmp_path):
     before = partitions(settings)
     assert f"clickstream_events_{today:%Y%m%d}" in before
 
-    with psycopg2.connect(settings.postgres_dsn("writer")) as conn, conn.cursor() as cur:
+    with connect(settings, "writer") as conn, conn.cursor() as cur:
         created = ensure_partitions(cur, later)
     window = {f"clickstream_events_{later + dt.timedelta(days=d):%Y%m%d}" for d in range(-2, 8)}
     assert partitions(settings) == window | before, "no partition is dropped without an archive"
@@ -158,5 +158,5 @@ def test_the_upkeep_works_from_the_day_it_is_given(sink, tmp_path):
         "clickstream_events_default"
     }
 
-    with psycopg2.connect(settings.postgres_dsn("writer")) as conn, conn.cursor() as cur:
+    with connect(settings, "writer") as conn, conn.cursor() as cur:
         assert ensure_partitions(cur, later) == 0  # idempotent for the same day

@@ -61,6 +61,42 @@ def test_the_dsn_quotes_awkward_passwords_and_pins_the_session_to_utc(tmp_path):
     assert dsn["options"] == "-c TimeZone=UTC"
 
 
+def test_one_postgres_model_speaks_libpq_and_jdbc_with_a_failover_list(tmp_path):
+    from psycopg2.extensions import parse_dsn
+
+    s = Settings(
+        runtime_dir=tmp_path,
+        postgres_host="db1:5433,db2",
+        postgres_sslmode="verify-full",
+        postgres_ssl_ca_location=tmp_path / "ca.pem",
+    )
+    reader = s.postgres("reader", "analytics")
+    assert reader.address == "db1:5433,db2:5432"
+    dsn = parse_dsn(reader.dsn())
+    assert (dsn["host"], dsn["port"], dsn["dbname"], dsn["user"]) == (
+        "db1,db2",
+        "5433,5432",
+        "analytics",
+        s.reader_user,
+    )
+    assert (dsn["sslmode"], dsn["sslrootcert"], dsn["target_session_attrs"]) == (
+        "verify-full",
+        str(tmp_path / "ca.pem"),
+        "read-write",
+    )
+    jdbc = reader.jdbc_url()
+    assert jdbc.startswith("jdbc:postgresql://db1:5433,db2:5432/analytics?") and "targetServerType=primary" in jdbc
+    assert "password" not in jdbc and s.reader_password.get_secret_value() not in repr(reader)
+    one = parse_dsn(Settings(runtime_dir=tmp_path).postgres("writer").dsn())
+    assert "target_session_attrs" not in one and one["host"] == "127.0.0.1"
+
+
+@pytest.mark.parametrize("hosts", ["db1,,db2", "db1:port", "db 1", "[::1]:5432"])
+def test_a_malformed_postgres_host_list_is_refused(tmp_path, hosts):
+    with pytest.raises(ValidationError):
+        Settings(runtime_dir=tmp_path, postgres_host=hosts)
+
+
 def test_runtime_dir_is_made_absolute(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     assert Settings(runtime_dir="rt").runtime_dir == tmp_path / "rt"

@@ -58,12 +58,14 @@ class QuixProcess(StreamProcess):
 
     def env(self) -> dict[str, str]:
         s = self.settings
+        writer = s.postgres("writer")
         postgres = {
-            "host": s.postgres_host or s.host,
-            "port": s.postgres_port,
-            "dbname": s.postgres_db,
-            "user": s.writer_user,
-            "password": s.writer_password.get_secret_value(),
+            "host": ",".join(writer.hosts),
+            "port": ",".join(map(str, writer.ports)),
+            "dbname": writer.dbname,
+            "user": writer.user,
+            "password": writer.password.get_secret_value(),
+            "sslmode": writer.sslmode,
         }
         from streaming import sql
         from streaming.transform import CLICK_FIELDS, ORDER_FIELDS, ORDER_TAIL_FIELDS
