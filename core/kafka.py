@@ -10,9 +10,10 @@ import logging
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
-from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
+from tenacity import Retrying, retry_if_exception, stop_after_delay
 
 from core.exceptions import DependencyUnavailable
+from core.retry import KAFKA_CALL
 from core.settings import Settings
 
 
@@ -95,7 +96,7 @@ def retrying(timeout: float) -> Retrying:
     return Retrying(
         retry=retry_if_exception(_retriable),
         stop=stop_after_delay(timeout),
-        wait=wait_exponential(multiplier=0.1, max=1.0),
+        wait=KAFKA_CALL.tenacity(),
         reraise=True,
     )
 

@@ -22,6 +22,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.retry import LOCAL_SERVICE
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 #: In the first local Kafka node's folder: how many nodes its cluster was formatted with.
 KAFKA_NODES_FILE = "cluster-nodes"
@@ -159,7 +161,7 @@ class Settings(BaseSettings):
     watchdog: bool = Field(True, description="restart local services that die (on by default)")
     watchdog_interval_s: float = Field(1.0, gt=0, description="how often the watchdog looks")
     watchdog_max_backoff_s: float = Field(
-        10.0,
+        LOCAL_SERVICE.max_s,
         gt=0,
         description="the longest wait between two tries to start "
         "a service that will not start (backoff doubles from 1 s up to it)",

@@ -33,6 +33,7 @@ from core.database import connect
 from core.exceptions import ConfigError
 from core.kafka import OffsetProbe, Offsets, caught_up, unreachable
 from core.metrics import serve_metrics
+from core.retry import QUERY_RESTART, STEADY_AFTER_S
 from core.settings import Settings, StreamOptions
 from schemas.quality import QUANTITY_LIMIT
 from streaming.batch import BatchWriter
@@ -400,10 +401,6 @@ def watch(
         raise StreamingError(f"the streaming query failed: {_first_line(str(query.exception()))}")
 
 
-#: A failed query is started again in the driver with backoff from 1 s to this (no JVM to start: it is cheap).
-QUERY_RESTART_MAX_S = 10.0
-
-
 def start_query(
     spark, settings: Settings, options: StreamOptions, schemas: WriterSchemas, writer: BatchWriter, starting: str
 ):
@@ -474,7 +471,7 @@ def run(
         try:
             with stop_on_signals(stop):
                 started = time.monotonic()
-                delay = 1.0
+                delay = QUERY_RESTART.first_s
                 while True:
                     attempt_started = time.monotonic()
                     try:
@@ -499,12 +496,12 @@ def run(
                             continue
                         metrics.last_failure.set(time.time())
                         metrics.stream_restarts.labels(reason="query_failed").inc()
-                        if time.monotonic() - attempt_started > 60:  # it had run steadily: a new fault
-                            delay = 1.0
+                        if time.monotonic() - attempt_started > STEADY_AFTER_S:  # it had run steadily: a new fault
+                            delay = QUERY_RESTART.first_s
                         log.warning("%s: restarting the query from its checkpoint in %.0f s", exc, delay)
                         if stop.wait(delay):
                             break
-                        delay = min(delay * 2, QUERY_RESTART_MAX_S)
+                        delay = QUERY_RESTART.next(delay)
         finally:
             metrics.query_active.set(0)
             writer.close()

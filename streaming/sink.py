@@ -20,9 +20,10 @@ from typing import TypeVar
 
 import psycopg2
 from psycopg2.extensions import connection, cursor
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_exponential
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay
 
 from core.database import PERMANENT_CONNECT_ERRORS, open_connection
+from core.retry import SINK_BATCH
 from core.settings import Settings
 from streaming import sql
 from streaming.exceptions import DeadLetterUnavailable
@@ -122,7 +123,7 @@ class PostgresSink:
         for attempt in Retrying(
             retry=retry_if_exception(is_transient),
             stop=stop_after_delay(self.retry_for_s),
-            wait=wait_exponential(multiplier=0.2, max=5.0),
+            wait=SINK_BATCH.tenacity(),
             before_sleep=before_sleep,
             reraise=True,
         ):

@@ -16,6 +16,7 @@ import time
 from collections import Counter
 
 from core.exceptions import TEMPFAIL_EXIT
+from core.retry import JOB_PROCESS, STEADY_AFTER_S
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,6 @@ RESTARTS_ENV = "SHOPSTREAM_STREAM_RESTARTS"
 #: When the previous process was seen to end (Unix time), for the job's failure timestamp.
 LAST_FAILURE_ENV = "SHOPSTREAM_STREAM_LAST_FAILURE"
 PERMANENT_EXIT = 2
-STEADY_AFTER_S = 60.0  # a process that ran this long resets the backoff
 
 
 def exit_reason(code: int) -> str:
@@ -43,12 +43,12 @@ def die_with_parent(sig: int = signal.SIGKILL):
 
 
 def supervise(
-    argv: list[str], env: dict[str, str], stop: threading.Event | None = None, backoff_max_s: float = 30.0
+    argv: list[str], env: dict[str, str], stop: threading.Event | None = None, backoff_max_s: float | None = None
 ) -> int:
     """Run ``argv`` until it exits cleanly or ``stop`` is set; restart it whenever it dies."""
     stop = stop or threading.Event()
     restarts: Counter[str] = Counter()
-    delay = 1.0
+    delay = JOB_PROCESS.first_s
     child: subprocess.Popen | None = None
     failed_at = ""
 
@@ -73,7 +73,7 @@ def supervise(
             if code in (0, PERMANENT_EXIT) or stop.is_set():
                 return code
             if time.monotonic() - started > STEADY_AFTER_S:
-                delay = 1.0
+                delay = JOB_PROCESS.first_s
             reason = exit_reason(code)
             restarts[reason] += 1
             log.warning(
@@ -85,7 +85,7 @@ def supervise(
             )
             if stop.wait(delay):
                 return code
-            delay = min(delay * 2, backoff_max_s)
+            delay = JOB_PROCESS.next(delay, backoff_max_s)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -17,13 +17,12 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from core.retry import LOCAL_SERVICE, STEADY_AFTER_S
 from core.settings import Settings
 from infra.runtime import stack
 from infra.runtime.logs import Rotation
 
 log = logging.getLogger(__name__)
-
-STEADY_AFTER_S = 60.0  # a service up this long since its last restart gets its backoff reset
 
 
 @dataclass
@@ -63,7 +62,7 @@ def watch(settings: Settings, stop: threading.Event | None = None) -> None:
     services = [s for s in stack.services(settings) if s.managed]
     records: dict[str, ServiceRecord] = {}
     _save(settings, records)
-    delay = {s.name: 1.0 for s in services}
+    delay = {s.name: LOCAL_SERVICE.first_s for s in services}
     next_try = {s.name: 0.0 for s in services}
     rotate_logs = Rotation(settings)
     log.info("watching %s every %g s", ", ".join(s.name for s in services), settings.watchdog_interval_s)
@@ -76,7 +75,7 @@ def watch(settings: Settings, stop: threading.Event | None = None) -> None:
             now = time.monotonic()
             if service.process.pid() is not None:
                 if record.last_restart and time.time() - record.last_restart > STEADY_AFTER_S:
-                    delay[service.name] = 1.0
+                    delay[service.name] = LOCAL_SERVICE.first_s
                 continue
             if now < next_try[service.name]:
                 continue
@@ -91,7 +90,7 @@ def watch(settings: Settings, stop: threading.Event | None = None) -> None:
                 record.last_error = str(exc)[:300]
                 next_try[service.name] = time.monotonic() + delay[service.name]
                 log.warning("%s did not start: %s; next try in %.0f s", service.name, exc, delay[service.name])
-                delay[service.name] = min(delay[service.name] * 2, settings.watchdog_max_backoff_s)
+                delay[service.name] = LOCAL_SERVICE.next(delay[service.name], settings.watchdog_max_backoff_s)
             else:
                 record.restarts += 1
                 record.last_error = None
