@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg2
 from psycopg2.extensions import connection
 
-from core.exceptions import DependencyUnavailable, ServiceUnhealthy
+from core.exceptions import DependencyUnavailable, ServiceUnhealthy, not_reachable
 from core.settings import Settings
 
 #: Materialized rollups, refreshed by db.maintenance and timed by the report.
@@ -37,7 +37,9 @@ def unreachable(settings: Settings, role: str, exc: psycopg2.OperationalError) -
         return ServiceUnhealthy(
             f"PostgreSQL at {address} refused {role} ({cause}): check the SHOPSTREAM_POSTGRES_* settings"
         )
-    return DependencyUnavailable(f"PostgreSQL at {address} is not reachable: run `shopstream up` ({cause})")
+    return DependencyUnavailable(
+        not_reachable("PostgreSQL", address, cause, "run `shopstream up` or fix SHOPSTREAM_POSTGRES_HOST")
+    )
 
 
 def connect(settings: Settings, role: str = "writer", dbname: str | None = None) -> connection:

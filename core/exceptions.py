@@ -43,5 +43,10 @@ class RegistryUnavailable(RegistryError, DependencyUnavailable):
     """The schema registry did not answer."""
 
 
+def not_reachable(what: str, address: str, cause: str, fix: str) -> str:
+    """The one shape of every "a dependency did not answer" message: what, where, why, and the fix."""
+    return f"{what} at {address} is not reachable ({cause}): {fix}"
+
+
 #: sysexits' EX_TEMPFAIL: the exit code of a process that met a DependencyUnavailable.
 TEMPFAIL_EXIT = 75

@@ -12,7 +12,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient
 from tenacity import Retrying, retry_if_exception, stop_after_delay
 
-from core.exceptions import DependencyUnavailable
+from core.exceptions import DependencyUnavailable, not_reachable
 from core.retry import KAFKA_CALL
 from core.settings import Settings
 
@@ -117,8 +117,7 @@ def unreachable(settings: Settings, exc: KafkaException) -> DependencyUnavailabl
     """The one-line error for a Kafka that did not answer: the broker, librdkafka's reason, and the fix."""
     reason = exc.args[0].str() if exc.args and isinstance(exc.args[0], KafkaError) else str(exc)
     return DependencyUnavailable(
-        f"Kafka at {settings.kafka_bootstrap} is not reachable ({reason}): "
-        f"run `shopstream up` or fix --bootstrap-servers"
+        not_reachable("Kafka", settings.kafka_bootstrap, reason, "run `shopstream up` or fix --bootstrap-servers")
     )
 
 

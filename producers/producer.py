@@ -74,6 +74,7 @@ class ShopProducer:
             {**PRODUCER_CONFIG, **(extra_config or {}), "error_cb": self._on_client_error},
             logger=logging.getLogger("librdkafka"),
         )
+        self.settings = settings
         self.bootstrap = settings.kafka_bootstrap
         self._client_errors: list[str] = []
         self.stop_requested = False
@@ -88,10 +89,7 @@ class ShopProducer:
         try:
             meta = self.producer.list_topics(timeout=timeout)
         except KafkaException as exc:
-            raise ProducerError(
-                f"Kafka at {self.bootstrap} is unreachable: run `shopstream up` or fix "
-                f"--bootstrap-servers ({exc.args[0].str()})"
-            ) from None
+            raise kafka.unreachable(self.settings, exc) from None
         missing = [t for t in self.topics.values() if t not in meta.topics]
         if missing:
             raise ProducerError(

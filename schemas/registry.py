@@ -10,7 +10,7 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 import schemas
-from core.exceptions import RegistryError, RegistryUnavailable
+from core.exceptions import RegistryError, RegistryUnavailable, not_reachable
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,13 @@ def registry_client(url: str, timeout_s: float = 10.0, retries: int | None = Non
     return SchemaRegistryClient(conf)
 
 
+def unreachable(url: str, exc: Exception) -> RegistryUnavailable:
+    """The one error for a registry that did not answer (refused, timed out)."""
+    return RegistryUnavailable(
+        not_reachable("the schema registry", url, str(exc), "run `shopstream up` or fix --schema-registry-url")
+    )
+
+
 def register_family(client: SchemaRegistryClient, url: str, family: str, topic: str) -> dict[int, int]:
     """Register every version of ``family`` under ``topic``'s value subject, oldest first,
     with BACKWARD compatibility enforced. Returns {version: schema id}. Idempotent."""
@@ -37,8 +44,6 @@ def register_family(client: SchemaRegistryClient, url: str, family: str, topic: 
     except SchemaRegistryError as exc:
         raise RegistryError(f"the registry refused schema {family} for {subject}: {exc}") from exc
     except httpx2.TransportError as exc:  # the client's HTTP layer: refused, timed out
-        raise RegistryUnavailable(
-            f"the schema registry at {url} is unreachable ({exc}): run `shopstream up` or fix --schema-registry-url"
-        ) from exc
+        raise unreachable(url, exc) from exc
     log.debug("registered %s under %s: %s", family, subject, ids)
     return ids

@@ -22,7 +22,7 @@ from pyspark.sql.avro.functions import from_avro
 import schemas
 from core.exceptions import RegistryError, RegistryUnavailable
 from core.settings import Settings
-from schemas.registry import register_family, registry_client
+from schemas.registry import register_family, registry_client, unreachable
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +81,7 @@ def load_writer_schemas(
                 ) from exc
             raise RegistryError(f"the registry did not list the versions of {subject}: {exc}") from exc
         except httpx2.TransportError as exc:
-            raise RegistryUnavailable(
-                f"the schema registry at {settings.registry_url} is unreachable ({exc}): "
-                f"run `shopstream up` or fix --schema-registry-url"
-            ) from exc
+            raise unreachable(settings.registry_url, exc) from exc
         topics[family] = topic
         readers[family], extras[family] = reader_schema(family, newest)
         writers[family] = found

@@ -101,9 +101,7 @@ def ensure_topics(settings: Settings, prefix: str, specs: list[TopicSpec], timeo
     try:
         metadata = admin.list_topics(timeout=timeout)
     except KafkaException as exc:
-        raise ServiceUnhealthy(
-            f"Kafka at {settings.kafka_bootstrap} is not reachable: run `shopstream up` ({exc})"
-        ) from exc
+        raise kafka.unreachable(settings, exc) from exc
     brokers = len(metadata.brokers)
     wanted = [
         NewTopic(

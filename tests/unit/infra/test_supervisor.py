@@ -39,7 +39,7 @@ def test_a_job_whose_dependency_is_away_says_so_in_one_line_and_exits_tempfail()
         env=env,
     )
     assert out.returncode == TEMPFAIL_EXIT, out.stderr[-2000:]
-    assert "waiting:" in out.stderr and "schema registry" in out.stderr and "unreachable" in out.stderr
+    assert "waiting:" in out.stderr and "schema registry" in out.stderr and "is not reachable" in out.stderr
     assert "Traceback" not in out.stderr
 
 
