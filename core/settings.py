@@ -1,18 +1,19 @@
-"""Typed settings: the one place configuration lives.
+"""Typed settings: where every service is and how to reach it, and the local runtime's knobs, with the connection
+models every client is built from (``KafkaConnection``, ``PostgresConnection``).
 
 Every field reads ``SHOPSTREAM_<FIELD>`` from the environment; the CLI passes flags as
 overrides. Library code receives a ``Settings`` instance and never reads the environment.
+Each stage's own options live with it (producers/options.py, streaming/options.py, …).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from psycopg2.extensions import make_dsn
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     JsonValue,
@@ -416,223 +417,11 @@ def flag(name: str) -> dict[str, JsonValue]:
 HIDDEN: dict[str, JsonValue] = {"hidden": True}  # ``json_schema_extra`` of a field the orchestration sets, not a person
 
 
-class FaultRatios(BaseModel):
-    """Share of events the generator breaks on purpose, per data-quality category."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    schema_: float = Field(
-        0.002,
-        ge=0,
-        le=1,
-        alias="schema",
-        json_schema_extra=flag("schema-ratio"),
-        description="share that is unframed, of an unknown schema, or undecodable",
-    )
-    data_type: float = Field(
-        0.002,
-        ge=0,
-        le=1,
-        json_schema_extra=flag("data-type-ratio"),
-        description="share with a malformed id, timestamp, currency, amount or field",
-    )
-    completeness: float = Field(
-        0.003,
-        ge=0,
-        le=1,
-        json_schema_extra=flag("completeness-ratio"),
-        description="share missing a required field or the order lines",
-    )
-    business_rules: float = Field(
-        0.008,
-        ge=0,
-        le=1,
-        json_schema_extra=flag("business-rules-ratio"),
-        description="share breaking a business rule (price, quantity, future time, totals)",
-    )
-
-    @model_validator(mode="after")
-    def _at_most_one(self) -> FaultRatios:
-        if self.total() > 1:
-            raise ValueError("the bad-data ratios add up to more than 1")
-        return self
-
-    def total(self) -> float:
-        return self.schema_ + self.data_type + self.completeness + self.business_rules
-
-    def as_dict(self) -> dict[str, float]:
-        return {
-            "schema": self.schema_,
-            "data_type": self.data_type,
-            "completeness": self.completeness,
-            "business_rules": self.business_rules,
-        }
-
-
-#: No broken events at all (benchmarks, and tests that want only valid ones).
-NO_FAULTS = FaultRatios(schema_=0, data_type=0, completeness=0, business_rules=0)
-#: The default bad-data mix: roughly the seed report's error profile, scaled up so that
-#: every rule fires in a short run.
-DEFAULT_FAULTS = FaultRatios().as_dict()
-
-#: The least lateness the generator injects (s). A stored event whose event_time lags its own send
-#: (the produced_at header) by this much was made late on purpose: the reports show that lag as its
-#: own figure and leave such events out of stage latency, which it would otherwise swamp.
-LATE_MIN_S = 1.0
-
-
 def comma_separated(value):
     """A list flag given as one string: "1000,5000" -> ["1000", "5000"] (the field's type converts)."""
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
-
-
-def load_step(value):
-    """One step of a step load, "RATE:SECONDS" -> (rate, seconds): "20000:60" holds 20,000 events/s for 60 s."""
-    if isinstance(value, str):
-        rate, colon, seconds = value.partition(":")
-        if not colon:
-            raise ValueError("a step is RATE:SECONDS, e.g. 20000:60")
-        return rate, seconds
-    return value
-
-
-LoadStep = Annotated[tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]], BeforeValidator(load_step)]
-
-
-class ProduceOptions(BaseModel):
-    """One run of the generator and producer (`shopstream produce`, and `run`'s producing)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    rate: float = Field(5000.0, ge=0, description="events per second; 0 = as fast as possible")
-    duration_s: float | None = Field(None, gt=0, description="seconds to produce for")
-    count: int | None = Field(None, gt=0, description="number of events to produce")
-    seed: int = Field(42, description="random seed: the same seed and run id give the same events")
-    run_id: str | None = Field(None, description="mixed into event ids (default: random)")
-    faults: FaultRatios = FaultRatios()
-    duplicate_ratio: float = Field(0.01, ge=0, le=0.5, description="share of events re-sent with the same event_id")
-    late_ratio: float = Field(
-        0.02, ge=0, le=1, description="share of events whose event_time lags (late, out of order)"
-    )
-    late_max_s: float = Field(120.0, ge=0, description="how far a late event's event_time lags, at most (s)")
-    v2_ratio: float = Field(0.5, ge=0, le=1, description="share of clickstream events written with schema v2")
-    burst: bool = Field(False, description="2 s at 3x the rate, then 4 s quiet (same average)")
-    steps: Annotated[list[LoadStep], BeforeValidator(comma_separated)] = Field(
-        [],
-        description="a step load in place of --rate and --burst: RATE:SECONDS,… (e.g. 5000:60,20000:60,5000:60); "
-        "--duration defaults to their sum",
-    )
-    sessions: int = Field(500, ge=1, description="concurrent shopping sessions")
-    customers: int = Field(5000, ge=1, description="customers in the generator's pool")
-    products: int = Field(1000, ge=1, description="products in the generator's pool")
-    cart_rate: float = Field(0.35, ge=0, le=1, description="share of sessions that add to the cart")
-    checkout_rate: float = Field(0.6, ge=0, le=1, description="share of carts that start checkout")
-    purchase_rate: float = Field(0.8, ge=0, le=1, description="share of checkouts that end in an order")
-    manifest_path: Path | None = Field(
-        None,
-        description="write what was acknowledged, by quality outcome, as JSON "
-        "(kept as the run's journal while it runs)",
-    )
-    resume: Path | None = Field(
-        None,
-        description="finish a killed run from its --manifest file, sending only what "
-        "is not in Kafka yet (its other options come from that file)",
-    )
-
-    @model_validator(mode="after")
-    def _bounded(self) -> ProduceOptions:
-        if self.steps and self.duration_s is None:
-            self.duration_s = sum(seconds for _, seconds in self.steps)
-        if self.duration_s is None and self.count is None and self.resume is None:
-            raise ValueError("give --duration or --count (or --resume MANIFEST)")
-        return self
-
-
-class StreamOptions(BaseModel):
-    """One run of the Spark Structured Streaming job (`shopstream stream`, and `run`'s job)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    master: str = Field("local[*]", description="Spark master: local[*], local[N] or spark://host:port")
-    pipeline: str = Field(
-        "shopstream", pattern=r"^[a-z0-9_-]+$", description="pipeline name (ledger, consumer group, checkpoint)"
-    )
-    checkpoint_dir: Path | None = Field(
-        None, description="checkpoint folder (default .runtime/checkpoints/PREFIX/PIPELINE)"
-    )
-    trigger_s: float = Field(0.5, ge=0, description="micro-batch interval in seconds; 0 = back to back")
-    max_offsets_per_trigger: int = Field(200_000, ge=1, description="backpressure: records per micro-batch at most")
-    driver_memory: str = Field("2g", pattern=r"^[0-9]+[kmgt]$", description="Spark driver heap, e.g. 2g")
-    executor_memory: str = Field(
-        "768m",
-        pattern=r"^\d+[mg]$",
-        description="each executor's memory on a cluster master (spark://…); a local worker offers 1g",
-    )
-    shuffle_partitions: int = Field(2, ge=1, description="Spark SQL shuffle partitions")
-    late_threshold_s: float = Field(5.0, ge=0, description="an event reaching Kafka later than this (s) counts as late")
-    dead_letter: bool = Field(True, description="also publish quarantined records to the dead-letter topic")
-    stop_when_idle_s: float | None = Field(None, gt=0, description="stop once caught up and idle this many seconds")
-    ui: bool = Field(False, description="serve the Spark UI")
-    rollup_refresh_s: float = Field(30.0, gt=0, description="how often the hourly/daily rollups are refreshed (s)")
-    sink_retry_s: float = Field(
-        300.0,
-        gt=0,
-        description="how long the sink retries a micro-batch through a "
-        "transient fault (database or dead-letter topic away) "
-        "before the job fails",
-    )
-    stall_after_s: float = Field(
-        10.0,
-        gt=0,
-        description="report the job stalled (shopstream_stream_stalled) when "
-        "input waits in Kafka and nothing committed for this long",
-    )
-    supervise: bool = Field(
-        True,
-        description="restart the job's process when it dies (SIGKILL, OOM, a crash), from its checkpoint, with backoff",
-    )
-    quantity_limit: int | None = Field(
-        None,
-        ge=1,
-        description=(
-            "business rule: units of one product in one line, at most (default: the data contract's, 100); relax it, "
-            "then `shopstream dead-letter redrive --rule quantity_over_limit` stores what it quarantined"
-        ),
-    )
-    warmup: bool = Field(
-        True,
-        description=(
-            "run the stream's own plan over 12,000 generated events on private topics before the query starts "
-            "(about 12 s), so that the first real batches run compiled; off: a quicker start, colder first batches"
-        ),
-    )
-    from_group_offsets: bool = Field(
-        False,
-        description=(
-            "start from the consumer group's offsets (reset them first: `shopstream kafka consumer-groups "
-            "--reset-offsets … --execute`), on a new checkpoint; the old one is kept beside it"
-        ),
-    )
-    ready_file: Path | None = Field(None, description="touched once the query runs", json_schema_extra=HIDDEN)
-    # `shopstream replay --to`: read only below these offsets, then stop; and the live pipeline whose resume point
-    # tells a replayed batch from a new one. Set by that command, not flags.
-    end_offsets: dict[str, dict[str, int]] | None = Field(
-        None, description="stop at these offsets", json_schema_extra=HIDDEN
-    )
-    replay_of: str | None = Field(None, description="the pipeline this one replays", json_schema_extra=HIDDEN)
-
-    def checkpoint(self, settings: Settings) -> Path:
-        return self.checkpoint_dir or settings.runtime_dir / "checkpoints" / settings.topic_prefix / self.pipeline
-
-
-class RunOptions(BaseModel):
-    """`shopstream run`'s own options; it also takes the produce and stream options."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    summary_json: Path | None = Field(None, description="also write the summary as JSON here")
 
 
 def json_variable(group: str) -> str:
@@ -651,40 +440,3 @@ def settings_env(settings: Settings) -> dict[str, str]:
             value = value.get_secret_value()
         env[f"SHOPSTREAM_{name.upper()}"] = str(value)
     return env
-
-
-class ReportOptions(BaseModel):
-    """`shopstream report`."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    minutes: float = Field(60.0, gt=0, description="report on what the sink committed in the last N minutes")
-    png: Path | None = Field(None, description="where to write the charts (default .runtime/report.png)")
-    html: Path | None = Field(
-        None,
-        description="where to write the self-contained HTML report: the tables and the "
-        "charts (default .runtime/report.html)",
-    )
-    manifest_path: Path | None = Field(
-        None, description="a producer manifest (`produce --manifest`), for the produced series and the run's parameters"
-    )
-    query_runs: int = Field(20, ge=1, le=1000, description="repetitions of each timed database query")
-
-
-class ExporterOptions(BaseModel):
-    """`shopstream exporter` (its port is the exporter_metrics_port setting)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    pipeline: str = Field(
-        "shopstream", pattern=r"^[a-z0-9_-]+$", description="pipeline whose ledger the lag is measured against"
-    )
-    interval_s: float = Field(5.0, gt=0, description="seconds between measurements")
-
-
-class MaintainOptions(BaseModel):
-    """`shopstream maintain`: the database's upkeep."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    interval_s: float | None = Field(None, gt=0, description="repeat every this many seconds (default: once)")

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from core.settings import LATE_MIN_S
 from monitoring.report import Report
+from schemas.quality import LATE_MIN_S
 
 MAX_BINS = 150
 COLORS = {"produced": "#9c755f", "stored": "#3b75af", "avg": "#3b75af", "p95": "#f28e2b"}

@@ -12,9 +12,9 @@ import time
 from dataclasses import dataclass, field
 
 from core.database import REFRESH, ROLLUPS, connect
-from core.settings import LATE_MIN_S, Settings
+from core.settings import Settings
 from monitoring.summary import STAGE_ORDER
-from schemas.quality import CATEGORIES
+from schemas.quality import CATEGORIES, LATE_MIN_S
 
 # A fact row carries the id of the batch that stored it, but batch ids restart at 0 with
 # every new checkpoint (and each pipeline has its own). A fact belongs to the ledger row

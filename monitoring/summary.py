@@ -22,8 +22,8 @@ from psycopg2.extras import execute_values
 
 from core.database import connect
 from core.metrics import STAGES
-from core.settings import LATE_MIN_S, Settings
-from schemas.quality import CATEGORIES
+from core.settings import Settings
+from schemas.quality import CATEGORIES, LATE_MIN_S
 
 CREATE_RANGES = """
 CREATE TEMP TABLE IF NOT EXISTS run_ranges (topic text, part integer, start_off bigint, end_off bigint)

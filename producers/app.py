@@ -11,10 +11,11 @@ from collections.abc import Callable
 import schemas
 from core import kafka
 from core.metrics import serve_metrics
-from core.settings import ProduceOptions, Settings
+from core.settings import Settings
 from producers import resume
 from producers.generator import EventGenerator
 from producers.manifest import Manifest
+from producers.options import ProduceOptions
 from producers.producer import ProduceResult, ShopProducer
 from producers.serialization import ConfluentAvroSerializer
 from schemas.registry import register_family, registry_client

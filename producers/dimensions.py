@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 
 from core.database import connect
-from core.settings import ProduceOptions, Settings
+from core.settings import Settings
+from producers.options import ProduceOptions
 from producers.pools import build_pools
 
 UPSERT = {

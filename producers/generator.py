@@ -20,10 +20,10 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from core.settings import LATE_MIN_S, ProduceOptions
 from producers import faults
+from producers.options import ProduceOptions
 from producers.pools import CAMPAIGNS, PAYMENT_METHODS, REFERRERS, Pools, build_pools
-from schemas.quality import CATEGORIES
+from schemas.quality import CATEGORIES, LATE_MIN_S
 
 TAX_RATES = {"USD": 0.07, "GBP": 0.20, "EUR": 0.19, "CAD": 0.13, "AUD": 0.10, "JPY": 0.10, "SEK": 0.25, "PLN": 0.23}
 

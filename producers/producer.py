@@ -16,12 +16,13 @@ from confluent_kafka import KafkaError, KafkaException
 
 from core import kafka
 from core.metrics import Metrics
-from core.settings import ProduceOptions, Settings
+from core.settings import Settings
 from producers import resume
 from producers.encoding import EventEncoder
 from producers.exceptions import ProducerError
 from producers.generator import EventGenerator, GeneratedEvent
 from producers.manifest import Manifest
+from producers.options import ProduceOptions
 from producers.pacing import Pacer
 from producers.serialization import ConfluentAvroSerializer
 from schemas import quality

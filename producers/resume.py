@@ -29,8 +29,9 @@ from pydantic import ValidationError
 
 from core import kafka
 from core.kafka import Offsets
-from core.settings import ProduceOptions, Settings
+from core.settings import Settings
 from producers.exceptions import ProducerError
+from producers.options import ProduceOptions
 
 HEADER = "run_seq"
 SCAN_IDLE_S = 60.0  # no record this long while the scan expects some: Kafka is away (the producer's own timeout)

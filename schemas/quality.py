@@ -76,3 +76,9 @@ def all_rules() -> set[tuple[str, str, str]]:
 
 def category_of(rule: str) -> str:
     return next(c for c, fams in RULES.items() if any(rule in rules for rules in fams.values()))
+
+
+#: The least lateness the generator injects (s). A stored event whose event_time lags its own send
+#: (the produced_at header) by this much was made late on purpose: the reports show that lag as its
+#: own figure and leave such events out of stage latency, which it would otherwise swamp.
+LATE_MIN_S = 1.0

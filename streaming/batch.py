@@ -12,11 +12,12 @@ import pyarrow.compute as pc
 
 from core.kafka import Offsets
 from core.metrics import Metrics, observe_many
-from core.settings import Settings, StreamOptions
+from core.settings import Settings
 from streaming.dead_letter import DeadLetterPublisher, parse_quarantine
 from streaming.decode import SchemaWatch, WriterSchemas
 from streaming.exceptions import SchemasChanged
 from streaming.offsets import GroupOffsetMirror, batch_end_offsets, batch_start_offsets, behind, checkpoint_query_id
+from streaming.options import StreamOptions
 from streaming.sink import KINDS, BatchOutcome, PostgresSink
 
 log = logging.getLogger(__name__)

@@ -34,12 +34,13 @@ from core.exceptions import ConfigError
 from core.kafka import OffsetProbe, Offsets, caught_up, unreachable
 from core.metrics import serve_metrics
 from core.retry import QUERY_RESTART, STEADY_AFTER_S
-from core.settings import Settings, StreamOptions
+from core.settings import Settings
 from schemas.quality import QUANTITY_LIMIT
 from streaming.batch import BatchWriter
 from streaming.decode import WriterSchemas, load_writer_schemas
 from streaming.exceptions import StreamingError
 from streaming.offsets import group_offsets
+from streaming.options import StreamOptions
 from streaming.transform import sink_rows
 
 log = logging.getLogger(__name__)

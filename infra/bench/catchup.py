@@ -13,11 +13,12 @@ import os
 import time
 from dataclasses import asdict, dataclass
 
-from core.settings import NO_FAULTS, ProduceOptions, Settings
+from core.settings import Settings
 from infra.bench.e2e import _consumer
 from infra.bench.resources import ResourceSampler
 from infra.orchestration.harness import PipelineRun, sandbox
 from infra.runtime.process import ManagedProcess
+from producers.options import NO_FAULTS, ProduceOptions
 
 
 @dataclass

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import producers
 import schemas
-from core.settings import NO_FAULTS, ProduceOptions, Settings, StreamOptions
+from core.settings import Settings
 from infra.bench.resources import ResourceSampler
 from infra.orchestration.harness import PipelineRun, sandbox
 from infra.orchestration.processes import StreamProcess
@@ -34,7 +34,9 @@ from infra.runtime.process import ManagedProcess
 from infra.runtime.services.kafka import nodes as kafka_nodes
 from infra.runtime.stack import spark_cluster
 from monitoring.summary import RunScope, RunSummary
+from producers.options import NO_FAULTS, ProduceOptions
 from producers.producer import ProduceResult
+from streaming.options import StreamOptions
 
 #: The stream job's own default trigger (StreamOptions), unless a run asks for another.
 TRIGGER_S: float = StreamOptions.model_fields["trigger_s"].default

@@ -7,7 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from core.settings import LoadStep, StreamOptions, comma_separated, flag
+from core.settings import comma_separated, flag
+from producers.options import LoadStep
+from streaming.options import StreamOptions
 
 Rate = Annotated[float, Field(gt=0)]
 System = Literal["shopstream", "plain", "quix"]

@@ -13,8 +13,9 @@ import uuid
 from dataclasses import asdict, dataclass
 
 import producers
-from core.settings import NO_FAULTS, FaultRatios, ProduceOptions, Settings
+from core.settings import Settings
 from infra.runtime.topics import ensure_topics, load_topic_specs
+from producers.options import NO_FAULTS, FaultRatios, ProduceOptions
 
 
 @dataclass

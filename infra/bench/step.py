@@ -20,12 +20,14 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 
-from core.settings import NO_FAULTS, ProduceOptions, Settings, StreamOptions
+from core.settings import Settings
 from infra.bench.e2e import _consumer
 from infra.bench.resources import ResourceSampler
 from infra.orchestration.harness import PipelineRun, sandbox
 from infra.runtime.process import ManagedProcess
 from monitoring.summary import timeline
+from producers.options import NO_FAULTS, ProduceOptions
+from streaming.options import StreamOptions
 
 
 def variant_options(variant: str, options: StreamOptions, steps: list[tuple[float, float]]) -> StreamOptions:

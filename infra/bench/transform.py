@@ -12,7 +12,8 @@ import statistics
 import time
 from dataclasses import asdict, dataclass
 
-from core.settings import Settings, StreamOptions
+from core.settings import Settings
+from streaming.options import StreamOptions
 
 
 @dataclass

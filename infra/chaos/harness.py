@@ -34,7 +34,7 @@ import schemas
 from core import ledger
 from core.database import connect
 from core.kafka import OffsetProbe
-from core.settings import ProduceOptions, Settings, StreamOptions
+from core.settings import Settings
 from db.migrate import migrate
 from infra.chaos import faults
 from infra.chaos.options import ChaosOptions
@@ -46,6 +46,8 @@ from infra.runtime.services.postgres import create_database, drop_database
 from infra.runtime.services.registry import Registry
 from infra.runtime.topics import delete_topics, ensure_topics, load_topic_specs
 from producers.dimensions import load_dimensions
+from producers.options import ProduceOptions
+from streaming.options import StreamOptions
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from core.settings import ExporterOptions, MaintainOptions, ProduceOptions, RunOptions, StreamOptions
+from db.options import MaintainOptions
 from infra.cli.app import app, console, err_console, settings
 from infra.cli.options import Options, with_options
+from infra.orchestration.run import RunOptions
+from monitoring.options import ExporterOptions
+from producers.options import ProduceOptions
+from streaming.options import StreamOptions
 
 
 @app.command()

@@ -6,9 +6,9 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from core.settings import ProduceOptions
 from infra.cli.app import app, console, settings
 from infra.cli.options import Options, with_options
+from producers.options import ProduceOptions
 
 PRODUCE = Options("options", ProduceOptions, "produce", "Produce options")
 

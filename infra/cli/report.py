@@ -6,9 +6,9 @@ import math
 
 from rich.table import Table
 
-from core.settings import ReportOptions
 from infra.cli.app import app, console, settings
 from infra.cli.options import Options, with_options
+from monitoring.options import ReportOptions
 
 
 @app.command()

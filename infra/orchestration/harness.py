@@ -22,13 +22,15 @@ from core import ledger
 from core.database import connect
 from core.exceptions import ServiceUnhealthy
 from core.kafka import Offsets, caught_up, log_end_offsets
-from core.settings import ProduceOptions, Settings, StreamOptions
+from core.settings import Settings
 from db.migrate import migrate
 from infra.orchestration.processes import StreamProcess
 from infra.runtime.services.postgres import create_database, drop_database
 from infra.runtime.topics import delete_topics, ensure_topics, load_topic_specs
 from monitoring.summary import RunScope, RunSummary, summarize
+from producers.options import ProduceOptions
 from producers.producer import ProduceResult
+from streaming.options import StreamOptions
 
 #: The drain's one timeout rule: at least DRAIN_MIN_S, longer for a backlog that even a job at DRAIN_FLOOR_EPS
 #: (a tenth of the slowest rate any system here drains at) would still be working through. A job that dies ends

@@ -18,12 +18,14 @@ from pydantic import BaseModel
 
 import producers
 from core.exceptions import ServiceUnhealthy
-from core.settings import ProduceOptions, Settings, StreamOptions, json_variable, settings_env
+from core.settings import Settings, json_variable, settings_env
 from infra.orchestration.supervisor import die_with_parent
 from infra.runtime.logs import rotate
 from producers.manifest import Manifest
+from producers.options import ProduceOptions
 from producers.producer import ProduceResult
 from streaming.offsets import checkpoint_query_id
+from streaming.options import StreamOptions
 
 log = logging.getLogger(__name__)
 

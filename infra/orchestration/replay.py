@@ -24,13 +24,14 @@ from dataclasses import dataclass
 import schemas
 from core.exceptions import ConfigError, ShopstreamError
 from core.kafka import Offsets, caught_up
-from core.settings import Settings, StreamOptions
+from core.settings import Settings
 from infra.orchestration.processes import job_metrics
 from infra.runtime.jvm import spark_jars
 from infra.runtime.services.kafka import tool_command
 from streaming.job import StreamResult
 from streaming.job import run as run_stream
 from streaming.offsets import group_offsets, offsets_at
+from streaming.options import StreamOptions
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from core.kafka import Offsets
-from core.settings import ProduceOptions, Settings, StreamOptions
+from core.settings import Settings
 from db.migrate import migrate
 from infra.orchestration.harness import PipelineRun
 from infra.orchestration.processes import StreamProcess, job_metrics
@@ -25,6 +28,16 @@ from infra.runtime import stack, watchdog
 from monitoring import exporter
 from monitoring.summary import RunSummary
 from producers.dimensions import load_dimensions
+from producers.options import ProduceOptions
+from streaming.options import StreamOptions
+
+
+class RunOptions(BaseModel):
+    """`shopstream run`'s own options; it also takes the produce and stream options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    summary_json: Path | None = Field(None, description="also write the summary as JSON here")
 
 
 @dataclass(frozen=True)

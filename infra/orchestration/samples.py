@@ -17,10 +17,11 @@ import random
 from collections.abc import Callable, Iterable, Iterator
 
 import schemas
-from core.settings import DEFAULT_FAULTS, NO_FAULTS, FaultRatios, ProduceOptions, Settings
+from core.settings import Settings
 from infra.runtime.topics import delete_topics, ensure_topics, load_topic_specs
 from producers import faults
 from producers.generator import EventGenerator, GeneratedEvent
+from producers.options import DEFAULT_FAULTS, NO_FAULTS, FaultRatios, ProduceOptions
 from producers.serialization import ConfluentAvroSerializer
 from streaming.decode import WriterSchemas, load_writer_schemas
 

@@ -21,3 +21,16 @@ def test_every_rule_belongs_to_one_category_and_the_summary_counts_those_categor
         for rules in families.values():
             assert all(quality.category_of(rule) == category for rule in rules)
     assert set(quality.RULES) == set(quality.CATEGORIES) == set(summary.CATEGORIES)
+
+
+def test_the_producers_bad_data_mix_has_a_share_per_category_of_the_contract():
+    from producers.options import NO_FAULTS, FaultRatios
+
+    assert tuple(FaultRatios().as_dict()) == quality.CATEGORIES
+    assert NO_FAULTS.total() == 0 and FaultRatios().total() > 0
+
+
+def test_the_stream_options_name_the_contracts_quantity_limit():
+    from streaming.options import StreamOptions
+
+    assert f"the data contract's, {quality.QUANTITY_LIMIT})" in StreamOptions.model_fields["quantity_limit"].description

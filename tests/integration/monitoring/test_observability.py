@@ -12,7 +12,6 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from core.settings import FaultRatios, ProduceOptions
 from db.migrate import migrate
 from infra.orchestration.harness import PipelineRun
 from infra.orchestration.processes import StreamProcess
@@ -20,6 +19,7 @@ from infra.runtime.services.postgres import create_database, drop_database
 from infra.runtime.topics import ensure_topics, load_topic_specs
 from monitoring import charts, exporter
 from monitoring.live_view import GRAPHS, graph_url
+from producers.options import FaultRatios, ProduceOptions
 from tests.fixtures.browser import chromium_page
 from tests.fixtures.dashboards import panel_queries
 from tests.fixtures.pipeline import stream_options

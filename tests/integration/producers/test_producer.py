@@ -16,13 +16,13 @@ import producers
 import schemas
 from core.exceptions import RegistryError
 from core.kafka import log_end_offsets
-from core.settings import NO_FAULTS, FaultRatios, ProduceOptions
 from infra.orchestration.processes import ProducerProcess
 from infra.runtime.services.kafka import Kafka
 from producers.app import build_serializers
 from producers.exceptions import ProducerError
 from producers.generator import EventGenerator
 from producers.manifest import Manifest
+from producers.options import NO_FAULTS, FaultRatios, ProduceOptions
 from tests.fixtures.kafka import consume_all
 from tests.fixtures.waiting import wait_for
 

@@ -10,8 +10,8 @@ import time
 import httpx
 import pytest
 
-from core.settings import ProduceOptions
 from infra.runtime import stack
+from producers.options import ProduceOptions
 from tests.fixtures.dashboards import panel_queries
 from tests.fixtures.faults import child_pids
 from tests.fixtures.pipeline import drain_and_account, ledger_rows, start_job_and_producer

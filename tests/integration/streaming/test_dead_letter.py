@@ -13,9 +13,10 @@ import pytest
 import producers
 import schemas
 from core.kafka import log_end_offsets
-from core.settings import FaultRatios, ProduceOptions, settings_env
+from core.settings import settings_env
 from infra.orchestration.harness import wait_for_ledger
 from infra.orchestration.processes import StreamProcess, job_metrics
+from producers.options import FaultRatios, ProduceOptions
 from tests.fixtures.database import scalar
 from tests.fixtures.waiting import wait_for
 

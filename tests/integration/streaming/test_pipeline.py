@@ -16,7 +16,7 @@ from confluent_kafka import TopicPartition
 
 from core import kafka
 from core.database import connect
-from core.settings import NO_FAULTS, FaultRatios, ProduceOptions, Settings, StreamOptions, settings_env
+from core.settings import Settings, settings_env
 from infra.orchestration.harness import PipelineRun, sandbox
 from infra.orchestration.processes import Producing, StreamProcess
 from infra.runtime.services.kafka import over_sasl_ssl
@@ -24,7 +24,9 @@ from monitoring.summary import RunSummary
 from producers.app import build_serializers
 from producers.generator import EventGenerator
 from producers.manifest import Manifest
+from producers.options import NO_FAULTS, FaultRatios, ProduceOptions
 from producers.producer import ShopProducer
+from streaming.options import StreamOptions
 from tests.fixtures.database import scalar
 from tests.fixtures.kafka import consume_all
 from tests.fixtures.waiting import wait_for

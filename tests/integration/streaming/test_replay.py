@@ -19,12 +19,13 @@ import schemas
 from core import ledger
 from core.database import connect
 from core.kafka import log_end_offsets
-from core.settings import FaultRatios, ProduceOptions, settings_env
+from core.settings import settings_env
 from infra.orchestration.harness import wait_for_ledger
 from infra.orchestration.processes import StreamProcess, job_metrics
 from infra.runtime.services.kafka import tool_command
 from infra.runtime.services.postgres import drop_database
 from infra.runtime.topics import delete_topics, ensure_topics, load_topic_specs
+from producers.options import FaultRatios, ProduceOptions
 from streaming.offsets import group_offsets
 from tests.fixtures.database import own_database, scalar
 from tests.fixtures.pipeline import stream_options

@@ -12,11 +12,11 @@ import pytest
 
 import schemas
 from core import kafka
-from core.settings import ProduceOptions
 from infra.runtime import stack
 from infra.runtime.services.kafka import Kafka, nodes
 from infra.runtime.services.postgres import drop_database
 from infra.runtime.topics import ensure_topics, load_topic_specs
+from producers.options import ProduceOptions
 from tests.fixtures.database import own_database
 from tests.fixtures.faults import child_pids
 from tests.fixtures.pipeline import (

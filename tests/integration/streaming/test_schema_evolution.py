@@ -15,10 +15,10 @@ import schemas
 from core import kafka
 from core.database import connect
 from core.kafka import log_end_offsets
-from core.settings import FaultRatios, ProduceOptions
 from infra.orchestration.harness import wait_for_ledger
 from infra.orchestration.processes import StreamProcess, job_metrics
 from producers.generator import EventGenerator
+from producers.options import FaultRatios, ProduceOptions
 from tests.fixtures.database import scalar
 
 pytestmark = pytest.mark.slow

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from core.settings import ProduceOptions
 from infra.orchestration.processes import job_health, job_metrics
+from producers.options import ProduceOptions
 from tests.fixtures.database import scalar
 from tests.fixtures.faults import child_pids, postgres_immediate_stop, postgres_start, terminate_writer_sessions
 from tests.fixtures.pipeline import batches_picked_up_since, drain_and_account, ledger_rows, start_job_and_producer

@@ -76,9 +76,11 @@ import pytest  # noqa: E402
 import typer  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
 
-from core.settings import ProduceOptions, Settings, StreamOptions  # noqa: E402
+from core.settings import Settings  # noqa: E402
 from infra.cli import app, main  # noqa: E402
 from infra.cli.options import Options, flag_name, variable  # noqa: E402
+from producers.options import ProduceOptions  # noqa: E402
+from streaming.options import StreamOptions  # noqa: E402
 
 
 def click_commands():

@@ -3,8 +3,8 @@ import time
 
 import pytest
 
-from core.settings import NO_FAULTS, FaultRatios, ProduceOptions
 from producers.generator import EventGenerator
+from producers.options import NO_FAULTS, FaultRatios, ProduceOptions
 
 #: The instant every test clock starts from: now, read once, so two generators built in
 #: one test session make the same events and their times stay close to the real clock.

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from core.settings import ProduceOptions
+from producers.options import ProduceOptions
 from producers.pacing import Pacer
 
 

@@ -66,7 +66,7 @@ def test_schema_faults_make_messages_our_decoder_rejects(rule):
 def test_the_body_is_what_fastavro_writes_for_every_kind_of_event():
     """cavro writes the bodies (it is faster); fastavro, the reference codec here, must write the same bytes for
     every version and every fault the generator makes (a completeness fault's nulls, a range fault's values...)."""
-    from core.settings import DEFAULT_FAULTS
+    from producers.options import DEFAULT_FAULTS
 
     made = events(3000, faults=DEFAULT_FAULTS, duplicate_ratio=0.02, v2_ratio=0.5)
     assert {e.category for e in made} >= {"valid", "duplicate", *quality.CATEGORIES}

@@ -10,8 +10,8 @@ import uuid
 
 import pytest
 
-from core.settings import FaultRatios
 from infra.orchestration.samples import catalogue_schemas, kafka_source_rows
+from producers.options import FaultRatios
 from schemas import quality
 from streaming import sql
 from streaming.decode import WriterSchemas

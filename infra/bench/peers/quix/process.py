@@ -11,9 +11,10 @@ import json
 import uuid
 from pathlib import Path
 
-from core.settings import Settings, StreamOptions
+from core.settings import Settings
 from infra.orchestration.processes import StreamProcess
 from infra.runtime.venv import ensure_venv
+from streaming.options import StreamOptions
 
 REQUIREMENT = "quixstreams[avro,postgresql]==3.28.1"
 SCRIPT = Path(__file__).with_name("peer.py")
