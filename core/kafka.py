@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from tenacity import Retrying, retry_if_exception, stop_after_delay
 
@@ -105,6 +105,12 @@ def _retriable(exc: BaseException) -> bool:
     if not (isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError)):
         return False
     return exc.args[0].retriable() or exc.args[0].code() in RETRIABLE
+
+
+def header_pairs(msg: Message) -> list[tuple[str, str | bytes | None]]:
+    """A message's headers as (key, value) pairs, whichever form the client hands them in."""
+    raw = msg.headers() or []
+    return list(raw.items()) if isinstance(raw, dict) else list(raw)
 
 
 def log_end_offsets(settings: Settings, topics: list[str]) -> Offsets:

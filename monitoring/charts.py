@@ -43,7 +43,7 @@ def throughput(report: Report, produced: Counter | None) -> Throughput:
     edges = range(first - first % bin_s, last + 1, bin_s)
 
     def per_second(counts: dict) -> list[float]:
-        bins = Counter()
+        bins: Counter[int] = Counter()
         for second, n in counts.items():
             bins[second - second % bin_s] += n
         return [bins.get(edge, 0) / bin_s for edge in edges]

@@ -15,7 +15,8 @@ import psycopg2
 import schemas
 from core import ledger
 from core.database import connect
-from core.kafka import OffsetProbe
+from core.exceptions import ShopstreamError
+from core.kafka import OffsetProbe, Offsets
 from core.metrics import Metrics, serve_metrics
 from core.settings import Settings
 
@@ -34,7 +35,7 @@ def collect(
     metrics: Metrics,
     topics: list[str],
     probe: OffsetProbe,
-    committed: dict[str, dict[int, int]],
+    committed: Offsets,
 ) -> None:
     """One round. ``committed`` keeps the ledger's offsets from the last round that could read it: while
     PostgreSQL is away, lag still follows the log end (nothing can commit then), so it shows the backlog grow."""
@@ -47,7 +48,7 @@ def collect(
             cur.execute(PARTITION_COUNTS)
             partitions = cur.fetchall()
         conn.close()
-    except psycopg2.Error:
+    except (psycopg2.Error, ShopstreamError):  # PostgreSQL away: lag still follows the log end
         _set_lag(metrics, ends, committed)
         raise
     committed.clear()
@@ -59,7 +60,7 @@ def collect(
         metrics.partitions.labels(table=table).set(n)
 
 
-def _set_lag(metrics: Metrics, ends: dict[str, dict[int, int]], committed: dict[str, dict[int, int]]) -> None:
+def _set_lag(metrics: Metrics, ends: Offsets, committed: Offsets) -> None:
     for topic, parts in ends.items():
         for partition, end in parts.items():
             lag = end - committed.get(topic, {}).get(partition, 0)
@@ -78,7 +79,7 @@ def run(
         port if port is not None else settings.exporter_metrics_port, (), "exporter_metrics_port", settings.metrics_bind
     )
     topics = list(schemas.event_topics(settings).values())
-    committed: dict[str, dict[int, int]] = {}
+    committed: Offsets = {}
     with OffsetProbe(settings) as probe:
         while not stop.is_set():
             try:

@@ -140,7 +140,7 @@ def build(settings: Settings, minutes: float = 60.0, late_s: float = 5.0, query_
     try:
         with conn.cursor() as cur:
             cur.execute(TOTALS, params)
-            records, stored, quarantined, duplicates, late, batches, span = cur.fetchone()
+            records, stored, quarantined, duplicates, late, batches, span = cur.fetchone() or (0,) * 7
             cur.execute(STAGES, params)
             stages = {
                 stage: {"n": n, "avg": float(a), "p95": float(p), "max": float(m)}

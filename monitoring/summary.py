@@ -14,7 +14,7 @@ own send). That injected lateness is reported as its own figure, never as a stag
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -217,7 +217,7 @@ def summarize(settings: Settings, scope: RunScope, unique_events: int, late_thre
 
 
 def timeline(
-    settings: Settings, scope: RunScope, late_threshold_s: float = 60.0, starts: list[float] = (0.0,)
+    settings: Settings, scope: RunScope, late_threshold_s: float = 60.0, starts: Sequence[float] = (0.0,)
 ) -> tuple[list[dict], list[dict]]:
     """The run over time, from its first append (a run of valid events: each appended event is one to commit).
 

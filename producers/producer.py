@@ -143,7 +143,7 @@ class ShopProducer:
         limit = options.count or float("inf")
 
         def send(event: GeneratedEvent, value: bytes, seq: int) -> None:
-            headers = [
+            headers: list[tuple[str, str | bytes | None]] = [
                 ("produced_at", str(int(time.time() * 1_000_000)).encode()),
                 resume.header(run_id, seq, event.generated_us),
             ]

@@ -112,18 +112,20 @@ def delivered(
                 )
             for msg in messages:
                 idle_since = time.monotonic()
-                where = (msg.topic(), msg.partition())
-                if msg.error():
-                    if msg.error().code() != KafkaError._PARTITION_EOF:
-                        raise ProducerError(f"reading {where[0]} back failed: {msg.error().str()}")
-                    if msg.offset() >= todo.get(where, 0):
+                where = (msg.topic() or "", msg.partition() or 0)
+                offset = msg.offset() or 0
+                error = msg.error()
+                if error is not None:
+                    if error.code() != KafkaError._PARTITION_EOF:
+                        raise ProducerError(f"reading {where[0]} back failed: {error.str()}")
+                    if offset >= todo.get(where, 0):
                         todo.pop(where, None)
                     continue
-                for key, value in msg.headers() or ():
-                    if key == HEADER and value.startswith(prefix):
+                for key, value in kafka.header_pairs(msg):
+                    if key == HEADER and isinstance(value, bytes) and value.startswith(prefix):
                         _, seq, generated_us = value.decode().rsplit(":", 2)
                         found[int(seq)] = int(generated_us)
-                if msg.offset() + 1 >= todo.get(where, 0):
+                if offset + 1 >= todo.get(where, 0):
                     todo.pop(where, None)
             if progress:
                 progress(len(found))

@@ -46,5 +46,7 @@ class ConfluentAvroDeserializer:
 
     def __call__(self, payload: bytes, ctx=None) -> dict:
         schema_id, body = split_frame(payload)
-        writer = self.writers[schema_id]
-        return fastavro.schemaless_reader(io.BytesIO(body), writer, self.reader)
+        record = fastavro.schemaless_reader(io.BytesIO(body), self.writers[schema_id], self.reader)  # type: ignore[arg-type]
+        if not isinstance(record, dict):
+            raise ValueError(f"schema {schema_id} does not describe a record")
+        return record

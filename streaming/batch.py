@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 from core.kafka import Offsets
 from core.metrics import Metrics, observe_many
 from core.settings import Settings
-from streaming.dead_letter import DeadLetterPublisher, parse_quarantine
+from streaming.dead_letter import DeadLetterPublisher, QuarantineRow, parse_quarantine
 from streaming.decode import SchemaWatch, WriterSchemas
 from streaming.exceptions import SchemasChanged
 from streaming.offsets import GroupOffsetMirror, batch_end_offsets, batch_start_offsets, behind, checkpoint_query_id
@@ -82,7 +82,7 @@ class BatchWriter:
         self._check_schema_ids(batch_id, quarantined)
 
         def publish_dead_letters(new: frozenset) -> None:  # a record quarantined before is not sent again
-            rows = [row for row in quarantined if (row[0], row[1], row[2]) in new]
+            rows = [row for row in quarantined if row.source in new]
             if self.dead_letter and rows:
                 self.dead_letter.publish(rows)
 
@@ -117,10 +117,10 @@ class BatchWriter:
         self.schemas, self.new_schemas = self.new_schemas, None
         return self.schemas
 
-    def _check_schema_ids(self, batch_id: int, quarantined: list[list[str]]) -> None:
+    def _check_schema_ids(self, batch_id: int, quarantined: list[QuarantineRow]) -> None:
         """Before a record is quarantined as ``unknown_schema_id``, ask the registry about its id: a version
         registered after the query started stops the batch uncommitted, to be run again with the new schemas."""
-        ids = {int(row[8][4:12], 16) for row in quarantined if row[5] == "unknown_schema_id"}
+        ids = {row.schema_id for row in quarantined if row.rule == "unknown_schema_id" and row.schema_id is not None}
         if ids and (fresh := self.schema_watch.newly_registered(ids)) is not None:
             self.new_schemas = fresh
             log.info(
@@ -165,7 +165,7 @@ class BatchWriter:
         for key in ("records_in", "stored", "duplicates", "quarantined", "late"):
             self.totals[key] += getattr(o, key)
 
-    def _observe(self, o: BatchOutcome, started: float, kafka_us, event_us, quarantined) -> None:
+    def _observe(self, o: BatchOutcome, started: float, kafka_us, event_us, quarantined: list[QuarantineRow]) -> None:
         m = self.metrics
         m.batches.labels(outcome="committed").inc()
         latency = m.stage_latency
@@ -181,8 +181,8 @@ class BatchWriter:
         # duplicate (a producer's re-send, a replay) moves only the duplicates counter.
         m.quality_records.labels(source="stream", category="valid", rule="").inc(o.stored)
         for row in quarantined:
-            if (row[0], row[1], row[2]) in o.new_quarantine:
-                m.quality_records.labels(source="stream", category=row[4], rule=row[5]).inc()
+            if row.source in o.new_quarantine:
+                m.quality_records.labels(source="stream", category=row.category, rule=row.rule).inc()
         m.duplicates.inc(o.duplicates)
         if o.resolved or o.failed_again:
             m.redriven.labels(outcome="stored").inc(o.resolved)

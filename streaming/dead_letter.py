@@ -19,6 +19,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from confluent_kafka import TopicPartition
 
@@ -31,9 +32,38 @@ from streaming.exceptions import DeadLetterUnavailable
 log = logging.getLogger(__name__)
 
 
-def parse_quarantine(lines: bytes) -> list[list[str]]:
-    """Rows of the quarantine CSV (columns as streaming.transform.QUARANTINE_COLUMNS)."""
-    return list(csv.reader(io.StringIO(lines.decode())))
+class QuarantineRow(NamedTuple):
+    """One row of the quarantine CSV the transformation writes (its fields are QUARANTINE_COLUMNS, checked by a
+    unit test); values as text, as the CSV carries them to COPY."""
+
+    source_topic: str
+    source_partition: str
+    source_offset: str
+    kafka_time: str
+    category: str
+    rule: str
+    message: str
+    event_id: str
+    raw: str  # the record's bytes as PostgreSQL's bytea hex: "\\x" then two digits a byte
+
+    @property
+    def source(self) -> tuple[str, str, str]:
+        """(topic, partition, offset) as text: the quarantine's key, as the sink's RETURNING gives it."""
+        return self.source_topic, self.source_partition, self.source_offset
+
+    @property
+    def value(self) -> bytes:
+        return bytes.fromhex(self.raw[2:])
+
+    @property
+    def schema_id(self) -> int | None:
+        """The Confluent framing's schema id (bytes 1-4), or None for a record too short to hold one."""
+        return int(self.raw[4:12], 16) if len(self.raw) >= 12 else None
+
+
+def parse_quarantine(lines: bytes) -> list[QuarantineRow]:
+    """Rows of the quarantine CSV."""
+    return [QuarantineRow._make(row) for row in csv.reader(io.StringIO(lines.decode()))]
 
 
 class DeadLetterPublisher:
@@ -45,28 +75,28 @@ class DeadLetterPublisher:
             logger=logging.getLogger("librdkafka"),
         )
 
-    def publish(self, rows: list[list[str]], timeout: float = 30.0) -> None:
+    def publish(self, rows: list[QuarantineRow], timeout: float = 30.0) -> None:
         failures: list[str] = []
 
         def on_delivery(err, msg):
             if err is not None:
                 failures.append(err.str())
 
-        for topic, partition, offset, _kafka_time, category, rule, message, event_id, raw in rows:
+        for row in rows:
             headers: list[tuple[str, str | bytes | None]] = [
-                ("source_topic", topic.encode()),
-                ("source_partition", partition.encode()),
-                ("source_offset", offset.encode()),
-                ("category", category.encode()),
-                ("rule", rule.encode()),
-                ("message", message.encode()[:1000]),
+                ("source_topic", row.source_topic.encode()),
+                ("source_partition", row.source_partition.encode()),
+                ("source_offset", row.source_offset.encode()),
+                ("category", row.category.encode()),
+                ("rule", row.rule.encode()),
+                ("message", row.message.encode()[:1000]),
             ]
-            if event_id:
-                headers.append(("event_id", event_id.encode()))
+            if row.event_id:
+                headers.append(("event_id", row.event_id.encode()))
             self.producer.produce(
                 self.topic,
-                bytes.fromhex(raw[2:]),
-                key=f"{topic}/{partition}/{offset}",
+                row.value,
+                key="/".join(row.source),
                 headers=headers,
                 on_delivery=on_delivery,
             )
@@ -123,8 +153,7 @@ def read(settings: Settings, topic: str, since_ms: int | None = None, timeout: f
             msg = consumer.poll(0.5)
             if msg is None or msg.error() is not None:
                 continue
-            raw = msg.headers() or []
-            headers = {k: _text(v) for k, v in (raw.items() if isinstance(raw, dict) else raw)}
+            headers = {k: _text(v) for k, v in kafka.header_pairs(msg)}
             source = f"{headers.get('source_topic')}/{headers.get('source_partition')}/{headers.get('source_offset')}"
             found[source] = DeadLetter(
                 source,
