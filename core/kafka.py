@@ -7,6 +7,7 @@ made here, so a SASL/TLS cluster needs its settings once, in one place.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -41,7 +42,13 @@ def admin(settings: Settings, config: dict | None = None, **kwargs) -> AdminClie
     return AdminClient(client_config(settings, config), **{"logger": LIBRDKAFKA_LOG, **kwargs})
 
 
-Offsets = dict[str, dict[str, int]]  # {topic: {partition: offset}}, partitions as strings (Spark's JSON form)
+Offsets = dict[str, dict[int, int]]  # {topic: {partition: offset}}
+
+
+def offsets_from_json(data: Mapping[str, Mapping[str, int]] | None) -> Offsets:
+    """Offsets from their JSON form (Spark's checkpoint and startingOffsets, the ledger's end_offsets, a
+    manifest), where partitions are text. ``json.dumps`` writes an Offsets in that form by itself."""
+    return {topic: {int(p): int(o) for p, o in parts.items()} for topic, parts in (data or {}).items()}
 
 
 class OffsetProbe:
@@ -57,7 +64,7 @@ class OffsetProbe:
                 meta = self._consumer.list_topics(timeout=timeout)
                 return {
                     t: {
-                        str(p): self._consumer.get_watermark_offsets(TopicPartition(t, p), timeout=timeout)[1]
+                        p: self._consumer.get_watermark_offsets(TopicPartition(t, p), timeout=timeout)[1]
                         for p in meta.topics[t].partitions
                     }
                     for t in topics

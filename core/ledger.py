@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from core.kafka import Offsets
+from core.kafka import Offsets, offsets_from_json
 
 # The newest committed offsets of one checkpoint ("name:query id").
 COMMITTED_OFFSETS = "SELECT end_offsets FROM sink_ledger WHERE pipeline = %s ORDER BY batch_id DESC LIMIT 1"
@@ -33,7 +33,7 @@ def latest_offsets(cur, pipeline: str) -> Offsets:
 def _offsets(cur, query: str, key: str) -> Offsets:
     cur.execute(query, (key,))
     row = cur.fetchone()
-    return row[0] if row else {}
+    return offsets_from_json(row[0] if row else None)
 
 
 # Whether a ledger row of this pipeline ("name") ended exactly at these offsets (jsonb containment), among its
@@ -45,7 +45,5 @@ SELECT EXISTS (SELECT 1 FROM (SELECT end_offsets FROM sink_ledger WHERE split_pa
 
 
 def offsets_seen(cur, pipeline: str, offsets: Offsets) -> bool:
-    cur.execute(
-        OFFSETS_SEEN, (pipeline, json.dumps({t: {p: int(o) for p, o in parts.items()} for t, parts in offsets.items()}))
-    )
+    cur.execute(OFFSETS_SEEN, (pipeline, json.dumps(offsets)))
     return cur.fetchone()[0]

@@ -21,6 +21,7 @@ from typing import Any
 from psycopg2.extras import execute_values
 
 from core.database import connect
+from core.kafka import Offsets
 from core.metrics import STAGES
 from core.settings import Settings
 from schemas.quality import CATEGORIES, LATE_MIN_S
@@ -127,8 +128,8 @@ STAGE_ORDER = STAGES
 
 @dataclass
 class RunScope:
-    start: dict[str, dict[str, int]]  # {topic: {partition: offset}} before producing
-    end: dict[str, dict[str, int]]  # ... after producing
+    start: Offsets  # {topic: {partition: offset}} before producing
+    end: Offsets  # ... after producing
     pipeline: str  # the ledger's "name:query id"
 
     @property

@@ -28,7 +28,7 @@ from confluent_kafka import KafkaError, TopicPartition
 from pydantic import ValidationError
 
 from core import kafka
-from core.kafka import Offsets
+from core.kafka import Offsets, offsets_from_json
 from core.settings import Settings
 from producers.exceptions import ProducerError
 from producers.options import ProduceOptions
@@ -65,7 +65,7 @@ def load(path: Path) -> Journal:
         data = json.loads(path.read_text())["journal"]
         journal = Journal(
             ProduceOptions(**data["options"], manifest_path=path),
-            data["start_offsets"],
+            offsets_from_json(data["start_offsets"]),
             float(data["elapsed_s"]),
             data["state"],
         )
@@ -89,7 +89,7 @@ def delivered(
     prefix = f"{run_id}:".encode()
     ends = kafka.log_end_offsets(settings, topics)
     todo = {
-        (t, int(p)): end
+        (t, p): end
         for t, parts in ends.items()
         for p, end in parts.items()
         if end > journal.start_offsets.get(t, {}).get(p, 0)
@@ -101,7 +101,7 @@ def delivered(
         settings, f"shopstream-resume-{run_id}", {"enable.auto.commit": False, "enable.partition.eof": True}
     )
     with contextlib.closing(consumer):
-        consumer.assign([TopicPartition(t, p, journal.start_offsets.get(t, {}).get(str(p), 0)) for t, p in todo])
+        consumer.assign([TopicPartition(t, p, journal.start_offsets.get(t, {}).get(p, 0)) for t, p in todo])
         idle_since = time.monotonic()
         while todo:
             messages = consumer.consume(10_000, timeout=1.0)

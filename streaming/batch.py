@@ -47,7 +47,7 @@ class BatchWriter:
         self.dead_letter = DeadLetterPublisher(settings, settings.topic("dead-letter")) if options.dead_letter else None
         self.schema_watch = SchemaWatch(settings)
         self.new_schemas: WriterSchemas | None = None  # set when a batch needs them: the query restarts with them
-        self.committed_offsets: dict[str, dict[str, int]] = {}
+        self.committed_offsets: Offsets = {}
         self.last_commit_at: float | None = None  # Unix time
         self.last_outcome: BatchOutcome | None = None
         self.totals = {"batches": 0, "records_in": 0, "stored": 0, "duplicates": 0, "quarantined": 0, "late": 0}
@@ -153,7 +153,7 @@ class BatchWriter:
             on_recovered=recovered,
         )
 
-    def _after_commit(self, end_offsets: dict) -> None:
+    def _after_commit(self, end_offsets: Offsets) -> None:
         self.last_commit_at = time.time()
         self.metrics.last_commit.set(self.last_commit_at)
         self.committed_offsets = end_offsets

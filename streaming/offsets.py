@@ -22,7 +22,7 @@ from pathlib import Path
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 
 from core import kafka
-from core.kafka import Offsets
+from core.kafka import Offsets, offsets_from_json
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,11 +33,11 @@ def checkpoint_query_id(checkpoint: Path) -> str:
     return json.loads((checkpoint / "metadata").read_text())["id"]
 
 
-def batch_end_offsets(checkpoint: Path, batch_id: int) -> dict[str, dict[str, int]]:
+def batch_end_offsets(checkpoint: Path, batch_id: int) -> Offsets:
     """{topic: {partition: next offset}} that Spark logged for ``batch_id``."""
     lines = (checkpoint / "offsets" / str(batch_id)).read_text().splitlines()
     # v1, then batch metadata, then one JSON line per source (we have one: Kafka)
-    return json.loads(lines[2])
+    return offsets_from_json(json.loads(lines[2]))
 
 
 def batch_start_offsets(checkpoint: Path, batch_id: int) -> Offsets:
@@ -47,7 +47,7 @@ def batch_start_offsets(checkpoint: Path, batch_id: int) -> Offsets:
         if batch_id > 0:
             return batch_end_offsets(checkpoint, batch_id - 1)
         text = (checkpoint / "sources" / "0" / "0").read_text()
-        return json.loads(text[text.index("{") :])
+        return offsets_from_json(json.loads(text[text.index("{") :]))
     except (OSError, ValueError, IndexError):
         return {}
 
@@ -92,7 +92,7 @@ def committed(consumer, partitions: list[TopicPartition], timeout: float) -> Off
     found: Offsets = {}
     for tp in answer:
         if tp.offset >= 0:
-            found.setdefault(tp.topic, {})[str(tp.partition)] = tp.offset
+            found.setdefault(tp.topic, {})[tp.partition] = tp.offset
     return found
 
 
@@ -111,7 +111,7 @@ def offsets_at(settings: Settings, topics: list[str], when_ms: int | None, timeo
                 else:
                     (tp,) = consumer.offsets_for_times([TopicPartition(topic, p, when_ms)], timeout=timeout)
                     offset = high if tp.offset < 0 else tp.offset
-                found.setdefault(topic, {})[str(p)] = offset
+                found.setdefault(topic, {})[p] = offset
         return found
     finally:
         consumer.close()
@@ -144,7 +144,7 @@ class GroupOffsetMirror:
     def close(self) -> None:
         self.reader.close()
 
-    def mirror(self, end_offsets: dict[str, dict[str, int]], timeout: float = 10.0) -> bool:
+    def mirror(self, end_offsets: Offsets, timeout: float = 10.0) -> bool:
         partitions = [
             TopicPartition(topic, int(p), int(offset))
             for topic, parts in end_offsets.items()

@@ -80,7 +80,7 @@ class StreamOptions(BaseModel):
     ready_file: Path | None = Field(None, description="touched once the query runs", json_schema_extra=HIDDEN)
     # `shopstream replay --to`: read only below these offsets, then stop; and the live pipeline whose resume point
     # tells a replayed batch from a new one. Set by that command, not flags.
-    end_offsets: dict[str, dict[str, int]] | None = Field(
+    end_offsets: dict[str, dict[int, int]] | None = Field(
         None, description="stop at these offsets", json_schema_extra=HIDDEN
     )
     replay_of: str | None = Field(None, description="the pipeline this one replays", json_schema_extra=HIDDEN)

@@ -187,11 +187,11 @@ def test_the_consumer_group_mirrors_the_ledger(e2e):
     end = e2e.run.scope.end
     consumer = kafka.consumer(e2e.settings, e2e.options.pipeline)
     try:
-        wanted = [TopicPartition(t, int(p)) for t, parts in end.items() for p in parts]
+        wanted = [TopicPartition(t, p) for t, parts in end.items() for p in parts]
         committed = consumer.committed(wanted, timeout=10)
     finally:
         consumer.close()
-    assert {(tp.topic, str(tp.partition)): tp.offset for tp in committed} == {
+    assert {(tp.topic, tp.partition): tp.offset for tp in committed} == {
         (t, p): o for t, parts in end.items() for p, o in parts.items()
     }
 

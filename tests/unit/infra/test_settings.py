@@ -170,3 +170,15 @@ def test_the_cluster_size_defaults_to_what_was_formatted(tmp_path):
     (tmp_path / "kafka" / KAFKA_NODES_FILE).write_text("3")
     assert Settings(runtime_dir=tmp_path).kafka_node_count == 3
     assert Settings(runtime_dir=tmp_path, kafka_nodes=1).kafka_node_count == 1
+
+
+def test_offsets_have_integer_partitions_and_round_trip_through_their_json_form():
+    import json
+
+    from core.kafka import offsets_from_json
+
+    offsets = {"shop.clickstream": {0: 10, 1: 7}}
+    text = json.dumps(offsets)  # Spark's and the ledger's form: partitions as text
+    assert json.loads(text) == {"shop.clickstream": {"0": 10, "1": 7}}
+    assert offsets_from_json(json.loads(text)) == offsets
+    assert offsets_from_json(None) == {}
