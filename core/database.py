@@ -13,6 +13,11 @@ ROLLUPS = ("revenue_hourly", "funnel_daily")
 REFRESH = {view: f"REFRESH MATERIALIZED VIEW CONCURRENTLY {view}" for view in ROLLUPS}
 
 
+#: The daily partitions around a day: the caller's (the upkeep's tests) or, given NULL, the server's own UTC date.
+#: The sink runs it on each connection, the upkeep on its rounds (migration 006).
+ENSURE_PARTITIONS = "SELECT ensure_daily_partitions_on(coalesce(%s::date, (now() AT TIME ZONE 'UTC')::date))"
+
+
 #: What libpq says when a connection can never succeed as configured.
 PERMANENT_CONNECT_ERRORS = (
     "password authentication failed",

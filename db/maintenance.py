@@ -13,7 +13,7 @@ import threading
 
 import psycopg2
 
-from core.database import REFRESH, ROLLUPS, connect
+from core.database import ENSURE_PARTITIONS, REFRESH, ROLLUPS, connect
 from core.exceptions import ShopstreamError
 from core.settings import Settings
 from db import archive
@@ -24,8 +24,6 @@ RECORD_REFRESH = """
 INSERT INTO rollup_refreshes (view_name, refreshed_at) VALUES (%s, clock_timestamp())
 ON CONFLICT (view_name) DO UPDATE SET refreshed_at = EXCLUDED.refreshed_at
 """
-# The day the upkeep works from: the caller's, or else the server's own UTC date.
-ENSURE_PARTITIONS = "SELECT ensure_daily_partitions_on(coalesce(%s::date, (now() AT TIME ZONE 'UTC')::date))"
 
 
 def ensure_partitions(cur, today: dt.date | None = None) -> int:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from core.database import REFRESH, ROLLUPS, connect
 from core.settings import Settings
-from monitoring.summary import STAGE_ORDER
+from monitoring.summary import STAGE_ORDER, stage_latencies
 from schemas.quality import CATEGORIES, LATE_MIN_S
 
 # A fact row carries the id of the batch that stored it, but batch ids restart at 0 with
@@ -45,20 +45,14 @@ FROM stored f JOIN ranges r
   ON r.batch_id = f.batch_id AND r.topic = f.kafka_topic AND r.part = f.kafka_partition
  AND f.kafka_offset >= r.start_off AND f.kafka_offset < r.end_off
 """
-# On time: not late on arrival, and not made late on purpose by the generator (core.settings.LATE_MIN_S).
+# On time: not late on arrival, and not made late on purpose by the generator (schemas.quality.LATE_MIN_S).
 WINDOW_FACTS = f"""
 SELECT * FROM ({WINDOW_ROWS}) w
 WHERE kafka_time - event_time <= make_interval(secs => %(late_s)s)
   AND coalesce(produced_at - event_time < make_interval(secs => %(late_min_s)s), true)
 """
 STAGES = f"""
-WITH f AS ({WINDOW_FACTS}), s AS (
-    SELECT 'generate' stage, extract(epoch FROM produced_at - event_time) * 1000 ms FROM f
-    UNION ALL SELECT 'produce', extract(epoch FROM kafka_time - produced_at) * 1000 FROM f
-    UNION ALL SELECT 'queue', extract(epoch FROM picked_up_at - kafka_time) * 1000 FROM f
-    UNION ALL SELECT 'process', extract(epoch FROM started_at - picked_up_at) * 1000 FROM f
-    UNION ALL SELECT 'db_write', extract(epoch FROM committed_at - started_at) * 1000 FROM f
-    UNION ALL SELECT 'end_to_end', extract(epoch FROM committed_at - event_time) * 1000 FROM f)
+WITH f AS ({WINDOW_FACTS}), s AS ({stage_latencies("f")})
 SELECT stage, count(*), avg(ms), percentile_cont(0.95) WITHIN GROUP (ORDER BY ms), max(ms)
 FROM s WHERE ms IS NOT NULL GROUP BY stage
 """

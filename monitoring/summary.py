@@ -32,7 +32,20 @@ ON COMMIT DELETE ROWS
 """
 INSERT_RANGES = "INSERT INTO run_ranges VALUES %s"
 
+
 # One row per stored event of the run, with every stage's timestamps.
+def stage_latencies(facts: str) -> str:
+    """(stage, ms) of every fact in the relation ``facts`` (a CTE's name): each stage's latency from the
+    timestamps a stored row carries and its ledger row's. The summary and the report both use it."""
+    return f"""
+    SELECT 'generate' AS stage, extract(epoch FROM produced_at - event_time) * 1000 AS ms FROM {facts}
+    UNION ALL SELECT 'produce', extract(epoch FROM kafka_time - produced_at) * 1000 FROM {facts}
+    UNION ALL SELECT 'queue', extract(epoch FROM picked_up_at - kafka_time) * 1000 FROM {facts}
+    UNION ALL SELECT 'process', extract(epoch FROM started_at - picked_up_at) * 1000 FROM {facts}
+    UNION ALL SELECT 'db_write', extract(epoch FROM committed_at - started_at) * 1000 FROM {facts}
+    UNION ALL SELECT 'end_to_end', extract(epoch FROM committed_at - event_time) * 1000 FROM {facts}"""
+
+
 RUN_FACTS = """
 WITH facts AS (
     SELECT f.event_id, f.event_time, f.produced_at, f.kafka_time, f.batch_id
@@ -54,13 +67,7 @@ FROM facts f LEFT JOIN sink_ledger l ON l.pipeline = %(pipeline)s AND l.batch_id
 SUMMARY = f"""
 WITH run AS ({RUN_FACTS}),
 on_time AS (SELECT * FROM run WHERE NOT late AND NOT coalesce(made_late, false)),
-stages AS (
-    SELECT 'generate' AS stage, extract(epoch FROM produced_at - event_time) * 1000 AS ms FROM on_time
-    UNION ALL SELECT 'produce', extract(epoch FROM kafka_time - produced_at) * 1000 FROM on_time
-    UNION ALL SELECT 'queue', extract(epoch FROM picked_up_at - kafka_time) * 1000 FROM on_time
-    UNION ALL SELECT 'process', extract(epoch FROM started_at - picked_up_at) * 1000 FROM on_time
-    UNION ALL SELECT 'db_write', extract(epoch FROM committed_at - started_at) * 1000 FROM on_time
-    UNION ALL SELECT 'end_to_end', extract(epoch FROM committed_at - event_time) * 1000 FROM on_time
+stages AS ({stage_latencies("on_time")}
 )
 SELECT
     (SELECT count(*) FROM run) AS stored,

@@ -22,7 +22,7 @@ import psycopg2
 from psycopg2.extensions import connection, cursor
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay
 
-from core.database import PERMANENT_CONNECT_ERRORS, open_connection
+from core.database import ENSURE_PARTITIONS, PERMANENT_CONNECT_ERRORS, open_connection
 from core.retry import SINK_BATCH
 from core.settings import Settings
 from streaming import sql
@@ -93,7 +93,7 @@ class PostgresSink:
         conn = open_connection(self.settings, "writer")
         with conn, conn.cursor() as cur:
             cur.execute(sql.CREATE_STAGING)
-            cur.execute(sql.ENSURE_PARTITIONS)
+            cur.execute(ENSURE_PARTITIONS, (None,))
         self.conn = conn
 
     def _disconnect(self) -> None:

@@ -143,5 +143,3 @@ INSERT INTO sink_ledger (pipeline, batch_id, end_offsets, records_in, stored, du
                          picked_up_at, started_at, replay, committed_at)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, clock_timestamp())
 """
-
-ENSURE_PARTITIONS = "SELECT ensure_daily_partitions()"
