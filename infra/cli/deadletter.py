@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
-from collections import Counter
 from typing import Annotated
 
 import typer
@@ -26,19 +24,13 @@ def list_letters(
     ] = None,
 ) -> None:
     """Dead letters by category and rule, with what became of those re-driven."""
-    from streaming import dead_letter
+    from infra.orchestration import redrive
 
     cfg = settings()
-    letters = dead_letter.read(cfg, cfg.topic("dead-letter"), _since_ms(since))
-    if not letters:
+    rows = redrive.by_rule(cfg, _since_ms(since))
+    if not rows:
         console.print(f"{cfg.topic('dead-letter')} holds no dead letter")
         return
-    known = dead_letter.status(cfg, [x.source for x in letters])
-    rows: dict[tuple[str, str], Counter] = {}
-    for letter in letters:
-        resolved, attempts, _rule = known.get(letter.source, (False, 0, None))
-        outcome = "resolved" if resolved else "failing again" if attempts else "waiting"
-        rows.setdefault((letter.category, letter.rule), Counter())[outcome] += 1
     table = Table(title=f"{cfg.topic('dead-letter')}: one row per source record")
     for column in ("category", "rule", "dead letters", "resolved", "failing again", "never re-driven"):
         table.add_column(column, justify="left" if column in ("category", "rule") else "right")
@@ -62,52 +54,28 @@ def redrive(
     """Send dead letters back to their source topic (a `redrive_of` header names where they were first
     quarantined). What passes now is stored once and its quarantine row marked resolved; what fails again is
     counted on that row, with no second row and no new dead letter."""
-    from schemas.quality import CATEGORIES, all_rules
-    from streaming import dead_letter
+    from infra.orchestration import redrive as re_drive
 
-    rules = sorted({r for _, _, r in all_rules()})
-    if rule is not None and rule not in rules:
-        raise ConfigError(f"unknown rule {rule!r}: choose one of {', '.join(rules)}")
-    if category is not None and category not in CATEGORIES:
-        raise ConfigError(f"unknown category {category!r}: choose one of {', '.join(CATEGORIES)}")
     since_ms = _since_ms(since)
     cfg = settings()
-    letters = [
-        x
-        for x in dead_letter.read(cfg, cfg.topic("dead-letter"), since_ms)
-        if (rule is None or x.rule == rule) and (category is None or x.category == category)
-    ]
-    known = dead_letter.status(cfg, [x.source for x in letters])
-    open_letters = [x for x in letters if not known.get(x.source, (False, 0, None))[0]]
-    resolved_before = len(letters) - len(open_letters)
-    if dry_run or not open_letters:
+    picked = re_drive.select(cfg, rule, category, since_ms)
+    n, before = len(picked.open_letters), picked.resolved_before
+    if dry_run or not n:
         console.print(
-            f"{len(open_letters):,} dead letters {'would be' if dry_run else 'to be'} re-driven "
-            f"({resolved_before:,} selected are resolved already){'' if dry_run else ': nothing to do'}"
+            f"{n:,} dead letters {'would be' if dry_run else 'to be'} re-driven "
+            f"({before:,} selected are resolved already){'' if dry_run else ': nothing to do'}"
         )
         return
-    attempts = {x.source: known.get(x.source, (False, 0, None))[1] for x in open_letters}
-    dead_letter.redrive(cfg, open_letters)
-    console.print(
-        f"re-drove {len(open_letters):,} dead letters to their topics ({resolved_before:,} selected were "
-        f"resolved already)"
-    )
+    re_drive.send(cfg, picked)
+    console.print(f"re-drove {n:,} dead letters to their topics ({before:,} selected were resolved already)")
     if not wait:
         console.print("their verdicts: `shopstream dead-letter list` once the stream job has read them")
         return
-    deadline = time.monotonic() + wait
     with console.status("waiting for the stream job's verdicts…"):
-        while True:
-            now = dead_letter.status(cfg, list(attempts))
-            judged = {s: v for s, v in now.items() if v[1] > attempts[s]}
-            if len(judged) == len(attempts) or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-    stored = sum(1 for v in judged.values() if v[0])
+        v = re_drive.await_verdicts(cfg, picked, wait)
     console.print(
-        f"outcome: {stored:,} stored (quarantine row resolved), {len(judged) - stored:,} failing again, "
-        f"{len(attempts) - len(judged):,} not judged yet"
-        + ("" if len(judged) == len(attempts) else " (is the stream job running?)")
+        f"outcome: {v.stored:,} stored (quarantine row resolved), {v.failing_again:,} failing again, "
+        f"{v.not_judged:,} not judged yet" + (" (is the stream job running?)" if v.not_judged else "")
     )
 
 
