@@ -40,9 +40,11 @@ def run(
     progress: Callable[[Manifest, float], None] | None = None,
     metrics_port: int | None = None,
     on_resume: Callable[[str], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> ProduceResult:
     """One producer run. With ``options.manifest_path``, the manifest is kept as the run's journal while it runs;
-    with ``options.resume``, a killed run is finished from its journal (producers.resume)."""
+    with ``options.resume``, a killed run is finished from its journal (producers.resume). ``stop``, once set, ends
+    the run early (after flushing what was sent), like SIGINT does for the command."""
     journal = resume.load(options.resume) if options.resume else None
     if journal is not None:
         options = journal.options
@@ -53,6 +55,7 @@ def run(
     topics = schemas.event_topics(settings)
     metrics = serve_metrics(metrics_port, ("generate", "produce"), "producer_metrics_port", settings.metrics_bind)
     producer = ShopProducer(settings, topics, {}, metrics)
+    producer.stop = stop
     producer.check_connection()
     producer.serializers = build_serializers(settings)
     delivered, elapsed_before = None, 0.0

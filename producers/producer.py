@@ -8,6 +8,7 @@ reason); nothing is dropped silently. SIGINT/SIGTERM stop the loop, then flush.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -79,6 +80,7 @@ class ShopProducer:
         self.bootstrap = settings.kafka_bootstrap
         self._client_errors: list[str] = []
         self.stop_requested = False
+        self.stop: threading.Event | None = None  # set: stop after flushing what was sent (a caller's, not a signal)
 
     def _on_client_error(self, err: KafkaError) -> None:
         if err.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE):
@@ -170,7 +172,7 @@ class ShopProducer:
         last_progress = last_journal = start
         while sent < limit and not self.stop_requested:
             now = time.monotonic()
-            if now >= deadline:
+            if now >= deadline or (self.stop is not None and self.stop.is_set()):
                 break
             pause = pacer.pause(sent - base, now - start)
             if pause:

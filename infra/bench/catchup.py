@@ -36,8 +36,8 @@ class CatchupResult:
     duplicates_in_db: int
 
 
-def run_system(settings: Settings, system: str, events: int) -> CatchupResult:
-    with sandbox(settings) as box:
+def run_system(settings: Settings, system: str, events: int, job_warmup: bool = True) -> CatchupResult:
+    with sandbox(settings, warmup=job_warmup) as box:
         cfg, options = box.settings, box.options
         consumer = _consumer(system, cfg, options)
         run = PipelineRun(cfg, consumer)

@@ -238,6 +238,7 @@ def run_level(
     brokers: int = 1,
     workers: int = 0,
     trigger_s: float = TRIGGER_S,
+    job_warmup: bool = True,
 ) -> LevelResult:
     """One system at one rate, in a sandbox of its own (see ``measure`` for the window), on a Kafka of
     ``brokers`` nodes and in local mode or on a standalone cluster of ``workers``."""
@@ -245,7 +246,7 @@ def run_level(
     with (
         kafka_of(settings, brokers) as (kafka_cfg, kafka_pids),
         spark_of(settings, spark_cores, workers) as (master, worker_pids),
-        sandbox(kafka_cfg, partitions=partitions, trigger_s=trigger_s) as box,
+        sandbox(kafka_cfg, partitions=partitions, trigger_s=trigger_s, warmup=job_warmup) as box,
     ):
         cfg, options = box.settings, box.options.model_copy(update={"master": master})
         consumer = _consumer(system, cfg, options)
@@ -504,11 +505,13 @@ def write_chart(report: BenchReport, path: Path) -> None:
 
 
 def _attempt(
-    settings, system, rate, duration_s, report, on_level, warmup_s=0.0, trigger_s=TRIGGER_S, **variant
+    settings, system, rate, duration_s, report, on_level, warmup_s=0.0, trigger_s=TRIGGER_S, job_warmup=True, **variant
 ) -> LevelResult | None:
     """One level; a level that fails is logged and left out rather than ending the benchmark."""
     try:
-        lv = run_level(settings, system, rate, duration_s, warmup_s=warmup_s, trigger_s=trigger_s, **variant)
+        lv = run_level(
+            settings, system, rate, duration_s, warmup_s=warmup_s, trigger_s=trigger_s, job_warmup=job_warmup, **variant
+        )
         lv.scaling = bool(variant)
     except Exception as exc:  # noqa: BLE001 - the report says which level failed and why
         log.error("%s at %s ev/s %s failed: %s", system, rate, variant or "", exc)
@@ -531,6 +534,7 @@ def run(
     on_level=None,
     warmup_s: float = 0.0,
     trigger_s: float = TRIGGER_S,
+    job_warmup: bool = True,
 ) -> BenchReport:
     machine = (
         f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB; "
@@ -544,7 +548,9 @@ def run(
     report = BenchReport(machine, command, method=method)
 
     def attempt(system: str, rate: float, **variant) -> LevelResult | None:
-        return _attempt(settings, system, rate, duration_s, report, on_level, warmup_s, trigger_s, **variant)
+        return _attempt(
+            settings, system, rate, duration_s, report, on_level, warmup_s, trigger_s, job_warmup, **variant
+        )
 
     for system in systems:
         best = (0.0, 0.0)

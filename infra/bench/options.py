@@ -65,6 +65,11 @@ class E2EBenchOptions(BaseModel):
         ),
     )
     smoke: bool = Field(False, description="one short level per system: checks the harness, measures nothing")
+    job_warmup: bool = Field(
+        True,
+        description="the stream job warms up before its query starts, as it does by default (--no-job-warmup: a "
+        "quicker, colder start, for a smoke run)",
+    )
     out: Path = Field(Path("bench-results/e2e"), description="folder for bench.json, bench.md and bench.png")
     render_only: bool = Field(False, description="only re-write bench.md and bench.png from the bench.json in --out")
 
@@ -75,6 +80,11 @@ class CatchupBenchOptions(BaseModel):
     events: int = Field(1_000_000, gt=0, description="the backlog: valid events produced before each consumer starts")
     systems: Annotated[list[System], BeforeValidator(comma_separated)] = Field(
         ["shopstream", "plain", "quix"], min_length=1, description="comma-separated: shopstream, plain, quix"
+    )
+    job_warmup: bool = Field(
+        True,
+        description="the stream job warms up before its query starts, as it does by default (--no-job-warmup: a "
+        "quicker, colder start, for a smoke run)",
     )
     out: Path = Field(Path("bench-results/catchup"), description="folder for catchup.json and catchup.md")
 
@@ -104,5 +114,10 @@ class StepBenchOptions(BaseModel):
         gt=0,
         description="the stream job's trigger interval, seconds",
         json_schema_extra=flag("trigger"),
+    )
+    job_warmup: bool = Field(
+        True,
+        description="the stream job warms up before its query starts, as it does by default (--no-job-warmup: a "
+        "quicker, colder start, for a smoke run)",
     )
     out: Path = Field(Path("bench-results/step"), description="folder for step.json, step.md and step.png")

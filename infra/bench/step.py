@@ -55,8 +55,10 @@ class StepResult:
     duplicates_in_db: int = 0
 
 
-def run_variant(settings: Settings, variant: str, steps: list[tuple[float, float]], trigger_s: float) -> StepResult:
-    with sandbox(settings, trigger_s=trigger_s) as box:
+def run_variant(
+    settings: Settings, variant: str, steps: list[tuple[float, float]], trigger_s: float, job_warmup: bool = True
+) -> StepResult:
+    with sandbox(settings, trigger_s=trigger_s, warmup=job_warmup) as box:
         cfg, options = box.settings, variant_options(variant, box.options, steps)
         consumer = _consumer("shopstream", cfg, options)
         run = PipelineRun(cfg, consumer)

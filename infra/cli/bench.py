@@ -174,6 +174,7 @@ def bench_e2e(options: E2EBenchOptions) -> None:
             on_level,
             warmup_s=2.0 if smoke else warmup,
             trigger_s=options.trigger_s,
+            job_warmup=options.job_warmup,
         )
     (out / "bench.json").write_text(report.to_json())
     (out / "bench.partial.jsonl").unlink(missing_ok=True)
@@ -201,7 +202,7 @@ def bench_catchup(options: CatchupBenchOptions) -> None:
     results = []
     for system in systems:
         with console.status(f"{system}: producing {options.events:,} events, then draining them…"):
-            r = catchup.run_system(cfg, system, options.events)
+            r = catchup.run_system(cfg, system, options.events, options.job_warmup)
         console.print(
             f"{system:>10}: {r.events:,} events drained in {r.drain_s} s ({r.events_per_second:,.0f}/s) "
             f"after a {r.start_s} s start-up; lost {r.lost}, duplicates {r.duplicates_in_db}"
@@ -229,7 +230,7 @@ def bench_step(options: StepBenchOptions) -> None:
     results = []
     for variant in dict.fromkeys(options.variants):
         with console.status(f"{variant}: the stream job under the step load ({total:g} s), then its drain…"):
-            r = step.run_variant(cfg, variant, steps, options.trigger_s)
+            r = step.run_variant(cfg, variant, steps, options.trigger_s, options.job_warmup)
         held = sum(s["p95_ms"] <= options.objective_s * 1000 for s in r.per_step)
         by_step = " / ".join(f"{s['p95_ms'] / 1000:.2f}s" for s in r.per_step)
         console.print(

@@ -106,17 +106,23 @@ class StreamProcess:
 
 class Producing(threading.Thread):
     """``producers.run`` in a thread beside the job (fault tests, chaos): ``join()`` then read ``result``; a
-    producer that failed re-raises its error there instead of leaving no result."""
+    producer that failed re-raises its error there instead of leaving no result. ``finish()`` ends the run early
+    once what it was for has happened (what was acknowledged so far is its result)."""
 
     def __init__(self, settings: Settings, options: ProduceOptions):
         super().__init__(name="producer", daemon=True)
         self.settings, self.options = settings, options
         self._result: ProduceResult | None = None
         self._error: BaseException | None = None
+        self._stop = threading.Event()
+
+    def finish(self, timeout: float | None = None) -> None:
+        self._stop.set()
+        self.join(timeout)
 
     def run(self) -> None:
         try:
-            self._result = producers.run(self.settings, self.options)
+            self._result = producers.run(self.settings, self.options, stop=self._stop)
         except BaseException as exc:  # noqa: BLE001 - handed to whoever reads the result
             self._error = exc
 

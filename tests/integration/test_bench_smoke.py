@@ -1,4 +1,4 @@
-"""The benchmark harnesses run end to end (short smoke runs; no timing is asserted)."""
+"""The benchmark harnesses run end to end (short smoke runs; no timing is asserted, so the job does not warm up)."""
 
 import json
 import subprocess
@@ -24,7 +24,7 @@ def test_bench_producer_smoke(running_stack, tmp_path):
 
 
 def test_bench_e2e_smoke_runs_every_system(running_stack, tmp_path):
-    bench("e2e", "--smoke", "--out", str(tmp_path))
+    bench("e2e", "--smoke", "--no-job-warmup", "--out", str(tmp_path))
     report = json.loads((tmp_path / "bench.json").read_text())
     assert {lv["system"] for lv in report["levels"]} == {"shopstream", "plain", "quix"}
     for lv in report["levels"]:
@@ -35,7 +35,7 @@ def test_bench_e2e_smoke_runs_every_system(running_stack, tmp_path):
 
 
 def test_bench_catchup_drains_a_backlog_exactly(running_stack, tmp_path):
-    bench("catchup", "--events", "3000", "--systems", "shopstream,plain", "--out", str(tmp_path))
+    bench("catchup", "--events", "3000", "--systems", "shopstream,plain", "--no-job-warmup", "--out", str(tmp_path))
     results = json.loads((tmp_path / "catchup.json").read_text())["results"]
     assert [r["system"] for r in results] == ["shopstream", "plain"]
     for r in results:
@@ -45,7 +45,7 @@ def test_bench_catchup_drains_a_backlog_exactly(running_stack, tmp_path):
 
 
 def test_bench_step_times_each_step_and_accounts_for_every_event(running_stack, tmp_path):
-    bench("step", "--steps", "500:4,2000:4", "--variants", "adaptive,fixed", "--out", str(tmp_path))
+    bench("step", "--steps", "500:4,2000:4", "--variants", "adaptive,fixed", "--no-job-warmup", "--out", str(tmp_path))
     results = json.loads((tmp_path / "step.json").read_text())["results"]
     assert [r["variant"] for r in results] == ["adaptive", "fixed"]
     assert "maxOffsetsPerTrigger 250" in results[1]["configuration"]  # 500/s × the 0.5 s trigger

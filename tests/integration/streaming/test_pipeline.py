@@ -246,7 +246,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(pipeline_env):
             time.sleep(rng.uniform(0, 1.5))
             kills.append("random")
         stream.kill()
-    producing.join(120)
+    producing.finish(120)  # what it was for has happened: no need to produce on
     run.mark_end()
     try:
         run.drain()
