@@ -11,10 +11,9 @@ import sys
 import pytest
 
 import producers
-import schemas
 from core.kafka import log_end_offsets
 from core.settings import settings_env
-from infra.orchestration.harness import wait_for_ledger
+from infra.orchestration.harness import PipelineRun
 from infra.orchestration.processes import StreamProcess, job_metrics
 from producers.options import FaultRatios, ProduceOptions
 from tests.fixtures.database import scalar
@@ -43,7 +42,6 @@ def rule_count(settings, rule: str, where: str = "true") -> int:
 
 def test_a_relaxed_rule_stores_its_dead_letters_once_and_a_broken_one_fails_again_without_a_loop(pipeline_env):
     settings, options = pipeline_env
-    topics = list(schemas.event_topics(settings).values())
     dead_letter_topic = [settings.topic("dead-letter")]
     stream = StreamProcess(settings, options)
     stream.start()
@@ -52,7 +50,7 @@ def test_a_relaxed_rule_stores_its_dead_letters_once_and_a_broken_one_fails_agai
         manifest = producers.run(
             settings, ProduceOptions(rate=0, count=1500, faults=faults, duplicate_ratio=0)
         ).manifest
-        wait_for_ledger(settings, stream.pipeline_key(), log_end_offsets(settings, topics), stream, timeout=120)
+        PipelineRun(settings, stream).drain()
     finally:
         assert stream.stop() == 0
     over = manifest.quarantine_expected()["business_rules"].get("quantity_over_limit", 0)

@@ -20,7 +20,7 @@ from core import ledger
 from core.database import connect
 from core.kafka import log_end_offsets
 from core.settings import settings_env
-from infra.orchestration.harness import wait_for_ledger
+from infra.orchestration.harness import PipelineRun
 from infra.orchestration.processes import StreamProcess, job_metrics
 from infra.runtime.services.kafka import tool_command
 from infra.runtime.services.postgres import drop_database
@@ -70,19 +70,13 @@ def live(running_stack, tmp_path_factory):
     try:
         since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=2)
         manifest = producers.run(settings, ProduceOptions(rate=0, count=3000, duplicate_ratio=0.02)).manifest
-        wait_for_ledger(
-            settings, stream.pipeline_key(), log_end_offsets(settings, run_topics(settings)), stream, timeout=120
-        )
+        PipelineRun(settings, stream).drain()
         until = dt.datetime.now(dt.UTC)
         yield Run(settings, options, stream, manifest, since, until)
     finally:
         stream.stop()
         delete_topics(settings, name, specs)
         drop_database(settings, settings.postgres_db)
-
-
-def run_topics(settings) -> list[str]:
-    return list(schemas.event_topics(settings).values())
 
 
 def shopstream(settings, *args) -> subprocess.CompletedProcess:
@@ -226,9 +220,7 @@ def test_a_reset_by_hand_is_noticed_kept_and_replayed_with_from_group_offsets(li
 
     # The job goes on from its checkpoint; its next commits notice the reset and leave the group alone.
     producers.run(settings, ProduceOptions(rate=0, count=200, faults=NO_FAULTS, duplicate_ratio=0))
-    wait_for_ledger(
-        settings, live.stream.pipeline_key(), log_end_offsets(settings, live.topics), live.stream, timeout=60
-    )
+    PipelineRun(settings, live.stream).drain()
     wait_for(
         lambda: job_metrics(settings).get("shopstream_stream_group_reset_pending") == 1,
         30,
@@ -247,7 +239,7 @@ def test_a_reset_by_hand_is_noticed_kept_and_replayed_with_from_group_offsets(li
     read = live.manifest.produced + 200
     duplicates = read - sum(live.manifest.to_dict()["quality"].values())
     try:
-        wait_for_ledger(settings, again.pipeline_key(), log_end_offsets(settings, live.topics), again, timeout=120)
+        PipelineRun(settings, again).drain()
         metrics = wait_for(
             lambda: (m := job_metrics(settings)).get("shopstream_sink_duplicates_total") == duplicates and m,
             30,

@@ -14,8 +14,7 @@ import producers
 import schemas
 from core import kafka
 from core.database import connect
-from core.kafka import log_end_offsets
-from infra.orchestration.harness import wait_for_ledger
+from infra.orchestration.harness import PipelineRun
 from infra.orchestration.processes import StreamProcess, job_metrics
 from producers.generator import EventGenerator
 from producers.options import FaultRatios, ProduceOptions
@@ -64,7 +63,6 @@ def produce_v3(settings, n: int) -> dict[str, str]:
 
 def test_a_version_registered_while_the_job_runs_is_decoded_and_stored_with_its_new_field(pipeline_env):
     settings, options = pipeline_env
-    topics = list(schemas.event_topics(settings).values())
     stream = StreamProcess(settings, options)
     stream.start()
     try:
@@ -72,10 +70,10 @@ def test_a_version_registered_while_the_job_runs_is_decoded_and_stored_with_its_
         # (a fault of the producer's) are asked about, unknown to the registry too, and quarantined.
         faults = FaultRatios(schema=0.2, data_type=0, completeness=0, business_rules=0)
         manifest = producers.run(settings, ProduceOptions(rate=0, count=300, faults=faults, duplicate_ratio=0)).manifest
-        wait_for_ledger(settings, stream.pipeline_key(), log_end_offsets(settings, topics), stream, timeout=120)
+        PipelineRun(settings, stream).drain()
 
         tiers = produce_v3(settings, 90)
-        wait_for_ledger(settings, stream.pipeline_key(), log_end_offsets(settings, topics), stream, timeout=120)
+        PipelineRun(settings, stream).drain()
         metrics = job_metrics(settings)
     finally:
         assert stream.stop() == 0
