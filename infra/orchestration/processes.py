@@ -114,15 +114,15 @@ class Producing(threading.Thread):
         self.settings, self.options = settings, options
         self._result: ProduceResult | None = None
         self._error: BaseException | None = None
-        self._stop = threading.Event()
+        self._finished = threading.Event()  # not _stop: Thread has a method of that name
 
     def finish(self, timeout: float | None = None) -> None:
-        self._stop.set()
+        self._finished.set()
         self.join(timeout)
 
     def run(self) -> None:
         try:
-            self._result = producers.run(self.settings, self.options, stop=self._stop)
+            self._result = producers.run(self.settings, self.options, stop=self._finished)
         except BaseException as exc:  # noqa: BLE001 - handed to whoever reads the result
             self._error = exc
 
