@@ -10,7 +10,7 @@ import schemas
 from producers import faults
 from producers.serialization import ConfluentAvroDeserializer, ConfluentAvroSerializer, split_frame
 from schemas import quality
-from tests.unit.producers.conftest import make_generator
+from tests.fixtures.generator import make_generator
 
 
 def events(n=400, **kw):

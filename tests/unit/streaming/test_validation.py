@@ -17,7 +17,7 @@ from streaming import sql
 from streaming.decode import WriterSchemas
 from streaming.job import KAFKA_ROW_SCHEMA, kafka_rows_frame
 from streaming.transform import sink_rows
-from tests.unit.producers.conftest import SESSION_START, make_generator
+from tests.fixtures.generator import SESSION_START, make_generator
 
 TOPICS = {"clickstream": "t.clickstream", "orders": "t.orders"}
 
