@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from core.settings import Settings, settings_env
 from infra.runtime.base import Service, ServiceStatus
@@ -128,13 +130,25 @@ def up(
 def down(settings: Settings) -> list[str]:
     """Stop the watchdog, then every service of ours, in reverse order. Succeeds when nothing runs."""
     watchdog = ["watchdog"] if watchdog_process(settings).stop() else []
-    everything = services(settings, optional=OPTIONAL_NAMES) + spark_cluster(settings)
-    return watchdog + [s.name for s in reversed(everything) if s.stop()]
+    return watchdog + stop_in_reverse(services(settings, optional=OPTIONAL_NAMES) + spark_cluster(settings))
 
 
 def down_services(settings: Settings, names: list[str]) -> list[str]:
     """Stop the named services of ours, in reverse start order."""
-    return [s.name for s in reversed(services(settings, names)) if s.stop()]
+    return stop_in_reverse(services(settings, names))
+
+
+def stop_in_reverse(started: list[Service]) -> list[str]:
+    """Stop services in reverse start order, the nodes of one cluster (services of one kind side by side) at once:
+    one by one, the last node of a KRaft quorum waits out its controlled shutdown alone, with no quorum to answer
+    it (30 s, then SIGKILL). The names of those that were running."""
+    stopped: list[str] = []
+    for _, kind in itertools.groupby(reversed(started), key=type):
+        group = list(kind)
+        with ThreadPoolExecutor(len(group)) as pool:
+            ran = list(pool.map(lambda service: service.stop(), group))
+        stopped += [s.name for s, was_running in zip(group, ran, strict=True) if was_running]
+    return stopped
 
 
 def status(settings: Settings) -> list[ServiceStatus]:

@@ -200,5 +200,5 @@ def test_report_against_a_stopped_stack_is_a_clear_message():
         env={**os.environ, "SHOPSTREAM_POSTGRES_PORT": "1"},
     )
     assert out.returncode == 2
-    assert "PostgreSQL at 127.0.0.1:1 is not running" in out.stderr
+    assert "PostgreSQL at 127.0.0.1:1 is not reachable" in out.stderr and "shopstream up" in out.stderr
     assert "Traceback" not in out.stderr
