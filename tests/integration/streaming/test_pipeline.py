@@ -29,6 +29,7 @@ from producers.producer import ShopProducer
 from streaming.options import StreamOptions
 from tests.fixtures.database import scalar
 from tests.fixtures.kafka import consume_all
+from tests.fixtures.pipeline import UNTIL_FINISHED_S
 from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -222,7 +223,8 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(pipeline_env):
     run = PipelineRun(settings, stream)
     run.mark_start()
     producing = Producing(
-        settings, ProduceOptions(rate=2500, duration_s=45, faults=ALL_FAULTS, duplicate_ratio=0.01, run_id="crash")
+        settings,
+        ProduceOptions(rate=2500, duration_s=UNTIL_FINISHED_S, faults=ALL_FAULTS, duplicate_ratio=0.01, run_id="crash"),
     )
     producing.start()
     rng = random.Random(11)

@@ -13,7 +13,13 @@ from infra.orchestration.processes import job_health, job_metrics
 from producers.options import ProduceOptions
 from tests.fixtures.database import scalar
 from tests.fixtures.faults import child_pids, postgres_immediate_stop, postgres_start, terminate_writer_sessions
-from tests.fixtures.pipeline import batches_picked_up_since, drain_and_account, ledger_rows, start_job_and_producer
+from tests.fixtures.pipeline import (
+    UNTIL_FINISHED_S,
+    batches_picked_up_since,
+    drain_and_account,
+    ledger_rows,
+    start_job_and_producer,
+)
 from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -34,7 +40,7 @@ def test_the_job_rides_out_a_killed_connection_and_a_postgres_restart(pipeline_e
     run, stream, producing = start_job_and_producer(
         settings,
         options.model_copy(update={"max_offsets_per_trigger": 4000}),
-        ProduceOptions(rate=2500, duration_s=30, run_id="heal"),
+        ProduceOptions(rate=2500, duration_s=UNTIL_FINISHED_S, run_id="heal"),
     )
     try:
         committed = wait_for(lambda: ledger_rows(settings), 90, "the first commit")
@@ -75,7 +81,7 @@ def test_a_killed_job_process_is_restarted_by_its_supervisor(pipeline_env):
     checkpoint, nobody else does anything, and the accounting stays exact."""
     settings, options = pipeline_env
     run, stream, producing = start_job_and_producer(
-        settings, options, ProduceOptions(rate=2500, duration_s=25, run_id="supervised")
+        settings, options, ProduceOptions(rate=2500, duration_s=UNTIL_FINISHED_S, run_id="supervised")
     )  # supervised: the default
     try:
         committed = wait_for(lambda: ledger_rows(settings), 90, "the first commit")
@@ -106,7 +112,7 @@ def test_the_job_rides_out_a_broker_restart(pipeline_env):
         pytest.skip("an external Kafka is not ours to restart")
     broker = Kafka(settings)
     run, stream, producing = start_job_and_producer(
-        settings, options, ProduceOptions(rate=2500, duration_s=45, run_id="broker")
+        settings, options, ProduceOptions(rate=2500, duration_s=UNTIL_FINISHED_S, run_id="broker")
     )
     try:
         # A commit of produced events (the job may commit an empty first batch before the producer's first
