@@ -12,28 +12,24 @@ CATEGORIES = ("schema", "data_type", "completeness", "business_rules")
 FAMILIES = ("clickstream", "orders")
 
 #: {category: {family: rules}}, each category's rules in the order the validator checks them.
+#: The data-type rules: the same for both families.
+DATA_TYPE_RULES = (
+    "malformed_event_id",
+    "timestamp_out_of_range",
+    "malformed_currency",
+    "negative_quantity",
+    "amount_out_of_range",
+    "field_too_long",
+)
+
 RULES: dict[str, dict[str, tuple[str, ...]]] = {
     "schema": {
         "clickstream": ("not_confluent_framing", "unknown_schema_id", "undecodable_avro"),
         "orders": ("not_confluent_framing", "unknown_schema_id", "undecodable_avro"),
     },
     "data_type": {
-        "clickstream": (
-            "malformed_event_id",
-            "timestamp_out_of_range",
-            "malformed_currency",
-            "negative_quantity",
-            "amount_out_of_range",
-            "field_too_long",
-        ),
-        "orders": (
-            "malformed_event_id",
-            "timestamp_out_of_range",
-            "malformed_currency",
-            "negative_quantity",
-            "amount_out_of_range",
-            "field_too_long",
-        ),
+        "clickstream": DATA_TYPE_RULES,
+        "orders": DATA_TYPE_RULES,
     },
     "completeness": {
         "clickstream": ("missing_customer_id", "missing_session_id", "missing_product_id", "missing_product_fields"),
