@@ -1,13 +1,11 @@
-"""The streaming job end to end, and exactly-once under SIGKILL, against the real stack."""
+"""The streaming job end to end against the real stack (exactly-once under SIGKILL: test_crash.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-import random
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -15,10 +13,9 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from core import kafka
-from core.database import connect
 from core.settings import Settings, settings_env
 from infra.orchestration.harness import PipelineRun, sandbox
-from infra.orchestration.processes import Producing, StreamProcess
+from infra.orchestration.processes import StreamProcess
 from infra.runtime.services.kafka import over_sasl_ssl
 from monitoring.summary import RunSummary
 from producers.app import build_serializers
@@ -29,8 +26,6 @@ from producers.producer import ShopProducer
 from streaming.options import StreamOptions
 from tests.fixtures.database import scalar
 from tests.fixtures.kafka import consume_all
-from tests.fixtures.pipeline import UNTIL_FINISHED_S
-from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -214,75 +209,3 @@ def test_the_job_warmed_up_on_its_own_topics_and_removed_them(e2e):
     assert "warm-up took" in e2e.log, e2e.log[-2000:]
     left = kafka.admin(e2e.settings).list_topics(timeout=10).topics
     assert not [t for t in left if t.startswith(f"{e2e.settings.topic_prefix}.warmup-")]
-
-
-def test_sigkill_at_random_moments_loses_and_duplicates_nothing(pipeline_env):
-    settings, options = pipeline_env
-    options = options.model_copy(update={"max_offsets_per_trigger": 4000})  # many small batches
-    stream = StreamProcess(settings, options)
-    run = PipelineRun(settings, stream)
-    run.mark_start()
-    producing = Producing(
-        settings,
-        ProduceOptions(rate=2500, duration_s=UNTIL_FINISHED_S, faults=ALL_FAULTS, duplicate_ratio=0.01, run_id="crash"),
-    )
-    producing.start()
-    rng = random.Random(11)
-    kills = []
-    for attempt in range(4):
-        stream.start()
-        if attempt == 3:
-            break
-        if attempt == 1:
-            # at least once in the middle of a sink transaction: killed right when it is seen open
-            kills.append("in transaction" if _wait_for_open_transaction(settings, timeout=90) else "timeout")
-        else:
-            # a random moment once this incarnation is committing batches
-            committed = _ledger_rows(settings)
-            wait_for(
-                lambda committed=committed: _ledger_rows(settings) > committed,
-                60,
-                "this incarnation's first commit",
-                0.05,
-            )
-            time.sleep(rng.uniform(0, 1.5))
-            kills.append("random")
-        stream.kill()
-    producing.finish(120)  # what it was for has happened: no need to produce on
-    run.mark_end()
-    try:
-        run.drain()
-    finally:
-        stream.stop()
-    manifest = producing.result.manifest
-    s = run.summary(manifest.unique_events)
-    assert kills.count("in transaction") >= 1, kills
-    assert (s.lost, s.duplicates_in_db) == (0, 0)
-    assert s.stored + s.quarantined == manifest.unique_events
-    assert s.quality == manifest.to_dict()["quality"]
-    assert _ledger_rows(settings) >= 6
-
-
-def _ledger_rows(settings) -> int:
-    return scalar(settings, "SELECT count(*) FROM sink_ledger")
-
-
-def _wait_for_open_transaction(settings, timeout: float) -> bool:
-    """Poll (one connection, ~1 ms apart) until the sink holds a transaction that has written rows."""
-    conn = connect(settings, "admin", "postgres")
-    conn.autocommit = True
-
-    def sink_transaction_open() -> bool:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND usename = %s AND backend_xid IS NOT NULL",
-                (settings.postgres_db, settings.writer_user),
-            )
-            return cur.fetchone()[0] > 0
-
-    try:
-        return wait_for(sink_transaction_open, timeout, "an open sink transaction", interval=0.001)
-    except AssertionError:
-        return False
-    finally:
-        conn.close()

@@ -22,7 +22,7 @@ from tests.fixtures.pipeline import (
 )
 from tests.fixtures.waiting import wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.alone]  # they stop PostgreSQL and Kafka; the alert is scraped
 
 
 def job_metric(settings, name: str) -> float:
