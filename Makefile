@@ -29,10 +29,8 @@ check: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# The suite in two sessions (tests/run-suite): the tests that share the stack two at a time, then those that
-# stop services (marked `alone`) one at a time.
 test: setup check
-	@BIN=$(BIN) tests/run-suite $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: setup
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

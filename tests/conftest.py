@@ -4,14 +4,15 @@ import os
 
 import pytest
 
-from tests.fixtures.ports import give_this_worker_its_own_ports
-
 # The fault tests stop and start services themselves, so the services' watchdog stays off in
 # this session (children inherit it); tests/integration/infra/test_watchdog.py runs its own.
 os.environ["SHOPSTREAM_WATCHDOG"] = "false"
 
-# `make test` runs the tests that share the stack on two workers: the second gets metrics ports of its own.
-give_this_worker_its_own_ports()
+# The suite's Spark drivers run without the C2 compiler. A test's job lives a minute or two and handles a few
+# thousand events: C2's compiles of Spark's start-up cost more CPU than they give back, on 2 cores shared with
+# Kafka, PostgreSQL and the producer (the SIGKILL test, same hour: 160 → 100 CPU-s, 92 → 75 s). The code that
+# runs is the same; only how fast it runs differs, and no test asserts that (`shopstream bench` keeps C2).
+os.environ.setdefault("PYSPARK_SUBMIT_ARGS", '--driver-java-options "-XX:TieredStopAtLevel=1" pyspark-shell')
 
 pytest_plugins = [
     "tests.fixtures.stack",
@@ -21,17 +22,6 @@ pytest_plugins = [
     "tests.fixtures.spark",
     "tests.fixtures.alerts",
 ]
-
-
-def pytest_sessionfinish(session):
-    """The services a test session started are stopped once every worker is done: by the controller, or by a
-    session without workers."""
-    if hasattr(session.config, "workerinput"):
-        return
-    from core.settings import Settings
-    from tests.fixtures.stack import stop_what_tests_started
-
-    stop_what_tests_started(Settings())
 
 
 def pytest_collection_modifyitems(items):

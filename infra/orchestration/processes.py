@@ -38,8 +38,7 @@ def child_env(settings: Settings, **models: BaseModel) -> dict[str, str]:
 
 
 class StreamProcess:
-    """The streaming job as a child process, with its log in .runtime/logs/stream.log (`shopstream logs stream`),
-    or stream-PIPELINE.log for a pipeline of another name (a benchmark's, a test's): two jobs never share a log."""
+    """The streaming job as a child process, with its log in .runtime/logs/stream.log."""
 
     def __init__(self, settings: Settings, options: StreamOptions):
         self.ready_file = settings.runtime_dir / "run" / f"{options.pipeline}.ready"
@@ -47,9 +46,7 @@ class StreamProcess:
         self.options = options.model_copy(
             update={"ready_file": self.ready_file, "checkpoint_dir": options.checkpoint(settings)}
         )
-        default = StreamOptions.model_fields["pipeline"].default
-        name = "stream" if options.pipeline == default else f"stream-{options.pipeline}"
-        self.log_file = settings.runtime_dir / "logs" / f"{name}.log"
+        self.log_file = settings.runtime_dir / "logs" / "stream.log"
         self.proc: subprocess.Popen | None = None
 
     def argv(self) -> list[str]:
@@ -74,11 +71,11 @@ class StreamProcess:
         while not self.ready_file.exists():
             if self.proc.poll() is not None:
                 raise ServiceUnhealthy(
-                    f"the stream job exited during start-up (code {self.proc.returncode}): see {self.log_file}"
+                    f"{self.log_file.stem} exited during start-up (code {self.proc.returncode}): see {self.log_file}"
                 )
             if time.monotonic() > deadline:
                 self.stop()
-                raise ServiceUnhealthy(f"the stream job did not start within {timeout:.0f}s: see {self.log_file}")
+                raise ServiceUnhealthy(f"{self.log_file.stem} did not start within {timeout:.0f}s: see {self.log_file}")
             time.sleep(0.2)
 
     def env(self) -> dict[str, str]:

@@ -53,7 +53,6 @@ def test_a_message_round_trips_through_kafka(running_stack, unique_name):
 AVRO = json.dumps({"type": "record", "name": "Ping", "namespace": "test", "fields": [{"name": "id", "type": "string"}]})
 
 
-@pytest.mark.alone
 def test_a_schema_id_survives_a_registry_restart(running_stack, unique_name):
     s = running_stack
     if s.schema_registry_url:

@@ -6,13 +6,9 @@ import os
 import signal
 import threading
 
-import pytest
-
 from infra.runtime import watchdog
 from infra.runtime.services.prometheus import Prometheus
 from tests.fixtures.waiting import wait_for
-
-pytestmark = pytest.mark.alone  # it kills the session's Prometheus
 
 
 def test_a_killed_service_is_started_again_by_the_watchdog(running_stack):

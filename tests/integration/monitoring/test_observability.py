@@ -25,7 +25,7 @@ from tests.fixtures.dashboards import panel_queries
 from tests.fixtures.pipeline import stream_options
 from tests.fixtures.waiting import wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.alone]  # Prometheus scrapes the job and producer on the default ports
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

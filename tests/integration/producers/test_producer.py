@@ -88,7 +88,6 @@ def test_the_manifest_counts_exactly_what_was_acknowledged(isolated, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.alone
 def test_a_broker_restart_while_producing_loses_no_acknowledged_event(isolated):
     if isolated.bootstrap_servers:
         pytest.skip("an external broker is not ours to restart")

@@ -15,7 +15,6 @@ from producers.options import ProduceOptions
 from tests.fixtures.dashboards import panel_queries
 from tests.fixtures.faults import child_pids
 from tests.fixtures.pipeline import UNTIL_FINISHED_S, drain_and_account, ledger_rows, start_job_and_producer
-from tests.fixtures.ports import services_settings
 from tests.fixtures.processes import processes_mentioning
 from tests.fixtures.waiting import wait_for
 
@@ -44,7 +43,7 @@ def executors(settings) -> list[int]:
 
 @pytest.fixture(scope="module")
 def spark_cluster(running_stack):
-    started = stack.up(services_settings(running_stack), spark_workers=2)  # Prometheus's targets: the session's
+    started = stack.up(running_stack, spark_workers=2)
     yield running_stack
     for service in reversed(stack.spark_cluster(running_stack)):
         if service.name in started:
