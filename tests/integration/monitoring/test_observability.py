@@ -45,7 +45,7 @@ def live_run(running_stack, tmp_path_factory):
         manifest = run.produce(
             ProduceOptions(
                 rate=800,
-                duration_s=25,
+                duration_s=15,
                 late_ratio=0.01,
                 late_max_s=20,
                 duplicate_ratio=0,

@@ -59,7 +59,7 @@ def test_exactly_once_with_the_job_on_the_standalone_cluster(spark_cluster, pipe
     settings = pipeline_env[0]
     options = options.model_copy(update={"master": spark_cluster.spark_master_url})
     run, stream, producing = start_job_and_producer(
-        settings, options, ProduceOptions(rate=2000, duration_s=UNTIL_FINISHED_S, run_id="cluster")
+        settings, options, ProduceOptions(rate=1000, duration_s=UNTIL_FINISHED_S, run_id="cluster")
     )
     try:
         wait_for(lambda: ledger_rows(settings) >= 2, 120, "commits from the job on the cluster")

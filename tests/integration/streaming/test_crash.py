@@ -30,7 +30,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(pipeline_env):
     run.mark_start()
     producing = Producing(
         settings,
-        ProduceOptions(rate=2500, duration_s=UNTIL_FINISHED_S, faults=ALL_FAULTS, duplicate_ratio=0.01, run_id="crash"),
+        ProduceOptions(rate=1000, duration_s=UNTIL_FINISHED_S, faults=ALL_FAULTS, duplicate_ratio=0.01, run_id="crash"),
     )
     producing.start()
     rng = random.Random(11)

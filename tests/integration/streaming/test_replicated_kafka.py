@@ -74,7 +74,7 @@ def test_the_job_and_the_producer_ride_out_the_death_of_a_partition_leader(kafka
     ensure_topics(settings, settings.topic_prefix, load_topic_specs())
     options = stream_options(unique_name, tmp_path / "checkpoint")
     run, stream, producing = start_job_and_producer(
-        settings, options, ProduceOptions(rate=3000, duration_s=UNTIL_FINISHED_S, run_id="replicated")
+        settings, options, ProduceOptions(rate=1500, duration_s=UNTIL_FINISHED_S, run_id="replicated")
     )
     try:
         wait_for(lambda: ledger_rows(settings), 120, "the first commit")

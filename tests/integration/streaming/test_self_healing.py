@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 
 @dataclass(frozen=True)
 class Healing:
-    """The module's one run: the job and the producer (1,500 events/s until the last test ends it)."""
+    """The module's one run: the job and the producer (1,000 events/s until the last test ends it)."""
 
     settings: Settings
     run: PipelineRun
@@ -53,7 +53,7 @@ def healing(running_stack, tmp_path_factory) -> Iterator[Healing]:
         run.mark_start()
         stream.start()
         # Bounded far beyond the three faults; the last test ends it once they are ridden out.
-        producing = Producing(box.settings, ProduceOptions(rate=1500, duration_s=900, run_id="heal"))
+        producing = Producing(box.settings, ProduceOptions(rate=1000, duration_s=900, run_id="heal"))
         producing.start()
         try:
             wait_for(
@@ -141,8 +141,8 @@ def test_a_killed_job_process_is_restarted_by_its_supervisor(healing):
     )
     recovered_s = time.monotonic() - killed_at
     assert healing.stream.alive(), "the supervisor itself carried on"
-    assert wait_for(lambda: healing.metric("shopstream_stream_restarts_total"), 30, "the restart counted")
-    assert healing.metric("shopstream_stream_restarts_total") == restarts + 1
+    # One more restart than before the kill (the broker's restart may have cost one already, as in the chaos runs).
+    wait_for(lambda: healing.metric("shopstream_stream_restarts_total") == restarts + 1, 30, "the restart counted")
     assert recovered_s < 120
 
 
