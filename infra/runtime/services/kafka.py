@@ -143,7 +143,8 @@ class Kafka(Service):
         if keystore.exists() and self.ca_file.exists():
             return
         keytool = str(Path(self._java()).resolve().with_name("keytool"))  # beside the JDK's java
-        password = self._keystore_password()
+        self._keystore_password()  # written to its file first
+        password_file = self.tls_dir / "keystore.pass"
         keystore.unlink(missing_ok=True)
         subprocess.run(
             [
@@ -165,10 +166,11 @@ class Kafka(Service):
                 str(keystore),
                 "-storetype",
                 "PKCS12",
-                "-storepass",
-                password,
-                "-keypass",
-                password,
+                # From the password's file (mode 0600), not the command line, which `ps` shows every local user.
+                "-storepass:file",
+                str(password_file),
+                "-keypass:file",
+                str(password_file),
             ],
             capture_output=True,
             text=True,
@@ -183,8 +185,8 @@ class Kafka(Service):
                 "broker",
                 "-keystore",
                 str(keystore),
-                "-storepass",
-                password,
+                "-storepass:file",
+                str(password_file),
                 "-file",
                 str(self.ca_file),
             ],

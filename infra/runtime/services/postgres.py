@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psycopg2
 from psycopg2 import sql
+from psycopg2.extensions import encrypt_password
 
 from core.database import connect, open_connection
 from core.exceptions import DependencyMissing, ServiceUnhealthy
@@ -183,10 +184,10 @@ def bootstrap_roles_and_databases(s) -> None:
         for role, password in roles:
             cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
             verb = "ALTER" if cur.fetchone() else "CREATE"
-            cur.execute(
-                sql.SQL(verb + " ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(role)),
-                (password.get_secret_value(),),
-            )
+            # The SCRAM verifier, computed here (libpq's PQencryptPasswordConn), never the password: the server
+            # logs a statement that fails, and this one would then put the password in its log.
+            verifier = encrypt_password(password.get_secret_value(), role, conn, "scram-sha-256")
+            cur.execute(sql.SQL(verb + " ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(role)), (verifier,))
     conn.close()
     create_database(s, REGISTRY_DB, owner=REGISTRY_USER)
     create_database(s, s.postgres_db)

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from confluent_kafka import TopicPartition
+from pydantic import SecretStr
 
 from core import kafka
 from core.settings import Settings, settings_env
 from infra.orchestration.harness import PipelineRun, sandbox
 from infra.orchestration.processes import StreamProcess
-from infra.runtime.services.kafka import over_sasl_ssl
+from infra.runtime.services.kafka import Kafka, over_sasl_ssl
 from monitoring.summary import RunSummary
 from producers.app import build_serializers
 from producers.generator import EventGenerator
@@ -95,6 +98,7 @@ class EndToEnd:
     manifest: Manifest
     summary: RunSummary
     log: str  # what the job wrote to its log in this run
+    command_lines: tuple[str, ...]  # every process's, while the job ran: what `ps` shows every local user
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +130,7 @@ def e2e(running_stack, tmp_path_factory) -> Iterator[EndToEnd]:
         run.mark_end()
         logged = stream.log_file.stat().st_size if stream.log_file.exists() else 0
         stream.start()
+        command_lines = every_command_line()
         try:
             run.drain()
         finally:
@@ -133,7 +138,48 @@ def e2e(running_stack, tmp_path_factory) -> Iterator[EndToEnd]:
         with open(stream.log_file, "rb") as log:
             log.seek(logged)
             text = log.read().decode(errors="replace")
-        yield EndToEnd(settings, box.options, run, manifest, run.summary(manifest.unique_events + 1), text)
+        summary = run.summary(manifest.unique_events + 1)
+        yield EndToEnd(settings, box.options, run, manifest, summary, text, command_lines)
+
+
+def every_command_line() -> tuple[str, ...]:
+    lines = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            lines.append(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+    return tuple(lines)
+
+
+def configured_secrets(settings: Settings) -> dict[str, str]:
+    """Every secret setting with a value, and the broker's keystore password (generated, in a file of mode 0600)."""
+    found = {
+        name: value.get_secret_value()
+        for name in type(settings).model_fields
+        if isinstance(value := getattr(settings, name), SecretStr)
+    }
+    keystore = Kafka(settings).tls_dir / "keystore.pass"
+    if keystore.exists():
+        found["keystore"] = keystore.read_text().strip()
+    return found
+
+
+def test_no_secret_is_on_a_command_line_or_in_a_log(e2e):
+    """Looked for while the job ran, in every process's command line (services, the job, its JVM, Kafka's tools),
+    and after it in every log under the runtime folder's logs/."""
+    secrets = configured_secrets(e2e.settings)
+    assert {"writer_password", "reader_password", "postgres_superuser_password", "kafka_scram_password"} <= set(secrets)
+    logs = [p for p in (e2e.settings.runtime_dir / "logs").rglob("*") if p.is_file()]
+    assert logs, "the services' logs are under logs/"
+    leaks = [
+        f"{name} in the command line of {line[:80]!r}"
+        for name, secret in secrets.items()
+        for line in e2e.command_lines
+        if secret in line
+    ]
+    for log in logs:
+        text = log.read_bytes()
+        leaks += [f"{name} in {log}" for name, secret in secrets.items() if secret.encode() in text]
+    assert leaks == []
 
 
 def test_every_event_is_stored_or_quarantined_exactly_once(e2e):
