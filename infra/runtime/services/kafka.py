@@ -129,13 +129,18 @@ class Kafka(Service):
             ]
         )
 
-    def _keystore_password(self) -> str:
+    @property
+    def keystore_password_file(self) -> Path:
+        """The keystore's generated password, in a file of mode 0600 (made on first use)."""
         path = self.tls_dir / "keystore.pass"
         if not path.exists():
             self.tls_dir.mkdir(parents=True, exist_ok=True)
             path.touch(mode=0o600)
             path.write_text(secrets.token_hex(16))
-        return path.read_text().strip()
+        return path
+
+    def _keystore_password(self) -> str:
+        return self.keystore_password_file.read_text().strip()
 
     def _make_certificate(self) -> None:
         """A self-signed certificate for 127.0.0.1 (keytool, from the JDK that runs the broker)."""
@@ -143,8 +148,7 @@ class Kafka(Service):
         if keystore.exists() and self.ca_file.exists():
             return
         keytool = str(Path(self._java()).resolve().with_name("keytool"))  # beside the JDK's java
-        self._keystore_password()  # written to its file first
-        password_file = self.tls_dir / "keystore.pass"
+        password_file = self.keystore_password_file
         keystore.unlink(missing_ok=True)
         subprocess.run(
             [

@@ -7,13 +7,11 @@ import pytest
 from core.database import connect
 from infra.orchestration.harness import PipelineRun
 from infra.orchestration.processes import Producing, StreamProcess
-from producers.options import FaultRatios, ProduceOptions
-from tests.fixtures.pipeline import UNTIL_FINISHED_S, ledger_rows
+from producers.options import ProduceOptions
+from tests.fixtures.pipeline import ALL_FAULTS, UNTIL_FINISHED_S, ledger_rows
 from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.slow
-
-ALL_FAULTS = FaultRatios(schema=0.01, data_type=0.01, completeness=0.015, business_rules=0.02)
 
 
 def test_a_sigkill_inside_a_sink_transaction_loses_and_duplicates_nothing(pipeline_env):
@@ -32,7 +30,7 @@ def test_a_sigkill_inside_a_sink_transaction_loses_and_duplicates_nothing(pipeli
     producing.start()
     stream.start()
     committed = wait_for(lambda: ledger_rows(settings), 90, "the first commit")
-    in_transaction = _wait_for_open_transaction(settings, timeout=90)  # killed right when it is seen open
+    _wait_for_open_transaction(settings, timeout=90)  # killed right when it is seen open
     stream.kill()
     stream.start()
     wait_for(lambda: ledger_rows(settings) > committed + 1, 90, "commits after the restart")
@@ -44,13 +42,12 @@ def test_a_sigkill_inside_a_sink_transaction_loses_and_duplicates_nothing(pipeli
         stream.stop()
     manifest = producing.result.manifest
     s = run.summary(manifest.unique_events)
-    assert in_transaction, "the kill did not land inside a sink transaction"
     assert (s.lost, s.duplicates_in_db) == (0, 0)
     assert s.stored + s.quarantined == manifest.unique_events
     assert s.quality == manifest.to_dict()["quality"]
 
 
-def _wait_for_open_transaction(settings, timeout: float) -> bool:
+def _wait_for_open_transaction(settings, timeout: float) -> None:
     """Poll (one connection, ~1 ms apart) until the sink holds a transaction that has written rows."""
     conn = connect(settings, "admin", "postgres")
     conn.autocommit = True
@@ -64,8 +61,6 @@ def _wait_for_open_transaction(settings, timeout: float) -> bool:
             return cur.fetchone()[0] > 0
 
     try:
-        return wait_for(sink_transaction_open, timeout, "an open sink transaction", interval=0.001)
-    except AssertionError:
-        return False
+        wait_for(sink_transaction_open, timeout, "an open sink transaction", interval=0.001)
     finally:
         conn.close()

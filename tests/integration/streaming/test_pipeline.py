@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from confluent_kafka import TopicPartition
@@ -24,15 +22,15 @@ from monitoring.summary import RunSummary
 from producers.app import build_serializers
 from producers.generator import EventGenerator
 from producers.manifest import Manifest
-from producers.options import NO_FAULTS, FaultRatios, ProduceOptions
+from producers.options import NO_FAULTS, ProduceOptions
 from producers.producer import ShopProducer
 from streaming.options import StreamOptions
 from tests.fixtures.database import scalar
 from tests.fixtures.kafka import consume_all
+from tests.fixtures.pipeline import ALL_FAULTS
+from tests.fixtures.processes import processes_mentioning
 
 pytestmark = pytest.mark.slow
-
-ALL_FAULTS = FaultRatios(schema=0.01, data_type=0.01, completeness=0.015, business_rules=0.02)
 
 # KPIs recomputed from the stored facts, compared with what the sink maintained.
 KPI_CHECKS = {
@@ -98,7 +96,7 @@ class EndToEnd:
     manifest: Manifest
     summary: RunSummary
     log: str  # what the job wrote to its log in this run
-    command_lines: tuple[str, ...]  # every process's, while the job ran: what `ps` shows every local user
+    secrets_on_command_lines: dict[str, dict[int, str]]  # looked for while the job ran: what `ps` shows anyone
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +128,7 @@ def e2e(running_stack, tmp_path_factory) -> Iterator[EndToEnd]:
         run.mark_end()
         logged = stream.log_file.stat().st_size if stream.log_file.exists() else 0
         stream.start()
-        command_lines = every_command_line()
+        on_command_lines = {name: processes_mentioning(secret) for name, secret in configured_secrets(settings).items()}
         try:
             run.drain()
         finally:
@@ -139,15 +137,7 @@ def e2e(running_stack, tmp_path_factory) -> Iterator[EndToEnd]:
             log.seek(logged)
             text = log.read().decode(errors="replace")
         summary = run.summary(manifest.unique_events + 1)
-        yield EndToEnd(settings, box.options, run, manifest, summary, text, command_lines)
-
-
-def every_command_line() -> tuple[str, ...]:
-    lines = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        with contextlib.suppress(OSError):
-            lines.append(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
-    return tuple(lines)
+        yield EndToEnd(settings, box.options, run, manifest, summary, text, on_command_lines)
 
 
 def configured_secrets(settings: Settings) -> dict[str, str]:
@@ -157,9 +147,7 @@ def configured_secrets(settings: Settings) -> dict[str, str]:
         for name in type(settings).model_fields
         if isinstance(value := getattr(settings, name), SecretStr)
     }
-    keystore = Kafka(settings).tls_dir / "keystore.pass"
-    if keystore.exists():
-        found["keystore"] = keystore.read_text().strip()
+    found["keystore"] = Kafka(settings).keystore_password_file.read_text().strip()
     return found
 
 
@@ -172,9 +160,8 @@ def test_no_secret_is_on_a_command_line_or_in_a_log(e2e):
     assert logs, "the services' logs are under logs/"
     leaks = [
         f"{name} in the command line of {line[:80]!r}"
-        for name, secret in secrets.items()
-        for line in e2e.command_lines
-        if secret in line
+        for name, found in e2e.secrets_on_command_lines.items()
+        for line in found.values()
     ]
     for log in logs:
         text = log.read_bytes()

@@ -19,7 +19,7 @@ from infra.orchestration.processes import Producing, StreamProcess, job_health, 
 from producers.options import ProduceOptions
 from tests.fixtures.database import scalar
 from tests.fixtures.faults import child_pids, postgres_immediate_stop, postgres_start, terminate_writer_sessions
-from tests.fixtures.pipeline import batches_picked_up_since, drain_and_account, ledger_rows
+from tests.fixtures.pipeline import TEST_JOB, batches_picked_up_since, drain_and_account, ledger_rows
 from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -52,8 +52,7 @@ class Healing:
 @pytest.fixture(scope="module")
 def healing(running_stack, tmp_path_factory) -> Iterator[Healing]:
     checkpoint = tmp_path_factory.mktemp("healing") / "checkpoint"
-    overrides = {"trigger_s": 0.5, "driver_memory": "1g", "warmup": False, "max_offsets_per_trigger": 4000}
-    with sandbox(running_stack, kind="test", checkpoint=checkpoint, **overrides) as box:
+    with sandbox(running_stack, kind="test", checkpoint=checkpoint, max_offsets_per_trigger=4000, **TEST_JOB) as box:
         stream = StreamProcess(box.settings, box.options)
         run = PipelineRun(box.settings, stream)
         run.mark_start()
