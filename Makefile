@@ -5,7 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup system run check test test-unit up down status clean
+COMPOSE := docker compose -f docker-compose.kafka.yml
+
+.PHONY: setup system run check test test-unit up down status clean lock compose-up compose-down compose-check
 
 setup: system $(STAMP)
 	@$(BIN)/shopstream fetch
@@ -13,11 +15,21 @@ setup: system $(STAMP)
 system:
 	@bash infra/setup-system.sh
 
-$(STAMP): pyproject.toml
+# From the lock, hashes checked (requirements-dev.lock: the project's dependencies with the test and bench extras),
+# then the project itself without dependencies. The image installs requirements.lock the same way.
+$(STAMP): pyproject.toml requirements-dev.lock
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -U pip
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[test,bench]' --config-settings editable_mode=compat
+	$(BIN)/pip install -q --disable-pip-version-check --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e . --config-settings editable_mode=compat
 	@touch $@
+
+# After a change to the dependencies in pyproject.toml: resolve again (network), then export both install lists.
+UV_EXPORT := $(BIN)/uv export --frozen --no-emit-project --no-header --format requirements-txt -q
+lock: $(STAMP)
+	$(BIN)/uv lock
+	$(UV_EXPORT) -o requirements.lock
+	$(UV_EXPORT) --all-extras -o requirements-dev.lock
 
 run: setup
 	$(BIN)/shopstream run --summary-json .runtime/summary.json
@@ -37,6 +49,18 @@ test-unit: setup
 
 up down status: setup
 	$(BIN)/shopstream $@
+
+# Docker users (no Docker engine is needed for compose-check: compose-go parses the file, as `docker compose
+# config` does, and the static tests check what `up` needs).
+compose-up:
+	@test -f .env || { echo "no .env: run \`cp .env.example .env\` and change its passwords" >&2; exit 2; }
+	$(COMPOSE) up -d --build
+
+compose-down:
+	$(COMPOSE) down
+
+compose-check: $(STAMP)
+	$(BIN)/pytest -q tests/unit/test_compose.py tests/unit/test_lock.py
 
 clean:
 	-$(BIN)/shopstream down

@@ -8,6 +8,7 @@ Each stage's own options live with it (producers/options.py, streaming/options.p
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,11 +22,19 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
 
 from core.retry import LOCAL_SERVICE
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+#: A folder of secret files, one per setting, named as its variable (SHOPSTREAM_WRITER_PASSWORD): compose mounts its
+#: secrets at /run/secrets and sets this. A variable in the environment wins over a file.
+SECRETS_DIR_VARIABLE = "SHOPSTREAM_SECRETS_DIR"
 #: In the first local Kafka node's folder: how many nodes its cluster was formatted with.
 KAFKA_NODES_FILE = "cluster-nodes"
 KAFKA_NODE_PORT_STEP = 100
@@ -131,6 +140,11 @@ class Settings(BaseSettings):
 
     # Prometheus.
     prometheus_port: int = Field(9090, ge=1, le=65535)
+    prometheus_url: str | None = Field(
+        None,
+        description="an existing Prometheus that `report` queries (compose: http://prometheus:9090); default: "
+        "the local one",
+    )
     producer_metrics_port: int = Field(9464, ge=0, le=65535, description="the producer's /metrics; 0 = none")
     stream_metrics_port: int = Field(9465, ge=0, le=65535, description="the streaming job's /metrics; 0 = none")
     metrics_host: str | None = Field(
@@ -170,6 +184,19 @@ class Settings(BaseSettings):
 
     # How long `up` waits for each service before giving up.
     start_timeout_s: float = Field(90.0, gt=0)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        folder = os.environ.get(SECRETS_DIR_VARIABLE)
+        secrets = SecretsSettingsSource(settings_cls, secrets_dir=folder) if folder else file_secret_settings
+        return init_settings, env_settings, dotenv_settings, secrets
 
     @field_validator("runtime_dir")
     @classmethod
@@ -224,8 +251,8 @@ class Settings(BaseSettings):
         return self.schema_registry_url or f"http://{self.host}:{self.registry_port}/apis/ccompat/v7"
 
     @property
-    def prometheus_url(self) -> str:
-        return f"http://{self.host}:{self.prometheus_port}"
+    def prometheus_endpoint(self) -> str:
+        return (self.prometheus_url or f"http://{self.host}:{self.prometheus_port}").rstrip("/")
 
     @property
     def alertmanager_url(self) -> str:

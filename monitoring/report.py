@@ -188,7 +188,9 @@ def live_metrics(settings: Settings) -> dict | None:
     out: dict = {}
     try:
         for key, query in queries.items():
-            answer = httpx.get(f"{settings.prometheus_url}/api/v1/query", params={"query": query}, timeout=5).json()
+            answer = httpx.get(
+                f"{settings.prometheus_endpoint}/api/v1/query", params={"query": query}, timeout=5
+            ).json()
             out[key] = {r["metric"].get("stage", "?"): float(r["value"][1]) for r in answer["data"]["result"]}
     except (httpx.HTTPError, KeyError, ValueError):
         return None

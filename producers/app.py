@@ -50,6 +50,11 @@ def run(
         options = journal.options
     elif not options.run_id:
         options = options.model_copy(update={"run_id": uuid.uuid4().hex[:12]})
+    if options.load_dimensions:
+        from producers.dimensions import load_dimensions
+
+        loaded = load_dimensions(settings, options)
+        log.info("dimensions loaded (seed %s): %s", options.seed, loaded)
     generator = EventGenerator(options)
     manifest = Manifest(run_id=options.run_id or "", seed=options.seed)
     topics = schemas.event_topics(settings)

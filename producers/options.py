@@ -121,11 +121,20 @@ class ProduceOptions(BaseModel):
         description="finish a killed run from its --manifest file, sending only what "
         "is not in Kafka yet (its other options come from that file)",
     )
+    forever: bool = Field(
+        False, description="produce until stopped (SIGTERM or Ctrl-C), as a service does; each start a new run id"
+    )
+    load_dimensions: bool = Field(
+        False,
+        description="first load the generator's customers and products (its --seed and sizes) into PostgreSQL",
+    )
 
     @model_validator(mode="after")
     def _bounded(self) -> ProduceOptions:
         if self.steps and self.duration_s is None:
             self.duration_s = sum(seconds for _, seconds in self.steps)
-        if self.duration_s is None and self.count is None and self.resume is None:
-            raise ValueError("give --duration or --count (or --resume MANIFEST)")
+        if self.forever and (self.duration_s is not None or self.count is not None):
+            raise ValueError("--forever runs until stopped: give it without --duration, --count or --steps")
+        if self.duration_s is None and self.count is None and self.resume is None and not self.forever:
+            raise ValueError("give --duration or --count (or --forever, or --resume MANIFEST)")
         return self

@@ -162,7 +162,8 @@ class ShopProducer:
                 except BufferError:  # local queue full: let deliveries drain it
                     poll(0.05)
 
-        timeline = manifest.timeline
+        # Events by event-time second, for a bounded run's summary; a run --forever keeps none (it would grow without end).
+        timeline = manifest.timeline if not options.forever else None
         sent = 0
         if delivered is not None:
             sent = self._resend_missing(generator, encode, manifest, delivered, send)
@@ -185,7 +186,8 @@ class ShopProducer:
                 event: GeneratedEvent = next(generator)
                 send(event, encode(event), seq)
                 manifest.late += event.late
-                timeline[event.event_us // 1_000_000] += 1
+                if timeline is not None:
+                    timeline[event.event_us // 1_000_000] += 1
             sent += batch
             manifest.generated = sent
             poll(0)

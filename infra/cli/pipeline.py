@@ -65,7 +65,7 @@ RUN_PRODUCE = Options(
     ProduceOptions,
     "produce",
     "Produce options",
-    exclude=("count", "resume"),
+    exclude=("count", "resume", "forever", "load_dimensions"),  # `run` is bounded, and loads the dimensions itself
     defaults={"duration_s": 30.0},
 )
 

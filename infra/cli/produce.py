@@ -28,7 +28,7 @@ def produce(options: ProduceOptions) -> None:
         options = resume.load(options.resume).options.model_copy(update={"resume": options.resume})
     manifest = options.manifest_path
     port = cfg.producer_metrics_port
-    total = options.count if options.count else options.duration_s
+    total = options.count if options.count else options.duration_s  # None (--forever): a bar without end
     unit = "events" if options.count else "s"
     with Progress(
         TextColumn("[bold]produce"),
@@ -44,7 +44,7 @@ def produce(options: ProduceOptions) -> None:
             done = m.generated if options.count else elapsed
             bar.update(
                 task,
-                completed=min(done, total),
+                completed=min(done, total) if total else done,
                 line=(
                     f"{m.generated:,} sent · {m.produced:,} acked · {sum(m.failed.values()):,} failed · "
                     f"{m.produced / elapsed if elapsed else 0:,.0f} ev/s ({unit})"

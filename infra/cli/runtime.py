@@ -146,7 +146,7 @@ def _print_status(cfg: Settings) -> bool:
         console.print(f"[yellow]last failed restart[/] {line}")
     console.print(f"alerts: {cfg.alertmanager_url}/#/alerts")
     # One long link (stage p95s, lag, quality ratio): never broken up, so it stays clickable
-    console.print(f"live graphs: {graph_url(cfg.prometheus_url)}", highlight=False, soft_wrap=True)
+    console.print(f"live graphs: {graph_url(cfg.prometheus_endpoint)}", highlight=False, soft_wrap=True)
     return all_ok
 
 

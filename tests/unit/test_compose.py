@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from core.settings import Settings
+from core.settings import SECRETS_DIR_VARIABLE, Settings
 from tests.fixtures.paths import DASHBOARDS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,11 +113,14 @@ def test_the_shopstream_services_run_real_shopstream_commands(compose):
 
 
 def test_environment_names_match_the_settings_class(compose):
-    fields = {f"SHOPSTREAM_{f.upper()}" for f in Settings.model_fields}
+    from producers.options import ProduceOptions
+
+    fields = {f"SHOPSTREAM_{f.upper()}" for f in Settings.model_fields} | {SECRETS_DIR_VARIABLE}
+    # `shopstream produce`'s flags have their own variables (see `shopstream produce --help`)
+    fields |= {f"SHOPSTREAM_PRODUCE_{f.removesuffix('_s').upper()}" for f in ProduceOptions.model_fields}
     text = COMPOSE.read_text() + (ROOT / ".env.example").read_text()
     used = set(re.findall(r"SHOPSTREAM_[A-Z_]+", text))
-    produce_flags = {"SHOPSTREAM_PRODUCE_RATE"}  # the CLI flag's own variable, see `shopstream produce --help`
-    assert used - produce_flags <= fields, f"not settings: {sorted(used - produce_flags - fields)}"
+    assert used <= fields, f"not settings: {sorted(used - fields)}"
 
 
 def test_docker_compose_config_accepts_the_file():
@@ -171,23 +174,138 @@ def test_kafka_writes_its_log_to_its_volume(compose):
 def test_postgres_is_healthy_only_once_it_answers_over_tcp(compose):
     probe = " ".join(services(compose)["postgres"]["healthcheck"]["test"])
     assert "pg_isready" in probe and "-h 127.0.0.1" in probe
-    assert services(compose)["db-init"]["restart"] == "on-failure"
 
 
 def test_secrets_go_only_where_they_are_needed(compose):
+    """File secrets (/run/secrets) where the image reads them; the superuser's only to PostgreSQL and db-init."""
+    holders = {
+        name: {(s if isinstance(s, str) else s["source"]) for s in svc.get("secrets", [])}
+        for name, svc in services(compose).items()
+    }
+    assert {n for n, held in holders.items() if "postgres_superuser_password" in held} == {"postgres", "db-init"}
+    assert {n for n, held in holders.items() if "registry_password" in held} == {"db-init"}
     for name, svc in services(compose).items():
-        env = svc.get("environment", {})
-        if "SHOPSTREAM_POSTGRES_SUPERUSER_PASSWORD" in env:
-            assert name == "db-init", f"{name} gets the superuser's password"
-    registry = services(compose)["registry"]["environment"]["APICURIO_DATASOURCE_PASSWORD"]
-    assert "SUPERUSER" not in registry
+        for variable, value in svc.get("environment", {}).items():
+            if variable.endswith("PASSWORD"):  # in an environment only where the image reads no file
+                assert name == "registry" and variable == "APICURIO_DATASOURCE_PASSWORD", (name, variable)
+            assert "SUPERUSER" not in str(value), (name, variable)
+    for name in ("postgres", "grafana", "pgadmin"):  # each image's own *_FILE convention
+        env = services(compose)[name]["environment"]
+        assert any(v.endswith("_FILE") and env[v].startswith("/run/secrets/") for v in env), name
+    app = services(compose)["stream"]
+    assert app["environment"][SECRETS_DIR_VARIABLE] == "/run/secrets"
+    targets = {s["target"] for s in app["secrets"]}
+    assert targets <= {f"SHOPSTREAM_{f.upper()}" for f in Settings.model_fields}, targets
     assert "PGADMIN_CONFIG_SERVER_MODE" not in services(compose)["pgadmin"].get("environment", {})
     assert ".env" in (ROOT / ".gitignore").read_text().split()
 
 
-def test_the_image_holds_every_package_and_runs_unprivileged():
-    import tomllib
+# --- what a compose user needs to lose nothing and see the truth (issue 30) ----------------------------
+#: Every path where a service keeps state, in its container: each must be a named volume, or a recreate loses it.
+STATE = {
+    "kafka": ["/var/lib/kafka/data"],
+    "postgres": ["/var/lib/postgresql/data"],
+    "prometheus": ["/prometheus"],
+    "alertmanager": ["/alertmanager"],
+    "grafana": ["/var/lib/grafana"],
+    "pgadmin": ["/var/lib/pgadmin"],
+}
+ONE_SHOT = {"db-init", "topics-init"}
 
+
+def named_volumes(svc: dict) -> dict[str, str]:
+    """container path -> volume name, for named volumes only (not the repository's files mounted read-only)."""
+    found = {}
+    for volume in svc.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if not source.startswith((".", "/")):
+            found[target] = source
+    return found
+
+
+def test_every_state_path_is_on_a_named_volume(compose):
+    stream = services(compose)["stream"]
+    runtime = Settings(runtime_dir=stream["environment"]["SHOPSTREAM_RUNTIME_DIR"])
+    from streaming.options import StreamOptions
+
+    state = {
+        **STATE,
+        # the job's checkpoint, and the archive the upkeep writes before it drops a day from PostgreSQL
+        "stream": [str(StreamOptions().checkpoint(runtime).parents[1]), str(runtime.archive_path)],
+    }
+    for name, paths in state.items():
+        volumes = named_volumes(services(compose)[name])
+        for path in paths:
+            assert path in volumes, f"{name} keeps state in {path}, which is on no volume"
+            assert volumes[path] in compose["volumes"], f"{name}: volume {volumes[path]} is not declared"
+    dockerfile = (ROOT / "Dockerfile").read_text().rsplit("\nFROM ", 1)[1]
+    for path in state["stream"]:  # made in the image, so that a new volume starts out owned by its user
+        assert path in dockerfile, path
+
+
+def test_restart_policies_and_init(compose):
+    for name, svc in services(compose).items():
+        assert svc.get("init") is True, f"{name}: no init (orphaned processes are never reaped)"
+        if name in ONE_SHOT:
+            policy, _, tries = svc["restart"].partition(":")
+            assert policy == "on-failure" and 1 <= int(tries) <= 10, f"{name}: {svc['restart']} retries without end"
+        else:
+            assert svc["restart"] == "unless-stopped", f"{name}: {svc.get('restart')}"
+
+
+def test_every_long_running_service_has_a_healthcheck(compose):
+    for name, svc in services(compose).items():
+        if name not in ONE_SHOT:
+            assert "healthcheck" in svc, f"{name} is 'running' whether or not it works"
+
+
+def test_no_host_port_is_hard_coded(compose):
+    """Every published port is a variable with the embedded runtime's default: two stacks on one host can be
+    told apart, and a taken port is moved without editing the file."""
+    for name, svc in services(compose).items():
+        for port in svc.get("ports", []):
+            host = port.removeprefix("127.0.0.1:").rsplit(":", 1)[0]
+            assert re.fullmatch(r"\$\{[A-Z_]+:-\d+\}", host), f"{name} publishes a fixed host port: {port}"
+
+
+def test_every_service_has_a_memory_limit_and_the_readme_states_the_need(compose):
+    def mib(value: str) -> int:
+        number, unit = re.fullmatch(r"(\d+)([mg])", value).groups()
+        return int(number) * (1024 if unit == "g" else 1)
+
+    total = 0
+    for name, svc in services(compose).items():
+        assert "mem_limit" in svc, f"{name} has no memory limit"
+        total += mib(svc["mem_limit"])
+    readme = (ROOT / "README.md").read_text()
+    stated = re.search(r"limits add up to ([\d.]+) GiB", readme)
+    assert stated, "the README's compose section states the memory the limits add up to"
+    assert abs(float(stated.group(1)) - total / 1024) < 0.1, (stated.group(1), total / 1024)
+    heaps = {
+        "kafka": services(compose)["kafka"]["environment"]["KAFKA_HEAP_OPTS"],
+        "registry": services(compose)["registry"]["environment"]["JAVA_OPTS_APPEND"],
+    }
+    for name, options in heaps.items():
+        assert "-Xmx" in options, f"{name}'s heap is not capped below its limit"
+
+
+def test_the_producer_runs_without_end_and_loads_the_dimensions(compose):
+    command = services(compose)["producer"]["command"]
+    assert "--forever" in command and "--load-dimensions" in command and "--duration" not in command
+    from producers.options import ProduceOptions
+
+    ProduceOptions(forever=True, load_dimensions=True)  # the options the command's flags make are valid
+    env = services(compose)["producer"]["environment"]
+    assert {"SHOPSTREAM_PRODUCE_SEED", "SHOPSTREAM_PRODUCE_CUSTOMERS", "SHOPSTREAM_PRODUCE_PRODUCTS"} <= set(env)
+
+
+def test_report_reaches_prometheus_from_a_container(compose):
+    url = services(compose)["stream"]["environment"]["SHOPSTREAM_PROMETHEUS_URL"]
+    assert Settings(prometheus_url=url).prometheus_endpoint == "http://prometheus:9090"
+    assert "prometheus" in services(compose)
+
+
+def test_the_image_holds_every_package_and_runs_unprivileged():
     dockerfile = (ROOT / "Dockerfile").read_text()
     packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
     for package in (p.rstrip("*") for p in packages):
@@ -233,16 +351,21 @@ def resolved(binary: Path, file: Path, env_file: Path) -> subprocess.CompletedPr
 def test_compose_go_loads_the_file_with_the_example_env(compose_check):
     out = resolved(compose_check, COMPOSE, ROOT / ".env.example")
     assert out.returncode == 0, out.stderr
-    project = json.loads(out.stdout)["services"]
+    project = json.loads(out.stdout)
+    svcs = project["services"]
     # the anchors merged, the variables interpolated, and the secrets only where they belong
-    assert project["stream"]["environment"]["SHOPSTREAM_WRITER_PASSWORD"] == "change-me-writer"
-    assert project["db-init"]["environment"]["SHOPSTREAM_POSTGRES_SUPERUSER_PASSWORD"] == "change-me-admin"
-    assert "SHOPSTREAM_POSTGRES_SUPERUSER_PASSWORD" not in project["stream"]["environment"]
-    assert project["registry"]["environment"]["APICURIO_DATASOURCE_PASSWORD"] == "change-me-registry"
-    for name, svc in project.items():
+    assert project["secrets"]["writer_password"]["environment"] == "SHOPSTREAM_WRITER_PASSWORD"
+    held = {name: {s["source"] for s in svc.get("secrets", [])} for name, svc in svcs.items()}
+    assert held["stream"] == {"writer_password", "reader_password"}
+    assert "postgres_superuser_password" in held["db-init"] and "postgres_superuser_password" not in held["stream"]
+    assert svcs["registry"]["environment"]["APICURIO_DATASOURCE_PASSWORD"] == "change-me-registry"
+    assert svcs["db-init"]["restart"] == "on-failure:5" and svcs["stream"]["restart"] == "unless-stopped"
+    for name, svc in svcs.items():
+        assert svc.get("init") is True and svc.get("mem_limit"), name
         for port in svc.get("ports", []):
             assert port["host_ip"] == "127.0.0.1", (name, port)
-    assert project["stream"]["stop_grace_period"] == "1m0s"
+    assert svcs["stream"]["stop_grace_period"] == "1m0s"
+    assert {"archive", "grafana-data", "alertmanager-data", "pgadmin-data"} <= set(project["volumes"])
 
 
 def test_compose_go_refuses_what_docker_compose_would(compose_check, tmp_path):

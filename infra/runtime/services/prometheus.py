@@ -72,12 +72,17 @@ class Prometheus(Service):
             "--log.level=warn",
         ]
 
+    @property
+    def url(self) -> str:
+        """The local server's (SHOPSTREAM_PROMETHEUS_URL names another, for `report`)."""
+        return f"http://{self.settings.host}:{self.settings.prometheus_port}"
+
     def healthy(self) -> bool:
-        return answers_ok(f"{self.settings.prometheus_url}/-/ready")
+        return answers_ok(f"{self.url}/-/ready")
 
     def version(self) -> str:
         out = subprocess.run([self.binary(), "--version"], capture_output=True, text=True)
         return (out.stdout or out.stderr).split()[2]
 
     def address(self) -> str:
-        return self.settings.prometheus_url
+        return self.url

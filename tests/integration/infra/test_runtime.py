@@ -89,7 +89,7 @@ def test_prometheus_scrapes_itself(running_stack):
     s = running_stack
 
     def prometheus_target_up() -> bool:
-        targets = httpx.get(f"{s.prometheus_url}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
+        targets = httpx.get(f"{s.prometheus_endpoint}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
         return any(t["labels"]["job"] == "prometheus" and t["health"] == "up" for t in targets)
 
     wait_for(prometheus_target_up, 30, "Prometheus's own target to be up")

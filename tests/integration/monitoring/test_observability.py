@@ -59,7 +59,7 @@ def live_run(running_stack, tmp_path_factory):
         scraped_after = time.time() + 0.5
 
         def every_target_scraped_twice_since_the_run():  # so each rate() has its samples
-            targets = httpx.get(f"{settings.prometheus_url}/api/v1/targets", timeout=5).json()["data"]
+            targets = httpx.get(f"{settings.prometheus_endpoint}/api/v1/targets", timeout=5).json()["data"]
             ours = [t for t in targets["activeTargets"] if t["labels"].get("component")]
             return ours and all(
                 t["health"] == "up" and _epoch(t["lastScrape"]) > scraped_after + t_interval(t) for t in ours
@@ -87,7 +87,7 @@ def t_interval(target: dict) -> float:
 @pytest.mark.parametrize("name,expr", list(panel_queries()), ids=[n for n, _ in panel_queries()])
 def test_every_dashboard_panel_returns_data(live_run, name, expr):
     settings = live_run[0]
-    answer = httpx.get(f"{settings.prometheus_url}/api/v1/query", params={"query": expr}, timeout=10).json()
+    answer = httpx.get(f"{settings.prometheus_endpoint}/api/v1/query", params={"query": expr}, timeout=10).json()
     assert answer["status"] == "success", answer
     assert answer["data"]["result"], f"{name}: `{expr}` returned no data"
 
@@ -96,11 +96,13 @@ def test_every_dashboard_panel_returns_data(live_run, name, expr):
 def test_every_live_view_graph_returns_data(live_run, title):
     """The ready-made queries `status` links on Prometheus's graph page (the live view without Docker)."""
     settings = live_run[0]
-    answer = httpx.get(f"{settings.prometheus_url}/api/v1/query", params={"query": GRAPHS[title]}, timeout=10).json()
+    answer = httpx.get(
+        f"{settings.prometheus_endpoint}/api/v1/query", params={"query": GRAPHS[title]}, timeout=10
+    ).json()
     assert answer["status"] == "success", answer
     assert answer["data"]["result"], f"{title}: `{GRAPHS[title]}` returned no data"
     # /graph sends Debian's build (no React UI) on to /classic/graph: the queries must survive the redirects
-    page = httpx.get(graph_url(settings.prometheus_url), timeout=10, follow_redirects=True)
+    page = httpx.get(graph_url(settings.prometheus_endpoint), timeout=10, follow_redirects=True)
     assert page.status_code == 200 and "g0.expr=stage" in str(page.url), page.url
 
 

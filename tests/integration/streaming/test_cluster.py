@@ -86,5 +86,5 @@ def test_exactly_once_with_the_job_on_the_standalone_cluster(spark_cluster, pipe
 
 
 def _prometheus(settings, expr: str) -> list[float]:
-    answer = httpx.get(f"{settings.prometheus_url}/api/v1/query", params={"query": expr}, timeout=10).json()
+    answer = httpx.get(f"{settings.prometheus_endpoint}/api/v1/query", params={"query": expr}, timeout=10).json()
     return [float(r["value"][1]) for r in answer["data"]["result"]]

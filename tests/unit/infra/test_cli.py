@@ -104,6 +104,18 @@ def run_cli(capsys, *argv) -> tuple[int, str, str]:
     return exit_.value.code, out.out, out.err
 
 
+#: Fields `run` sets itself, or has no use for (it is bounded, and loads the dimensions itself).
+RUN_SETS_ITSELF = (
+    "count",
+    "resume",
+    "forever",
+    "load_dimensions",
+    "ready_file",
+    "stop_when_idle_s",
+    "from_group_offsets",
+)
+
+
 def test_every_stream_and_produce_field_is_a_flag_of_its_commands_with_its_variable():
     from infra.cli.pipeline import REPLAY_ONLY
 
@@ -116,10 +128,7 @@ def test_every_stream_and_produce_field_is_a_flag_of_its_commands_with_its_varia
             envvars = {opt: p.envvar for p in commands[(name,)].params for opt in p.opts}
             for path, info in Options("options", model, group).fields():
                 flag = f"--{flag_name(path[-1], info)}"
-                if path[-1] in REPLAY_ONLY or (
-                    name == "run"
-                    and path[-1] in ("count", "resume", "ready_file", "stop_when_idle_s", "from_group_offsets")
-                ):
+                if path[-1] in REPLAY_ONLY or (name == "run" and path[-1] in RUN_SETS_ITSELF):
                     assert flag not in envvars  # `replay` and `run` set these themselves (or have no use for them)
                     continue
                 assert flag in envvars, f"`{name}`: {path} has no flag"
@@ -172,7 +181,7 @@ def test_every_option_set_through_its_variable_reaches_the_child_job(tmp_path):
     produce = ProduceOptions(**seen["produce_options"])
     from infra.cli.pipeline import REPLAY_ONLY
 
-    unset_by_run = {"count", "resume", "ready_file", "stop_when_idle_s", "from_group_offsets", *REPLAY_ONLY}
+    unset_by_run = {*RUN_SETS_ITSELF, *REPLAY_ONLY}
     defaults = {**StreamOptions().model_dump(), **ProduceOptions(count=1).model_dump()}
     for options in (stream, produce):
         for name in type(options).model_fields:

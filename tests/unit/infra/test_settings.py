@@ -26,10 +26,28 @@ def test_flags_override_the_environment(monkeypatch, tmp_path):
 
 def test_external_services_replace_the_local_addresses(tmp_path):
     s = Settings(
-        runtime_dir=tmp_path, bootstrap_servers="k1:9092,k2:9092", schema_registry_url="http://reg:8080/apis/ccompat/v7"
+        runtime_dir=tmp_path,
+        bootstrap_servers="k1:9092,k2:9092",
+        schema_registry_url="http://reg:8080/apis/ccompat/v7",
+        prometheus_url="http://prometheus:9090/",
     )
     assert s.kafka_bootstrap == "k1:9092,k2:9092"
     assert s.registry_url == "http://reg:8080/apis/ccompat/v7"
+    assert s.prometheus_endpoint == "http://prometheus:9090"
+    assert Settings(runtime_dir=tmp_path).prometheus_endpoint == "http://127.0.0.1:9090"
+
+
+def test_secrets_are_read_from_files_in_the_secrets_folder(monkeypatch, tmp_path):
+    """Compose mounts each secret as /run/secrets/<its variable>; the environment still wins over a file."""
+    (tmp_path / "SHOPSTREAM_WRITER_PASSWORD").write_text("from-a-file")
+    (tmp_path / "SHOPSTREAM_READER_PASSWORD").write_text("from-a-file")
+    monkeypatch.setenv("SHOPSTREAM_SECRETS_DIR", str(tmp_path))
+    monkeypatch.setenv("SHOPSTREAM_READER_PASSWORD", "from-the-environment")
+    s = Settings(runtime_dir=tmp_path)
+    assert s.writer_password.get_secret_value() == "from-a-file"
+    assert s.reader_password.get_secret_value() == "from-the-environment"
+    monkeypatch.delenv("SHOPSTREAM_SECRETS_DIR")
+    assert Settings(runtime_dir=tmp_path).writer_password.get_secret_value() == "shopstream-writer"
 
 
 @pytest.mark.parametrize(

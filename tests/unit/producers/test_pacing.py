@@ -37,3 +37,12 @@ def test_a_step_load_is_given_as_rate_colon_seconds_and_lasts_their_sum_unless_t
     assert ProduceOptions(steps="5000:60", duration_s=10).duration_s == 10
     with pytest.raises(ValidationError, match="RATE:SECONDS"):
         ProduceOptions(steps="5000")
+
+
+def test_a_run_is_bounded_unless_it_is_told_to_run_forever():
+    with pytest.raises(ValidationError, match="--forever"):
+        ProduceOptions()
+    assert ProduceOptions(forever=True).duration_s is None
+    for bound in ({"count": 10}, {"duration_s": 5}, {"steps": "5000:60"}):
+        with pytest.raises(ValidationError, match="runs until stopped"):
+            ProduceOptions(forever=True, **bound)
