@@ -13,7 +13,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from confluent_kafka.admin import AdminClient
 from tenacity import Retrying, retry_if_exception, stop_after_delay
 
-from core.exceptions import DependencyUnavailable, not_reachable
+from core.exceptions import ConfigError, DependencyUnavailable, not_reachable
 from core.retry import KAFKA_CALL
 from core.settings import Settings
 
@@ -131,6 +131,28 @@ def unreachable(settings: Settings, exc: KafkaException) -> DependencyUnavailabl
     reason = exc.args[0].str() if exc.args and isinstance(exc.args[0], KafkaError) else str(exc)
     return DependencyUnavailable(
         not_reachable("Kafka", settings.kafka_bootstrap, reason, "run `shopstream up` or fix --bootstrap-servers")
+    )
+
+
+#: What the broker's authorizer refuses, by the kind of resource.
+REFUSALS = {
+    KafkaError.TOPIC_AUTHORIZATION_FAILED: "topic",
+    KafkaError.GROUP_AUTHORIZATION_FAILED: "group",
+    KafkaError.CLUSTER_AUTHORIZATION_FAILED: "cluster",
+}
+
+
+def refused(settings: Settings, name: str, error: KafkaError) -> ConfigError | None:
+    """The one-line error for what the broker's ACLs refuse (a misconfiguration, not weather); None for any other
+    error."""
+    kind = REFUSALS.get(error.code())
+    if kind is None:
+        return None
+    user = settings.kafka_sasl_username or "ANONYMOUS"
+    return ConfigError(
+        f"Kafka refused user {user} access to {kind} {name} ({error.name()}): its ACLs do not allow it; use the "
+        "topic prefix it was granted (`shopstream up` grants SHOPSTREAM_TOPIC_PREFIX's), or grant this one with "
+        "`shopstream kafka acls --add`"
     )
 
 

@@ -38,6 +38,8 @@ SECRETS_DIR_VARIABLE = "SHOPSTREAM_SECRETS_DIR"
 #: In the first local Kafka node's folder: how many nodes its cluster was formatted with.
 KAFKA_NODES_FILE = "cluster-nodes"
 KAFKA_NODE_PORT_STEP = 100
+#: Under the runtime folder: the CA that signed the local PostgreSQL's certificate (infra.runtime.services.postgres).
+LOCAL_POSTGRES_CA = Path("postgres") / "tls" / "ca.pem"
 
 
 class Settings(BaseSettings):
@@ -101,10 +103,14 @@ class Settings(BaseSettings):
     postgres_port: int = Field(5432, ge=1, le=65535)
     postgres_db: str = "shopstream"
     postgres_sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = Field(
-        "prefer", description="libpq's sslmode for every PostgreSQL client (verify-full checks the server's name)"
+        "prefer",
+        description="libpq's sslmode for every PostgreSQL client: prefer (the default) encrypts when the server "
+        "offers TLS, as the local one does; verify-full also checks its certificate and name",
     )
     postgres_ssl_ca_location: Path | None = Field(
-        None, description="PEM file of the CA that signed the server's certificate (with verify-ca or verify-full)"
+        None,
+        description="PEM file of the CA that signed the server's certificate (with verify-ca or verify-full; "
+        "default for the local server: the CA it was made with, <runtime_dir>/postgres/tls/ca.pem)",
     )
     postgres_superuser_password: SecretStr = SecretStr("shopstream-admin")
     writer_user: str = "shopstream_writer"
@@ -291,8 +297,17 @@ class Settings(BaseSettings):
             user=user,
             password=password,
             sslmode=self.postgres_sslmode,
-            ssl_ca_location=self.postgres_ssl_ca_location,
+            ssl_ca_location=self.postgres_ca,
         )
+
+    @property
+    def postgres_ca(self) -> Path | None:
+        """The CA clients verify the server with: the setting, else (verifying the local server) the local CA."""
+        if self.postgres_ssl_ca_location is not None:
+            return self.postgres_ssl_ca_location
+        if self.postgres_host is None and self.postgres_sslmode in ("verify-ca", "verify-full"):
+            return self.runtime_dir / LOCAL_POSTGRES_CA
+        return None
 
     def postgres_dsn(self, role: str = "writer", dbname: str | None = None) -> str:
         """libpq DSN for ``role`` in ("writer", "reader", "admin")."""

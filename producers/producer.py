@@ -94,6 +94,13 @@ class ShopProducer:
         except KafkaException as exc:
             raise kafka.unreachable(self.settings, exc) from None
         missing = [t for t in self.topics.values() if t not in meta.topics]
+        for topic in missing:  # absent from the listing: missing, or hidden by the broker's ACLs
+            try:
+                error = self.producer.list_topics(topic, timeout=timeout).topics[topic].error
+            except KafkaException as exc:
+                raise kafka.unreachable(self.settings, exc) from None
+            if error is not None and (refusal := kafka.refused(self.settings, topic, error)):
+                raise refusal
         if missing:
             raise ProducerError(
                 f"topic(s) {', '.join(missing)} do not exist: run `shopstream up` (it creates "

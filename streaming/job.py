@@ -267,6 +267,10 @@ OFFSET_LOOKUP_TIMEOUT_MS = 15_000
 OFFSET_LOOKUP_TRIES = 12
 
 
+def spark_group_prefix(settings: Settings) -> str:
+    return f"{settings.topic_prefix}.spark-kafka-source"
+
+
 def kafka_source(spark, settings: Settings, schemas: WriterSchemas, starting: str, max_offsets: int):
     """The Kafka source of ``schemas``' topics (the warm-up reads its own through the very same options)."""
     reader = spark.readStream.format("kafka")
@@ -278,6 +282,8 @@ def kafka_source(spark, settings: Settings, schemas: WriterSchemas, starting: st
         .option("maxOffsetsPerTrigger", max_offsets)
         .option("failOnDataLoss", "true")
         .option("includeHeaders", "true")
+        # Spark's consumer groups under the topic prefix, where a broker's ACLs grant the pipeline's user its groups.
+        .option("groupIdPrefix", spark_group_prefix(settings))
         # When a partition's leader dies, the driver's offset lookup stays with the dead node until the
         # call's deadline (60 s by default) before Spark asks again with fresh metadata. A 15 s deadline
         # (a request's own must be shorter: 8 s), tried up to 12 times, finds the new leader soon after its

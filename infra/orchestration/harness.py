@@ -25,6 +25,7 @@ from core.kafka import Offsets, caught_up, log_end_offsets
 from core.settings import Settings
 from db.migrate import migrate
 from infra.orchestration.processes import StreamProcess
+from infra.runtime.services.kafka import grant_pipeline_access, revoke_pipeline_access
 from infra.runtime.services.postgres import create_database, drop_database
 from infra.runtime.topics import delete_topics, ensure_topics, load_topic_specs
 from monitoring.summary import RunScope, RunSummary, summarize
@@ -112,6 +113,7 @@ def sandbox(
     if partitions:
         specs = [replace(s, partitions=partitions) if s.name != "dead-letter" else s for s in specs]
     ensure_topics(cfg, name, specs)
+    grant_pipeline_access(cfg, name, pipeline=name)  # what the SASL_SSL listener's user may do with them
     create_database(cfg, cfg.postgres_db)
     checkpoint = checkpoint or cfg.runtime_dir / kind / name
     try:
@@ -123,6 +125,7 @@ def sandbox(
     finally:
         drop_database(cfg, cfg.postgres_db)
         delete_topics(cfg, name, specs)
+        revoke_pipeline_access(cfg, name, pipeline=name)
         shutil.rmtree(checkpoint, ignore_errors=True)
 
 

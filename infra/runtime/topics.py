@@ -119,6 +119,8 @@ def ensure_topics(settings: Settings, prefix: str, specs: list[TopicSpec], timeo
         try:
             future.result()
         except KafkaException as exc:
+            if exc.args and (refusal := kafka.refused(settings, name, exc.args[0])):
+                raise refusal from None
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise ServiceUnhealthy(f"could not create topic {name}: {exc}") from exc
         log.info("created topic %s", name)

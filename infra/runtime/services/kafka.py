@@ -32,6 +32,7 @@ TOOLS = {
     "get-offsets": "org.apache.kafka.tools.GetOffsetShell",
     "configs": "kafka.admin.ConfigCommand",
     "storage": "kafka.tools.StorageTool",
+    "acls": "org.apache.kafka.tools.AclCommand",
 }
 
 
@@ -113,6 +114,11 @@ class Kafka(Service):
                 "listener.name.secure.ssl.keystore.type=PKCS12",
                 f"listener.name.secure.ssl.keystore.password={keystore_password}",
                 f"listener.name.secure.ssl.key.password={keystore_password}",
+                # Kafka's authorizer: the SASL user may do only what ACLs grant it (grant_pipeline_access). It is
+                # broker-wide, so the loopback PLAINTEXT and CONTROLLER listeners' principal (ANONYMOUS) is a super
+                # user: the brokers' own traffic, the controller, and the tools and services on this host use it.
+                "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                "super.users=User:ANONYMOUS",
                 f"log.dirs={self.home / 'data'}",
                 "num.partitions=1",
                 f"offsets.topic.replication.factor={replicas}",
@@ -278,14 +284,14 @@ class Kafka(Service):
         ensure_topics(self.settings, self.settings.topic_prefix, load_topic_specs())
         if self.managed:
             self._ensure_scram_user()
+            grant_pipeline_access(self.settings, self.settings.topic_prefix)
 
     def _ensure_scram_user(self) -> None:
         """The SASL_SSL listener's user, set through the PLAINTEXT listener (idempotent: an upsert)."""
         from confluent_kafka.admin import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
 
         s = self.settings
-        local = KafkaConnection(bootstrap_servers=",".join(f"{s.host}:{k.port('kafka_port')}" for k in nodes(s)))
-        admin = AdminClient(local.librdkafka())
+        admin = _local_admin(s)
         upsert = UserScramCredentialUpsertion(
             SCRAM_USER,
             ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192),
@@ -305,6 +311,50 @@ class Kafka(Service):
         if not self.managed:
             return self.settings.kafka_bootstrap
         return f"{self.settings.host}:{self.port('kafka_port')}"
+
+
+def pipeline_acls(settings: Settings, prefix: str, pipeline: str | None = None):
+    """What the SASL user may do: everything on the topics under ``prefix`` (its event topics, the dead-letter
+    topic, the job's warm-up topics) and on its consumer groups: Spark's (under the same prefix, see
+    streaming.job.spark_group_prefix), the probe's and offset reader's (``shopstream-``), and the pipeline's own."""
+    from confluent_kafka.admin import AclBinding, AclOperation, AclPermissionType, ResourcePatternType, ResourceType
+
+    def allow(kind, name, pattern):
+        return AclBinding(kind, name, pattern, f"User:{SCRAM_USER}", "*", AclOperation.ALL, AclPermissionType.ALLOW)
+
+    bindings = [
+        allow(ResourceType.TOPIC, f"{prefix}.", ResourcePatternType.PREFIXED),
+        allow(ResourceType.GROUP, f"{prefix}.", ResourcePatternType.PREFIXED),
+        allow(ResourceType.GROUP, "shopstream", ResourcePatternType.PREFIXED),
+    ]
+    if pipeline:
+        bindings.append(allow(ResourceType.GROUP, pipeline, ResourcePatternType.LITERAL))
+    return bindings
+
+
+def _local_admin(settings: Settings) -> AdminClient:
+    """An admin client on the local cluster's PLAINTEXT listeners (the super user)."""
+    local = KafkaConnection(
+        bootstrap_servers=",".join(f"{settings.host}:{k.port('kafka_port')}" for k in nodes(settings))
+    )
+    return AdminClient(local.librdkafka())
+
+
+def grant_pipeline_access(settings: Settings, prefix: str, pipeline: str | None = None) -> None:
+    """Grant the local broker's SASL user ``prefix``'s topics and groups (idempotent). Nothing for an external
+    cluster, whose ACLs are its own operators'."""
+    if settings.bootstrap_servers is not None:
+        return
+    for future in _local_admin(settings).create_acls(pipeline_acls(settings, prefix, pipeline)).values():
+        future.result(timeout=30)
+
+
+def revoke_pipeline_access(settings: Settings, prefix: str, pipeline: str | None = None) -> None:
+    """Take back what grant_pipeline_access gave (a sandbox's, when it is removed)."""
+    if settings.bootstrap_servers is not None:
+        return
+    for future in _local_admin(settings).delete_acls(pipeline_acls(settings, prefix, pipeline)).values():
+        future.result(timeout=30)
 
 
 def nodes(settings: Settings) -> list[Kafka]:

@@ -69,20 +69,19 @@ class PgAdmin(Service):
         relative to the login's storage folder in server mode)."""
         s = self.settings
         reader = s.postgres("reader")
-        return {
-            "Servers": {
-                "1": {
-                    "Name": "shopstream (read-only)",
-                    "Group": "shopstream",
-                    "Host": reader.hosts[0],  # pgAdmin registers one host: the first of a failover list
-                    "Port": reader.ports[0],
-                    "MaintenanceDB": reader.dbname,
-                    "Username": reader.user,
-                    "SSLMode": reader.sslmode,
-                    "PassFile": "/pgpass",
-                }
-            }
+        server = {
+            "Name": "shopstream (read-only)",
+            "Group": "shopstream",
+            "Host": reader.hosts[0],  # pgAdmin registers one host: the first of a failover list
+            "Port": reader.ports[0],
+            "MaintenanceDB": reader.dbname,
+            "Username": reader.user,
+            "SSLMode": reader.sslmode,
+            "PassFile": "/pgpass",
         }
+        if reader.ssl_ca_location:  # verify-ca / verify-full: the CA the connection model verifies with
+            server["SSLRootCert"] = str(reader.ssl_ca_location)
+        return {"Servers": {"1": server}}
 
     def prepare(self) -> None:
         s = self.settings

@@ -6,7 +6,9 @@ The server refuses to run as root, so when we are root it runs as the unprivileg
 
 from __future__ import annotations
 
+import datetime as dt
 import glob
+import ipaddress
 import os
 import pwd
 import re
@@ -20,6 +22,7 @@ from psycopg2.extensions import encrypt_password
 
 from core.database import connect, open_connection
 from core.exceptions import DependencyMissing, ServiceUnhealthy
+from core.settings import LOCAL_POSTGRES_CA
 from infra.runtime.base import Service
 from infra.runtime.process import drop_privileges
 
@@ -81,6 +84,72 @@ class Postgres(Service):
             entry = pwd.getpwnam("postgres")
         return entry.pw_uid, entry.pw_gid
 
+    @property
+    def tls_dir(self) -> Path:
+        """Outside the data folder: an existing cluster gets TLS from the command line, its folder untouched."""
+        return self.home / "tls"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.settings.runtime_dir / LOCAL_POSTGRES_CA
+
+    def _make_certificate(self) -> None:
+        """A CA, and a certificate it signs for the server's address and localhost (verify-full checks both). The
+        CA's key is never written: nothing else can be signed with it. Made once; delete tls/ to make new ones."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+        key_file, cert_file = self.tls_dir / "server.key", self.tls_dir / "server.crt"
+        if key_file.exists() and cert_file.exists() and self.ca_file.exists():
+            return
+        self.tls_dir.mkdir(parents=True, exist_ok=True)
+        now = dt.datetime.now(dt.UTC)
+
+        def certificate(subject: str, issuer: str, public_key, signer, *extensions):
+            builder = (
+                x509.CertificateBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+                .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+                .public_key(public_key)
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - dt.timedelta(days=1))
+                .not_valid_after(now + dt.timedelta(days=3650))
+            )
+            for extension, critical in extensions:
+                builder = builder.add_extension(extension, critical=critical)
+            return builder.sign(signer, hashes.SHA256())
+
+        ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+        ca_name = "shopstream local PostgreSQL CA"
+        ca = certificate(ca_name, ca_name, ca_key.public_key(), ca_key, (x509.BasicConstraints(True, 0), True))
+        names: list[x509.GeneralName] = [x509.DNSName("localhost")]
+        try:
+            names.insert(0, x509.IPAddress(ipaddress.ip_address(self.settings.host)))
+        except ValueError:
+            names.insert(0, x509.DNSName(self.settings.host))
+        server = certificate(
+            self.settings.host,
+            ca_name,
+            server_key.public_key(),
+            ca_key,
+            (x509.SubjectAlternativeName(names), False),
+            (x509.BasicConstraints(False, None), True),
+            (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
+        )
+        key_file.unlink(missing_ok=True)
+        key_file.touch(mode=0o600)  # the server refuses a key that others can read
+        key_file.write_bytes(
+            server_key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        self._chown(key_file)
+        cert_file.write_bytes(server.public_bytes(serialization.Encoding.PEM))
+        self.ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+        self._chown(self.tls_dir)
+
     def _chown(self, path: Path) -> None:
         user = self.run_as()
         if user:
@@ -98,6 +167,7 @@ class Postgres(Service):
             mode = parent.stat().st_mode
             if not mode & 0o001:
                 os.chmod(parent, mode | 0o001)
+        self._make_certificate()
         if (self.data_dir / "PG_VERSION").exists():
             return
         pwfile = self.home / ".pwfile"
@@ -143,6 +213,14 @@ class Postgres(Service):
             f"listen_addresses={self.settings.host}",
             "-c",
             f"unix_socket_directories={self.socket_dir}",
+            # TLS, from the command line: a data folder made before it needs no change. Clients choose with
+            # SHOPSTREAM_POSTGRES_SSLMODE (prefer by default: encrypted; verify-full checks the certificate).
+            "-c",
+            "ssl=on",
+            "-c",
+            f"ssl_cert_file={self.tls_dir / 'server.crt'}",
+            "-c",
+            f"ssl_key_file={self.tls_dir / 'server.key'}",
         ]
         for key, value in SERVER_SETTINGS.items():
             argv += ["-c", f"{key}={value}"]

@@ -6,18 +6,22 @@ import datetime as dt
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import psycopg2
 import pytest
 from confluent_kafka import TopicPartition
 from pydantic import SecretStr
 
 from core import kafka
+from core.exceptions import ConfigError
 from core.settings import Settings, settings_env
 from infra.orchestration.harness import PipelineRun, sandbox
 from infra.orchestration.processes import StreamProcess
 from infra.runtime.services.kafka import Kafka, over_sasl_ssl
+from infra.runtime.topics import delete_topics, ensure_topics, load_topic_specs
 from monitoring.summary import RunSummary
 from producers.app import build_serializers
 from producers.generator import EventGenerator
@@ -25,7 +29,7 @@ from producers.manifest import Manifest
 from producers.options import NO_FAULTS, ProduceOptions
 from producers.producer import ShopProducer
 from streaming.options import StreamOptions
-from tests.fixtures.database import scalar
+from tests.fixtures.database import scalar, sessions
 from tests.fixtures.kafka import consume_all
 from tests.fixtures.pipeline import ALL_FAULTS
 from tests.fixtures.processes import processes_mentioning
@@ -97,19 +101,23 @@ class EndToEnd:
     summary: RunSummary
     log: str  # what the job wrote to its log in this run
     secrets_on_command_lines: dict[str, dict[int, str]]  # looked for while the job ran: what `ps` shows anyone
+    database_sessions: list[tuple[str, str, bool]]  # (user, database, over TLS), looked at once the job drained
 
 
 @pytest.fixture(scope="module")
 def e2e(running_stack, tmp_path_factory) -> Iterator[EndToEnd]:
-    """Through the broker's SASL_SSL listener (SCRAM over TLS): the producer, the stream job (librdkafka and
-    Spark's Java client) and one of Kafka's own tools are configured by the one connection model alone. The other
-    pipeline tests use PLAINTEXT. The job warms up here (and only here), so that the warm-up's path stays proven."""
+    """Through the broker's SASL_SSL listener (SCRAM over TLS, on the ACLs of its prefix alone) and PostgreSQL over
+    TLS with sslmode=verify-full: the producer, the stream job (librdkafka and Spark's Java client), its sink and
+    one of Kafka's own tools are configured by the connection models alone. The other pipeline tests use PLAINTEXT
+    and sslmode=prefer. The job warms up here (and only here), so that the warm-up's path stays proven."""
     checkpoint = tmp_path_factory.mktemp("e2e") / "checkpoint"
     with sandbox(running_stack, kind="test", checkpoint=checkpoint, driver_memory="1g", warmup=True) as box:
         # The stray click below is from 2021, past any retention: the job's upkeep (its first round 30 s after the
         # start) would archive and trim its KPI minute while its fact stays in the default partition (never
         # tiered), and the KPI check would then depend on how long the run took. Here the KPIs are kept a century.
-        settings = over_sasl_ssl(box.settings).model_copy(update={"trim_days": 36_500})
+        settings = over_sasl_ssl(box.settings).model_copy(
+            update={"trim_days": 36_500, "postgres_sslmode": "verify-full"}
+        )
         stream = StreamProcess(settings, box.options)
         run = PipelineRun(settings, stream)
         manifest = run.produce(
@@ -131,13 +139,14 @@ def e2e(running_stack, tmp_path_factory) -> Iterator[EndToEnd]:
         on_command_lines = {name: processes_mentioning(secret) for name, secret in configured_secrets(settings).items()}
         try:
             run.drain()
+            database_sessions = sessions(settings)
         finally:
             assert stream.stop() == 0
         with open(stream.log_file, "rb") as log:
             log.seek(logged)
             text = log.read().decode(errors="replace")
         summary = run.summary(manifest.unique_events + 1)
-        yield EndToEnd(settings, box.options, run, manifest, summary, text, on_command_lines)
+        yield EndToEnd(settings, box.options, run, manifest, summary, text, on_command_lines, database_sessions)
 
 
 def configured_secrets(settings: Settings) -> dict[str, str]:
@@ -167,6 +176,21 @@ def test_no_secret_is_on_a_command_line_or_in_a_log(e2e):
         text = log.read_bytes()
         leaks += [f"{name} in {log}" for name, secret in secrets.items() if secret.encode() in text]
     assert leaks == []
+
+
+def test_postgresql_clients_verify_the_servers_certificate(e2e):
+    """The job's sink and this test's reader connected with sslmode=verify-full (the local CA, by default); the
+    registry, started by the stack with the default sslmode (prefer), is encrypted too. A client given another CA
+    is refused: the certificate is checked, not merely offered."""
+    assert e2e.settings.postgres("writer").dsn().count("sslmode=verify-full") == 1
+    job = [tls for user, db, tls in e2e.database_sessions if db == e2e.settings.postgres_db]
+    assert job and all(job), e2e.database_sessions
+    registry = [tls for user, db, tls in e2e.database_sessions if user == "shopstream_registry"]
+    assert registry and all(registry), e2e.database_sessions
+    assert scalar(e2e.settings, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()") is True
+    wrong_ca = e2e.settings.model_copy(update={"postgres_ssl_ca_location": Kafka(e2e.settings).ca_file})
+    with pytest.raises(psycopg2.OperationalError, match="certificate verify failed"):
+        psycopg2.connect(wrong_ca.postgres_dsn("reader")).close()
 
 
 def test_every_event_is_stored_or_quarantined_exactly_once(e2e):
@@ -236,6 +260,31 @@ def test_kafkas_own_tool_sees_the_group_through_a_generated_command_config(e2e):
     )
     assert tool.returncode == 0, tool.stderr
     assert all(topic in tool.stdout for topic in e2e.run.topics)
+
+
+def test_the_pipelines_user_is_refused_another_prefixs_topics_in_one_line(e2e, running_stack):
+    """The broker's authorizer: the SASL user ran the whole pipeline above on its prefix's ACLs alone; topics
+    that exist under another prefix (made by the PLAINTEXT listener's super user) are refused, with the fix."""
+    other = f"other{uuid.uuid4().hex[:8]}"
+    specs = [s for s in load_topic_specs() if s.name != "dead-letter"]
+    ensure_topics(running_stack, other, specs)
+    try:
+        produce = subprocess.run(
+            [sys.executable, "-m", "infra", "produce", "--count", "10"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, **settings_env(e2e.settings), "SHOPSTREAM_TOPIC_PREFIX": other},
+            check=False,
+        )
+        assert produce.returncode == 2, produce.stderr
+        (line,) = produce.stderr.strip().splitlines()
+        assert f"Kafka refused user shopstream access to topic {other}." in line, line
+        assert "TOPIC_AUTHORIZATION_FAILED" in line and "shopstream kafka acls --add" in line, line
+        with pytest.raises(ConfigError, match="refused user shopstream access to topic another"):
+            ensure_topics(e2e.settings, "another", specs[:1])
+    finally:
+        delete_topics(running_stack, other, specs)
 
 
 def test_the_job_warmed_up_on_its_own_topics_and_removed_them(e2e):

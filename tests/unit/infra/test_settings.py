@@ -109,6 +109,19 @@ def test_one_postgres_model_speaks_libpq_and_jdbc_with_a_failover_list(tmp_path)
     assert "target_session_attrs" not in one and one["host"] == "127.0.0.1"
 
 
+def test_verifying_the_local_postgres_uses_its_ca_by_default(tmp_path):
+    """The registry's JDBC URL and libpq's DSN carry the same sslmode and root certificate."""
+    from psycopg2.extensions import parse_dsn
+
+    local = Settings(runtime_dir=tmp_path, postgres_sslmode="verify-full").postgres("admin", "shopstream_registry")
+    ca = tmp_path / "postgres" / "tls" / "ca.pem"
+    assert parse_dsn(local.dsn())["sslrootcert"] == str(ca)
+    assert f"sslmode=verify-full&sslrootcert={ca}" in local.jdbc_url()
+    assert "sslrootcert" not in Settings(runtime_dir=tmp_path).postgres().dsn()  # prefer: encrypted, not verified
+    remote = Settings(runtime_dir=tmp_path, postgres_host="db", postgres_sslmode="verify-full").postgres()
+    assert remote.ssl_ca_location is None  # another server's CA is not ours: the system's, or the setting
+
+
 @pytest.mark.parametrize("hosts", ["db1,,db2", "db1:port", "db 1", "[::1]:5432"])
 def test_a_malformed_postgres_host_list_is_refused(tmp_path, hosts):
     with pytest.raises(ValidationError):
