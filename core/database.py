@@ -24,6 +24,9 @@ PERMANENT_CONNECT_ERRORS = (
     "does not exist",
     "no pg_hba.conf entry",
     "is not permitted to log in",
+    "certificate verify failed",
+    "server does not support SSL",
+    "root certificate file",
 )
 
 

@@ -313,20 +313,32 @@ class Kafka(Service):
         return f"{self.settings.host}:{self.port('kafka_port')}"
 
 
-def pipeline_acls(settings: Settings, prefix: str, pipeline: str | None = None):
+def pipeline_acls(settings: Settings, prefix: str, pipeline: str | None = None, *, shared: bool = True, filters=False):
     """What the SASL user may do: everything on the topics under ``prefix`` (its event topics, the dead-letter
     topic, the job's warm-up topics) and on its consumer groups: Spark's (under the same prefix, see
-    streaming.job.spark_group_prefix), the probe's and offset reader's (``shopstream-``), and the pipeline's own."""
-    from confluent_kafka.admin import AclBinding, AclOperation, AclPermissionType, ResourcePatternType, ResourceType
+    streaming.job.spark_group_prefix), the pipeline's own, and, when ``shared``, the probe's and offset reader's
+    (``shopstream-``, one binding every prefix shares: a sandbox's revoke leaves it). ``filters``: the same as
+    AclBindingFilter, which delete_acls takes."""
+    from confluent_kafka.admin import (
+        AclBinding,
+        AclBindingFilter,
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
+        ResourceType,
+    )
+
+    make = AclBindingFilter if filters else AclBinding
 
     def allow(kind, name, pattern):
-        return AclBinding(kind, name, pattern, f"User:{SCRAM_USER}", "*", AclOperation.ALL, AclPermissionType.ALLOW)
+        return make(kind, name, pattern, f"User:{SCRAM_USER}", "*", AclOperation.ALL, AclPermissionType.ALLOW)
 
     bindings = [
         allow(ResourceType.TOPIC, f"{prefix}.", ResourcePatternType.PREFIXED),
         allow(ResourceType.GROUP, f"{prefix}.", ResourcePatternType.PREFIXED),
-        allow(ResourceType.GROUP, "shopstream", ResourcePatternType.PREFIXED),
     ]
+    if shared:
+        bindings.append(allow(ResourceType.GROUP, "shopstream", ResourcePatternType.PREFIXED))
     if pipeline:
         bindings.append(allow(ResourceType.GROUP, pipeline, ResourcePatternType.LITERAL))
     return bindings
@@ -345,7 +357,8 @@ def grant_pipeline_access(settings: Settings, prefix: str, pipeline: str | None 
     cluster, whose ACLs are its own operators'."""
     if settings.bootstrap_servers is not None:
         return
-    for future in _local_admin(settings).create_acls(pipeline_acls(settings, prefix, pipeline)).values():
+    admin = _local_admin(settings)  # held until the futures resolve: a dropped client destroys its handle
+    for future in admin.create_acls(pipeline_acls(settings, prefix, pipeline)).values():
         future.result(timeout=30)
 
 
@@ -353,7 +366,8 @@ def revoke_pipeline_access(settings: Settings, prefix: str, pipeline: str | None
     """Take back what grant_pipeline_access gave (a sandbox's, when it is removed)."""
     if settings.bootstrap_servers is not None:
         return
-    for future in _local_admin(settings).delete_acls(pipeline_acls(settings, prefix, pipeline)).values():
+    admin = _local_admin(settings)
+    for future in admin.delete_acls(pipeline_acls(settings, prefix, pipeline, shared=False, filters=True)).values():
         future.result(timeout=30)
 
 

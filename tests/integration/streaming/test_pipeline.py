@@ -10,13 +10,13 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import psycopg2
 import pytest
 from confluent_kafka import TopicPartition
 from pydantic import SecretStr
 
 from core import kafka
-from core.exceptions import ConfigError
+from core.database import connect
+from core.exceptions import ConfigError, ServiceUnhealthy
 from core.settings import Settings, settings_env
 from infra.orchestration.harness import PipelineRun, sandbox
 from infra.orchestration.processes import StreamProcess
@@ -189,8 +189,8 @@ def test_postgresql_clients_verify_the_servers_certificate(e2e):
     assert registry and all(registry), e2e.database_sessions
     assert scalar(e2e.settings, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()") is True
     wrong_ca = e2e.settings.model_copy(update={"postgres_ssl_ca_location": Kafka(e2e.settings).ca_file})
-    with pytest.raises(psycopg2.OperationalError, match="certificate verify failed"):
-        psycopg2.connect(wrong_ca.postgres_dsn("reader")).close()
+    with pytest.raises(ServiceUnhealthy, match=r"certificate verify failed.*SHOPSTREAM_POSTGRES_"):
+        connect(wrong_ca, "reader").close()
 
 
 def test_every_event_is_stored_or_quarantined_exactly_once(e2e):
@@ -274,7 +274,12 @@ def test_the_pipelines_user_is_refused_another_prefixs_topics_in_one_line(e2e, r
             capture_output=True,
             text=True,
             timeout=120,
-            env={**os.environ, **settings_env(e2e.settings), "SHOPSTREAM_TOPIC_PREFIX": other},
+            env={
+                **os.environ,
+                **settings_env(e2e.settings),
+                "SHOPSTREAM_TOPIC_PREFIX": other,
+                "SHOPSTREAM_PRODUCER_METRICS_PORT": "0",
+            },
             check=False,
         )
         assert produce.returncode == 2, produce.stderr

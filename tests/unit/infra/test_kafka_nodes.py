@@ -4,7 +4,7 @@ import pytest
 
 from core.exceptions import ConfigError
 from core.settings import KAFKA_NODES_FILE, Settings
-from infra.runtime.services.kafka import Kafka, check_cluster_size
+from infra.runtime.services.kafka import Kafka, check_cluster_size, pipeline_acls
 
 
 def _properties(settings: Settings, node: int) -> dict[str, str]:
@@ -50,3 +50,17 @@ def test_an_external_cluster_is_one_entry_whatever_was_formatted_here(tmp_path):
         "kafka-2",
         "kafka-3",
     ]
+
+
+def test_a_sandboxs_revoke_takes_back_its_own_acls_and_leaves_the_shared_one(tmp_path):
+    """Every prefix is granted the shared ``shopstream`` group prefix (the probe's, the offset reader's); a
+    sandbox's revoke must not take it from the main pipeline, and delete_acls takes filters, not bindings."""
+    from confluent_kafka.admin import AclBinding, AclBindingFilter
+
+    settings = Settings(runtime_dir=tmp_path)
+    granted = pipeline_acls(settings, "sbx1", pipeline="sbx1")
+    revoked = pipeline_acls(settings, "sbx1", pipeline="sbx1", shared=False, filters=True)
+    assert all(type(b) is AclBinding for b in granted)
+    assert all(type(b) is AclBindingFilter for b in revoked)
+    assert {b.name for b in granted} == {"sbx1.", "shopstream", "sbx1"}
+    assert {b.name for b in revoked} == {"sbx1.", "sbx1"}
