@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 
 def shopstream(*args, env=None):
@@ -266,12 +267,21 @@ def test_a_replay_with_kafka_away_is_one_line_naming_it_and_the_fix():
     now = dt.datetime.now(dt.UTC)
     since, until = ((now - dt.timedelta(minutes=m)).strftime("%Y-%m-%dT%H:%M") for m in (60, 2))
     nowhere = f"127.0.0.1:{free_port()}"
-    for args in (["--from", since], ["--from", since, "--to", until]):
-        out = shopstream(
-            "replay",
-            *args,
-            env={"SHOPSTREAM_BOOTSTRAP_SERVERS": nowhere, "SHOPSTREAM_STREAM_METRICS_PORT": str(free_port())},
+    forms = (["--from", since], ["--from", since, "--to", until])
+    ports = [str(free_port()) for _ in forms]
+    with ThreadPoolExecutor(len(forms)) as pool:  # side by side: each waits out librdkafka's 10 s probe
+        outs = list(
+            pool.map(
+                lambda args, port: shopstream(
+                    "replay",
+                    *args,
+                    env={"SHOPSTREAM_BOOTSTRAP_SERVERS": nowhere, "SHOPSTREAM_STREAM_METRICS_PORT": port},
+                ),
+                forms,
+                ports,
+            )
         )
+    for out in outs:
         assert out.returncode == 2, out
         assert f"Kafka at {nowhere} is not reachable" in out.stderr and "shopstream up" in out.stderr, out.stderr
         assert out.stderr.strip().count("\n") == 0 and "Traceback" not in out.stderr, out.stderr
