@@ -24,9 +24,8 @@ PERMANENT_CONNECT_ERRORS = (
     "does not exist",
     "no pg_hba.conf entry",
     "is not permitted to log in",
-    "certificate verify failed",
-    "server does not support SSL",
-    "root certificate file",
+    "certificate verify failed",  # sslmode verify-*: the server's certificate is not the CA's (or not its name)
+    "server does not support SSL",  # sslmode require or stronger, against a server without TLS
 )
 
 

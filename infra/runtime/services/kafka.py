@@ -3,21 +3,32 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import subprocess
 from pathlib import Path
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    ResourcePatternType,
+    ResourceType,
+)
 
 from core import kafka
-from core.exceptions import ConfigError
+from core.exceptions import ConfigError, ServiceUnhealthy
 from core.settings import KAFKA_NODES_FILE, KafkaConnection, Settings
 from infra.runtime import jvm
 from infra.runtime.base import Service
 from infra.runtime.process import port_is_open
 from infra.runtime.topics import ensure_topics, load_topic_specs
+
+log = logging.getLogger(__name__)
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 KAFKA_MIN_JAVA = 17
@@ -291,7 +302,7 @@ class Kafka(Service):
         from confluent_kafka.admin import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
 
         s = self.settings
-        admin = _local_admin(s)
+        admin = local_admin(s)
         upsert = UserScramCredentialUpsertion(
             SCRAM_USER,
             ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192),
@@ -313,38 +324,41 @@ class Kafka(Service):
         return f"{self.settings.host}:{self.port('kafka_port')}"
 
 
-def pipeline_acls(settings: Settings, prefix: str, pipeline: str | None = None, *, shared: bool = True, filters=False):
-    """What the SASL user may do: everything on the topics under ``prefix`` (its event topics, the dead-letter
-    topic, the job's warm-up topics) and on its consumer groups: Spark's (under the same prefix, see
-    streaming.job.spark_group_prefix), the pipeline's own, and, when ``shared``, the probe's and offset reader's
-    (``shopstream-``, one binding every prefix shares: a sandbox's revoke leaves it). ``filters``: the same as
-    AclBindingFilter, which delete_acls takes."""
-    from confluent_kafka.admin import (
-        AclBinding,
-        AclBindingFilter,
-        AclOperation,
-        AclPermissionType,
-        ResourcePatternType,
-        ResourceType,
-    )
+#: The consumer-group prefix of the probe and the offset reader (``shopstream-…``), which every pipeline uses:
+#: granted with any pipeline, never revoked with one.
+SHARED_GROUP_PREFIX = "shopstream"
 
-    make = AclBindingFilter if filters else AclBinding
 
-    def allow(kind, name, pattern):
-        return make(kind, name, pattern, f"User:{SCRAM_USER}", "*", AclOperation.ALL, AclPermissionType.ALLOW)
+def _allow(kind: ResourceType, name: str, pattern: ResourcePatternType) -> AclBinding:
+    return AclBinding(kind, name, pattern, f"User:{SCRAM_USER}", "*", AclOperation.ALL, AclPermissionType.ALLOW)
 
+
+def pipeline_acls(prefix: str, pipeline: str | None = None) -> list[AclBinding]:
+    """What the SASL user may do as ``prefix``'s pipeline: everything on the topics under ``prefix`` (its event
+    topics, the dead-letter topic, the job's warm-up topics) and on its own consumer groups: Spark's (under the
+    same prefix, see streaming.job.spark_group_prefix) and the pipeline's."""
     bindings = [
-        allow(ResourceType.TOPIC, f"{prefix}.", ResourcePatternType.PREFIXED),
-        allow(ResourceType.GROUP, f"{prefix}.", ResourcePatternType.PREFIXED),
+        _allow(ResourceType.TOPIC, f"{prefix}.", ResourcePatternType.PREFIXED),
+        _allow(ResourceType.GROUP, f"{prefix}.", ResourcePatternType.PREFIXED),
     ]
-    if shared:
-        bindings.append(allow(ResourceType.GROUP, "shopstream", ResourcePatternType.PREFIXED))
     if pipeline:
-        bindings.append(allow(ResourceType.GROUP, pipeline, ResourcePatternType.LITERAL))
+        bindings.append(_allow(ResourceType.GROUP, pipeline, ResourcePatternType.LITERAL))
     return bindings
 
 
-def _local_admin(settings: Settings) -> AdminClient:
+def shared_acls() -> list[AclBinding]:
+    return [_allow(ResourceType.GROUP, SHARED_GROUP_PREFIX, ResourcePatternType.PREFIXED)]
+
+
+def as_filter(binding: AclBinding) -> AclBindingFilter:
+    """The filter that matches exactly ``binding`` (delete_acls takes filters)."""
+    b = binding
+    return AclBindingFilter(
+        b.restype, b.name, b.resource_pattern_type, b.principal, b.host, b.operation, b.permission_type
+    )
+
+
+def local_admin(settings: Settings) -> AdminClient:
     """An admin client on the local cluster's PLAINTEXT listeners (the super user)."""
     local = KafkaConnection(
         bootstrap_servers=",".join(f"{settings.host}:{k.port('kafka_port')}" for k in nodes(settings))
@@ -352,23 +366,34 @@ def _local_admin(settings: Settings) -> AdminClient:
     return AdminClient(local.librdkafka())
 
 
-def grant_pipeline_access(settings: Settings, prefix: str, pipeline: str | None = None) -> None:
-    """Grant the local broker's SASL user ``prefix``'s topics and groups (idempotent). Nothing for an external
-    cluster, whose ACLs are its own operators'."""
+def grant_pipeline_access(settings: Settings, prefix: str, pipeline: str | None = None, timeout: float = 30.0) -> None:
+    """Grant the local broker's SASL user ``prefix``'s ACLs and the shared ones (idempotent: granted again, an ACL
+    is unchanged), retried while the broker's answer is retriable. Nothing for an external cluster, whose ACLs
+    are its own operators'."""
     if settings.bootstrap_servers is not None:
         return
-    admin = _local_admin(settings)  # held until the futures resolve: a dropped client destroys its handle
-    for future in admin.create_acls(pipeline_acls(settings, prefix, pipeline)).values():
-        future.result(timeout=30)
+    admin = local_admin(settings)  # held until the futures resolve: a dropped client destroys its handle
+    try:
+        for attempt in kafka.retrying(timeout):
+            with attempt:
+                for future in admin.create_acls([*pipeline_acls(prefix, pipeline), *shared_acls()]).values():
+                    future.result(timeout=timeout)
+    except (KafkaException, TimeoutError) as exc:
+        raise ServiceUnhealthy(f"could not grant user {SCRAM_USER} the ACLs of {prefix}.*: {exc}") from exc
 
 
-def revoke_pipeline_access(settings: Settings, prefix: str, pipeline: str | None = None) -> None:
-    """Take back what grant_pipeline_access gave (a sandbox's, when it is removed)."""
+def revoke_pipeline_access(settings: Settings, prefix: str, pipeline: str | None = None, timeout: float = 30.0) -> None:
+    """Take back what grant_pipeline_access gave ``prefix`` alone (a sandbox's, when it is removed); the shared
+    ACLs stay. A clean-up, like delete_topics: a failure is logged, not raised (an ACL left on a prefix whose
+    topics are gone grants nothing that exists)."""
     if settings.bootstrap_servers is not None:
         return
-    admin = _local_admin(settings)
-    for future in admin.delete_acls(pipeline_acls(settings, prefix, pipeline, shared=False, filters=True)).values():
-        future.result(timeout=30)
+    admin = local_admin(settings)
+    for future in admin.delete_acls([as_filter(b) for b in pipeline_acls(prefix, pipeline)]).values():
+        try:
+            future.result(timeout=timeout)
+        except (KafkaException, TimeoutError) as exc:
+            log.warning("could not revoke the ACLs of %s.*: %s", prefix, exc)
 
 
 def nodes(settings: Settings) -> list[Kafka]:

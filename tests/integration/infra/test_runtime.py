@@ -185,3 +185,31 @@ def test_a_taken_port_fails_clearly_and_leaves_nothing_started(running_stack, pr
             stack.up(private)
     assert _processes_mentioning(str(private.runtime_dir)) == []
     assert port_is_free(private.host, private.postgres_port)
+
+
+def test_a_sandboxs_acls_are_granted_and_revoked_and_the_shared_one_stays(running_stack):
+    """What the local broker holds after a sandbox's grant and its revoke (the authorizer's own answer)."""
+    from confluent_kafka.admin import AclBindingFilter, AclOperation, AclPermissionType
+    from confluent_kafka.admin import ResourcePatternType as Pattern
+    from confluent_kafka.admin import ResourceType as Kind
+
+    from infra.runtime.services.kafka import (
+        SHARED_GROUP_PREFIX,
+        local_admin,
+        grant_pipeline_access,
+        revoke_pipeline_access,
+    )
+
+    admin = local_admin(running_stack)
+    everything = AclBindingFilter(Kind.ANY, None, Pattern.ANY, None, None, AclOperation.ANY, AclPermissionType.ANY)
+
+    def names() -> set[str]:
+        return {b.name for b in admin.describe_acls(everything).result(timeout=30)}
+
+    prefix = f"acl{os.getpid()}"
+    grant_pipeline_access(running_stack, prefix, pipeline=prefix)
+    assert {f"{prefix}.", prefix, SHARED_GROUP_PREFIX} <= names()
+    revoke_pipeline_access(running_stack, prefix, pipeline=prefix)
+    left = names()
+    assert f"{prefix}." not in left and prefix not in left
+    assert SHARED_GROUP_PREFIX in left and f"{running_stack.topic_prefix}." in left

@@ -1,10 +1,18 @@
 """The local Kafka's server.properties, alone and as a node of a three-node quorum (no broker runs here)."""
 
 import pytest
+from confluent_kafka.admin import AclBindingFilter
 
 from core.exceptions import ConfigError
 from core.settings import KAFKA_NODES_FILE, Settings
-from infra.runtime.services.kafka import Kafka, check_cluster_size, pipeline_acls
+from infra.runtime.services.kafka import (
+    SHARED_GROUP_PREFIX,
+    Kafka,
+    as_filter,
+    check_cluster_size,
+    pipeline_acls,
+    shared_acls,
+)
 
 
 def _properties(settings: Settings, node: int) -> dict[str, str]:
@@ -52,15 +60,18 @@ def test_an_external_cluster_is_one_entry_whatever_was_formatted_here(tmp_path):
     ]
 
 
-def test_a_sandboxs_revoke_takes_back_its_own_acls_and_leaves_the_shared_one(tmp_path):
-    """Every prefix is granted the shared ``shopstream`` group prefix (the probe's, the offset reader's); a
-    sandbox's revoke must not take it from the main pipeline, and delete_acls takes filters, not bindings."""
-    from confluent_kafka.admin import AclBinding, AclBindingFilter
-
-    settings = Settings(runtime_dir=tmp_path)
-    granted = pipeline_acls(settings, "sbx1", pipeline="sbx1")
-    revoked = pipeline_acls(settings, "sbx1", pipeline="sbx1", shared=False, filters=True)
-    assert all(type(b) is AclBinding for b in granted)
-    assert all(type(b) is AclBindingFilter for b in revoked)
-    assert {b.name for b in granted} == {"sbx1.", "shopstream", "sbx1"}
-    assert {b.name for b in revoked} == {"sbx1.", "sbx1"}
+def test_a_sandboxs_revoke_takes_back_its_own_acls_and_leaves_the_shared_one():
+    """Every pipeline is granted its own ACLs and the shared group prefix (the probe's, the offset reader's); a
+    sandbox's revoke takes back its own only, as the filters delete_acls needs, each matching one binding."""
+    own = pipeline_acls("sbx1", pipeline="sbx1")
+    assert {(b.restype.name, b.name, b.resource_pattern_type.name) for b in own} == {
+        ("TOPIC", "sbx1.", "PREFIXED"),
+        ("GROUP", "sbx1.", "PREFIXED"),
+        ("GROUP", "sbx1", "LITERAL"),
+    }
+    assert [b.name for b in shared_acls()] == [SHARED_GROUP_PREFIX]
+    filters = [as_filter(b) for b in own]
+    assert all(type(f) is AclBindingFilter for f in filters)
+    assert [(f.restype, f.name, f.resource_pattern_type, f.principal, f.operation) for f in filters] == [
+        (b.restype, b.name, b.resource_pattern_type, b.principal, b.operation) for b in own
+    ]

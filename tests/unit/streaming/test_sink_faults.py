@@ -25,12 +25,19 @@ def test_a_lost_connection_or_an_unavailable_dead_letter_topic_is_retried(exc):
     [
         psycopg2.OperationalError('FATAL:  password authentication failed for user "shopstream_writer"'),
         psycopg2.OperationalError('FATAL:  database "shopstream" does not exist'),
+        psycopg2.OperationalError(
+            'connection to server at "127.0.0.1", port 5432 failed: SSL error: certificate verify failed'
+        ),
+        psycopg2.OperationalError(
+            'connection to server at "127.0.0.1", port 5432 failed: server does not support SSL, but SSL was required'
+        ),
+        psycopg2.OperationalError('root certificate file "/nowhere/ca.pem" does not exist'),
         psycopg2.errors.UndefinedTable('relation "clickstream_events" does not exist'),
         psycopg2.errors.UniqueViolation("duplicate key value violates unique constraint"),
         ValueError("a bug"),
     ],
 )
-def test_bad_credentials_a_missing_table_or_a_bug_is_not(exc):
+def test_bad_credentials_bad_tls_settings_a_missing_table_or_a_bug_is_not(exc):
     assert not is_transient(exc)
 
 
