@@ -195,8 +195,8 @@ def test_a_sandboxs_acls_are_granted_and_revoked_and_the_shared_one_stays(runnin
 
     from infra.runtime.services.kafka import (
         SHARED_GROUP_PREFIX,
-        local_admin,
         grant_pipeline_access,
+        local_admin,
         revoke_pipeline_access,
     )
 
