@@ -29,10 +29,14 @@ PERMANENT_CONNECT_ERRORS = (
 )
 
 
-def open_connection(settings: Settings, role: str = "writer", dbname: str | None = None) -> connection:
+def open_connection(
+    settings: Settings, role: str = "writer", dbname: str | None = None, application_name: str | None = None
+) -> connection:
     """A psycopg2 connection as ``role``, psycopg2's own errors untouched: for a caller that classifies them
-    itself (the sink decides what it retries). Everyone else calls ``connect``."""
-    return psycopg2.connect(settings.postgres(role, dbname).dsn())
+    itself (the sink decides what it retries). Everyone else calls ``connect``. ``application_name`` names the
+    session in pg_stat_activity (a stream driver's sessions carry its lease's epoch, so a takeover can end them)."""
+    dsn = settings.postgres(role, dbname).dsn()
+    return psycopg2.connect(dsn, application_name=application_name) if application_name else psycopg2.connect(dsn)
 
 
 def unreachable(settings: Settings, role: str, exc: psycopg2.OperationalError) -> ServiceUnhealthy:
@@ -49,9 +53,11 @@ def unreachable(settings: Settings, role: str, exc: psycopg2.OperationalError) -
     )
 
 
-def connect(settings: Settings, role: str = "writer", dbname: str | None = None) -> connection:
+def connect(
+    settings: Settings, role: str = "writer", dbname: str | None = None, application_name: str | None = None
+) -> connection:
     """A psycopg2 connection as ``role``; failing, ``unreachable``'s one-line error."""
     try:
-        return open_connection(settings, role, dbname)
+        return open_connection(settings, role, dbname, application_name)
     except psycopg2.OperationalError as exc:
         raise unreachable(settings, role, exc) from None

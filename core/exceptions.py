@@ -50,3 +50,6 @@ def not_reachable(what: str, address: str, cause: str, fix: str) -> str:
 
 #: sysexits' EX_TEMPFAIL: the exit code of a process that met a DependencyUnavailable.
 TEMPFAIL_EXIT = 75
+#: The exit code of a stream driver whose lease another driver took over (streaming.lease.Fenced): its supervisor
+#: starts it again, and it finds its role (a standby) from the lease.
+FENCED_EXIT = 76

@@ -6,7 +6,10 @@ benchmark can use a private registry and a process serves exactly one set.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -61,11 +64,16 @@ class Metrics:
     stream_restarts: Counter
     schema_reloads: Counter
     group_reset: Gauge
+    active_driver: Gauge
+    lease_epoch: Gauge
+    fenced: Counter
+    takeovers: Counter
     redriven: Counter
     batch_phase: Histogram
     consumer_lag: Gauge
     view_age: Gauge
     partitions: Gauge
+    servers: list = field(default_factory=list)  # the HTTP servers serving /metrics (serve_metrics)
 
     def observe_stage(self, stage: str, seconds: float) -> None:
         self.stage_latency.labels(stage=stage).observe(seconds)
@@ -177,6 +185,26 @@ def build_metrics(
             "--from-group-offsets to replay.",
             registry=registry,
         ),
+        active_driver=Gauge(
+            f"{prefix}_stream_active_driver",
+            "1 while this driver holds the pipeline's lease and runs the query, 0 while it is a standby.",
+            registry=registry,
+        ),
+        lease_epoch=Gauge(
+            f"{prefix}_stream_lease_epoch",
+            "The epoch of the lease this driver holds (its fencing token); 0 while it holds none.",
+            registry=registry,
+        ),
+        fenced=Counter(
+            f"{prefix}_stream_fenced_commits_total",
+            "Batch commits the database refused because another driver had taken the lease over (a higher epoch).",
+            registry=registry,
+        ),
+        takeovers=Counter(
+            f"{prefix}_stream_takeovers_total",
+            "Leases this driver took over from another one that had died, hung or stopped.",
+            registry=registry,
+        ),
         redriven=Counter(
             f"{prefix}_dead_letter_redriven_total",
             "Re-driven dead letters the job judged again: stored (their "
@@ -225,13 +253,32 @@ def serve_metrics(port: int | None, stages: tuple[str, ...], port_setting: str, 
     metrics = build_metrics(CollectorRegistry(), stages=stages)
     if port:
         try:
-            start_http_server(port, addr=host, registry=metrics.registry)
+            metrics.servers.append(start_http_server(port, addr=host, registry=metrics.registry)[0])
         except OSError as exc:
             raise PortInUse(
                 f"metrics port {port} is taken ({exc.strerror}): set SHOPSTREAM_{port_setting.upper()} "
                 f"to a free port, or 0 to serve no metrics"
             ) from None
     return metrics
+
+
+def serve_when_free(port: int, host: str, registry: CollectorRegistry, then: Callable[[], None] | None = None) -> None:
+    """Serve ``registry`` on ``port`` as soon as it is free (a driver that took over from one that still holds the
+    job's port), from a daemon thread that tries once a second; ``then`` runs once it serves."""
+    from prometheus_client import start_http_server
+
+    def bind() -> None:
+        while True:
+            try:
+                start_http_server(port, addr=host, registry=registry)
+            except OSError:
+                time.sleep(1.0)
+                continue
+            if then is not None:
+                then()
+            return
+
+    threading.Thread(target=bind, name=f"metrics-{port}", daemon=True).start()
 
 
 def observe_many(histogram_child, values) -> None:

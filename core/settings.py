@@ -153,6 +153,12 @@ class Settings(BaseSettings):
     )
     producer_metrics_port: int = Field(9464, ge=0, le=65535, description="the producer's /metrics; 0 = none")
     stream_metrics_port: int = Field(9465, ge=0, le=65535, description="the streaming job's /metrics; 0 = none")
+    stream_standby_metrics_port: int = Field(
+        9467,
+        ge=0,
+        le=65535,
+        description="a standby driver's /metrics (`stream --standby`); once it takes over it serves the job's too",
+    )
     metrics_host: str | None = Field(
         None,
         description="the address the producer's, the job's and the exporter's /metrics listen on (default: host, "

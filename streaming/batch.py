@@ -16,6 +16,7 @@ from core.settings import Settings
 from streaming.dead_letter import DeadLetterPublisher, QuarantineRow, parse_quarantine
 from streaming.decode import SchemaWatch, WriterSchemas
 from streaming.exceptions import SchemasChanged
+from streaming.lease import Fenced, Lease
 from streaming.offsets import GroupOffsetMirror, batch_end_offsets, batch_start_offsets, behind, checkpoint_query_id
 from streaming.options import StreamOptions
 from streaming.sink import KINDS, BatchOutcome, PostgresSink
@@ -35,12 +36,14 @@ class BatchWriter:
         checkpoint: Path,
         mark: Offsets | None = None,
         group_at: Offsets | None = None,
+        lease: Lease | None = None,
     ):
         """``mark``: how far the pipeline had read when the job started (the ledger's resume point; for a bounded
         replay, the live pipeline's): a batch that starts below it is a replay. ``group_at``: where the consumer
         group should be (see GroupOffsetMirror)."""
         self.settings, self.options, self.schemas, self.metrics = settings, options, schemas, metrics
-        self.checkpoint = checkpoint
+        self.checkpoint, self.lease = checkpoint, lease
+        self.fenced = False  # the database refused a commit: another driver holds the lease
         self.mark = mark or {}
         self.sink: PostgresSink | None = None
         self.mirror = GroupOffsetMirror(settings, options.pipeline, group_at)
@@ -58,6 +61,15 @@ class BatchWriter:
         self.mirror.close()
 
     def __call__(self, df, batch_id: int) -> None:
+        try:
+            self._write(df, batch_id)
+        except Fenced as exc:
+            self.fenced = True
+            self.metrics.fenced.inc()
+            log.warning("batch %d refused: %s", batch_id, exc)
+            raise
+
+    def _write(self, df, batch_id: int) -> None:
         started = time.time()
         if self.sink is None:
             self.sink = self._open_sink()
@@ -151,6 +163,8 @@ class BatchWriter:
             retry_for_s=self.options.sink_retry_s,
             on_retry=retrying,
             on_recovered=recovered,
+            fence=(self.lease.pipeline, self.lease.epoch) if self.lease and self.lease.epoch is not None else None,
+            session_name=self.lease.session_name() if self.lease else None,
         )
 
     def _after_commit(self, end_offsets: Offsets) -> None:

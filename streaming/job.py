@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from functools import reduce
 from urllib.parse import urlsplit
 
+import psycopg2
 from confluent_kafka import KafkaException
 from pyspark.sql import Column
 from pyspark.sql import functions as F
@@ -32,13 +33,14 @@ from core import ledger
 from core.database import connect
 from core.exceptions import ConfigError
 from core.kafka import OffsetProbe, Offsets, caught_up, unreachable
-from core.metrics import serve_metrics
+from core.metrics import serve_metrics, serve_when_free
 from core.retry import QUERY_RESTART, STEADY_AFTER_S
 from core.settings import Settings
 from schemas.quality import QUANTITY_LIMIT
 from streaming.batch import BatchWriter
 from streaming.decode import WriterSchemas, load_writer_schemas
 from streaming.exceptions import StreamingError
+from streaming.lease import Fenced, Lease, LeaseKeeper, LeaseRow, wait_for_lease
 from streaming.offsets import group_offsets
 from streaming.options import StreamOptions
 from streaming.transform import sink_rows
@@ -160,8 +162,26 @@ def warm_up(spark, settings: Settings, schemas: WriterSchemas) -> float:
     return time.monotonic() - started
 
 
-def phase_listener(metrics):
-    """A StreamingQueryListener that exports each micro-batch's phase durations."""
+def source_lag(sources) -> int | None:
+    """Records that waited in Kafka when a micro-batch was planned: the sources' latest offsets less their end
+    offsets (from a StreamingQueryProgress); None when Spark did not say."""
+    total = 0
+    for source in sources or ():
+        try:
+            latest, end = json.loads(source.latestOffset or "null"), json.loads(source.endOffset or "null")
+        except (TypeError, ValueError):
+            return None
+        if not isinstance(latest, dict) or not isinstance(end, dict):
+            return None
+        for topic, parts in latest.items():
+            for part, offset in parts.items():
+                total += max(int(offset) - int(end.get(topic, {}).get(part, offset)), 0)
+    return total
+
+
+def phase_listener(metrics, lag: list[int | None] | None = None):
+    """A StreamingQueryListener that exports each micro-batch's phase durations (and, into ``lag``, what waited
+    in Kafka: see source_lag)."""
     from pyspark.sql.streaming import StreamingQueryListener
 
     class PhaseListener(StreamingQueryListener):
@@ -171,6 +191,8 @@ def phase_listener(metrics):
         def onQueryProgress(self, event):
             for phase, ms in (event.progress.durationMs or {}).items():
                 metrics.batch_phase.labels(phase=phase).observe(ms / 1000)
+            if lag is not None:
+                lag[0] = source_lag(event.progress.sources)
 
         def onQueryIdle(self, event):
             pass
@@ -372,14 +394,18 @@ def watch(
     probe: OffsetProbe,
     stop: threading.Event,
     progress: Callable[[dict], None] | None,
+    beat: list[float | None] | None = None,
 ) -> None:
     """Until the query ends: report progress and stalls, notice idleness, stop between batches when asked.
-    A query that failed raises StreamingError."""
+    Each look is recorded in ``beat`` (the lease is renewed while it goes on). A query that failed raises
+    StreamingError."""
     from pyspark.errors import StreamingQueryException
 
     idle_since = None
     stall = StallWatch(writer, options, topics, probe)
     while query.isActive:
+        if beat is not None:
+            beat[0] = time.monotonic()
         try:
             query.awaitTermination(0.5)
         except StreamingQueryException as exc:  # it failed while we waited
@@ -433,6 +459,65 @@ class StreamResult:
     seconds: float
 
 
+#: A standby warms up once the active driver's lag is at most this (records) and it has committed lately: two warm-ups
+#: (or a warm-up and a drain) never compete for the cores.
+STANDBY_WARM_LAG = 20_000
+
+
+class Standby:
+    """A standby driver's wait (streaming.lease): it looks at the lease, warms a Spark session (in a thread, so that
+    it keeps looking) once the active driver is caught up, and holds it for the takeover."""
+
+    def __init__(self, options: StreamOptions, jars: list[str], warmup: WarmupTopics | None):
+        self.options, self.jars, self.warmup = options, jars, warmup
+        self.spark = None
+        self.thread: threading.Thread | None = None
+
+    def look(self, held: LeaseRow) -> None:
+        caught_up = held.lag_records is not None and held.lag_records <= STANDBY_WARM_LAG
+        if self.thread is None and caught_up and (held.last_commit_age_s or 0) < 30:
+            log.info("standby: the active driver (%s) is caught up: warming up", held.holder)
+            self.thread = threading.Thread(target=self._warm, name="standby-warm-up", daemon=True)
+            self.thread.start()
+
+    def _warm(self) -> None:
+        spark = build_spark(self.options, self.jars)
+        if self.warmup is not None:
+            _warm_up(spark, self.warmup)
+        self.spark = spark
+        log.info("standby: warm, waiting for the lease")
+
+    def session(self):
+        """The warm session, once its warm-up ends; None when it never began (the driver takes over cold)."""
+        if self.thread is not None:
+            self.thread.join()
+        return self.spark
+
+
+def _warm_up(spark, warmup: WarmupTopics) -> None:
+    try:
+        with warmup() as (warm_settings, warm_schemas):
+            log.info("warm-up took %.1f s", warm_up(spark, warm_settings, warm_schemas))
+    except Exception as exc:  # noqa: BLE001 - an optimisation: the job runs without it, colder
+        log.warning("warm-up skipped (the first batches will be slower): %s", _first_line(str(exc)))
+
+
+def take_lease(settings: Settings, options: StreamOptions) -> Lease:
+    """The pipeline's lease, taken if it is free; a job that is not a standby refuses to start beside a holder."""
+    lease = Lease(settings, options.pipeline, options.checkpoint(settings), options.lease_ttl_s)
+    try:
+        acquired = lease.try_acquire()
+    except psycopg2.errors.UndefinedTable:
+        raise ConfigError("the database has no stream_lease table: run `shopstream migrate`") from None
+    if not acquired and not options.standby and lease.held is not None:
+        raise ConfigError(
+            f"pipeline {options.pipeline} is already streaming (driver {lease.held.holder}, lease epoch "
+            f"{lease.held.epoch}, renewed {lease.held.age_s:.1f} s ago): stop it first, or start this one with "
+            "--standby to wait beside it"
+        )
+    return lease
+
+
 def run(
     settings: Settings,
     options: StreamOptions,
@@ -443,75 +528,116 @@ def run(
     progress: Callable[[dict], None] | None = None,
     restarts: dict[str, int] | None = None,
     last_failure: float | None = None,
+    on_active: Callable[[], None] | None = None,
+    standby_metrics_port: int | None = None,
 ) -> StreamResult:
-    """The stage's entry point: build the query, start it, watch it until it stops or ``stop``
-    is set; a query that fails is started again from its checkpoint, with backoff.
-    ``restarts`` are the process restarts so far (by reason), which its counter carries on from, and
-    ``last_failure`` when the supervisor saw the previous process end."""
+    """The stage's entry point: take the pipeline's lease (or, as a standby, wait for it warm), build the query,
+    start it, watch it until it stops or ``stop`` is set; a query that fails is started again from its
+    checkpoint, with backoff. ``restarts`` are the process restarts so far (by reason), which its counter
+    carries on from, and ``last_failure`` when the supervisor saw the previous process end. ``on_active`` runs
+    once this driver holds the lease (what only the active driver may run: the database upkeep).
+    Raises ``Fenced`` when another driver took the lease over."""
     stop = stop or threading.Event()
-    metrics = serve_metrics(metrics_port, STREAM_STAGES, "stream_metrics_port", settings.metrics_bind)
-    for reason, n in (restarts or {}).items():
-        metrics.stream_restarts.labels(reason=reason).inc(n)
-    if last_failure:
-        metrics.last_failure.set(last_failure)
-    schemas = load_writer_schemas(settings)
-    topics = list(schemas.topics.values())
-    with OffsetProbe(settings) as probe:
-        try:
-            start = plan_start(settings, options, topics, probe)
-        except KafkaException as exc:
-            raise unreachable(settings, exc) from None
-        spark = build_spark(options, jars)
-        if warmup is not None:
-            try:
-                with warmup() as (warm_settings, warm_schemas):
-                    log.info("warm-up took %.1f s", warm_up(spark, warm_settings, warm_schemas))
-            except Exception as exc:  # noqa: BLE001 - an optimisation: the job runs without it, colder
-                log.warning("warm-up skipped (the first batches will be slower): %s", _first_line(str(exc)))
-        spark.streams.addListener(phase_listener(metrics))
-        writer = BatchWriter(
-            settings, options, schemas, metrics, options.checkpoint(settings), start.mark, start.group_at
+    started = time.monotonic()
+    with stop_on_signals(stop):
+        lease = take_lease(settings, options)
+        active = lease.epoch is not None
+        metrics = serve_metrics(
+            metrics_port if active else standby_metrics_port,
+            STREAM_STAGES,
+            "stream_metrics_port" if active else "stream_standby_metrics_port",
+            settings.metrics_bind,
         )
-        if start.group_reset:
-            writer.mirror.reset_to = start.group_reset
-            metrics.group_reset.set(1)
+        for reason, n in (restarts or {}).items():
+            metrics.stream_restarts.labels(reason=reason).inc(n)
+        if last_failure:
+            metrics.last_failure.set(last_failure)
+        spark = None
+        if not active:
+            log.info(
+                "standby for %s: the lease is held by %s (epoch %s)",
+                options.pipeline,
+                lease.held.holder if lease.held else "?",
+                lease.held.epoch if lease.held else "?",
+            )
+            standby = Standby(options, jars, warmup)
+            if not wait_for_lease(lease, stop, standby.look):
+                return StreamResult(0, 0, 0, 0, 0, 0, time.monotonic() - started)
+            spark = standby.session()
+            metrics.takeovers.inc()
+            if metrics_port:  # the job's port, once the driver that held it lets go; then not the standby's
+                standby_servers = list(metrics.servers)
+
+                def leave_standby_port() -> None:
+                    for server in standby_servers:
+                        server.shutdown()
+                        server.server_close()
+
+                serve_when_free(metrics_port, settings.metrics_bind, metrics.registry, then=leave_standby_port)
+        metrics.active_driver.set(1)
+        metrics.lease_epoch.set(lease.epoch or 0)
+        options = options.model_copy(update={"checkpoint_dir": lease.checkpoint})
         try:
-            with stop_on_signals(stop):
-                started = time.monotonic()
-                delay = QUERY_RESTART.first_s
-                while True:
-                    attempt_started = time.monotonic()
-                    try:
-                        query = start_query(spark, settings, options, schemas, writer, start.offsets)
-                        metrics.query_active.set(1)
-                        if options.ready_file:
-                            options.ready_file.touch()
-                        watch(query, writer, options, topics, probe, stop, progress)
-                        break
-                    except StreamingError as exc:  # the query failed, the driver lives: start it again
-                        metrics.query_active.set(0)
-                        if writer.new_schemas is not None:  # planned: a batch holds newly registered versions
-                            schemas = writer.adopt_new_schemas()
-                            metrics.schema_reloads.inc()
-                            log.info(
-                                "restarting the query with schema versions %s",
-                                "; ".join(
-                                    f"{family} v{', v'.join(str(schemas.versions[i]) for i in sorted(found))}"
-                                    for family, found in schemas.writers.items()
-                                ),
-                            )
-                            continue
-                        metrics.last_failure.set(time.time())
-                        metrics.stream_restarts.labels(reason="query_failed").inc()
-                        if time.monotonic() - attempt_started > STEADY_AFTER_S:  # it had run steadily: a new fault
-                            delay = QUERY_RESTART.first_s
-                        log.warning("%s: restarting the query from its checkpoint in %.0f s", exc, delay)
-                        if stop.wait(delay):
-                            break
-                        delay = QUERY_RESTART.next(delay)
+            return _run_active(
+                settings,
+                options,
+                jars,
+                lease,
+                metrics,
+                spark,
+                warmup if not restarts else None,
+                stop,
+                progress,
+                on_active,
+                started,
+            )
         finally:
-            metrics.query_active.set(0)
-            writer.close()
+            lease.release()
+
+
+def _run_active(
+    settings: Settings,
+    options: StreamOptions,
+    jars: list[str],
+    lease: Lease,
+    metrics,
+    spark,
+    warmup: WarmupTopics | None,
+    stop: threading.Event,
+    progress: Callable[[dict], None] | None,
+    on_active: Callable[[], None] | None,
+    started: float,
+) -> StreamResult:
+    """The active driver, holding ``lease`` (renewed by a LeaseKeeper): the query on the lease's checkpoint until
+    it stops."""
+    beat: list[float | None] = [None]  # when the watch loop last looked (None: starting or restarting the query)
+    lag: list[int | None] = [None]
+    writer: BatchWriter | None = None
+    lease_lost = threading.Event()  # the keeper found another driver's epoch
+
+    def lost() -> None:
+        lease_lost.set()
+        stop.set()
+
+    keeper = LeaseKeeper(
+        lease,
+        healthy=lambda: beat[0] is None or time.monotonic() - beat[0] < options.lease_ttl_s,
+        lag=lambda: lag[0],
+        last_commit=lambda: writer.last_commit_at if writer else None,
+        lost=lost,
+    )
+    keeper.start()
+    try:
+        if on_active is not None:
+            on_active()
+        writer = _drive(settings, options, jars, lease, metrics, spark, warmup, stop, progress, beat, lag)
+    finally:
+        keeper.stop()
+    if writer.fenced or lease_lost.is_set():
+        raise Fenced(
+            f"another driver took the lease of {options.pipeline} over (this one held epoch {lease.epoch}): "
+            "this driver stopped without committing more"
+        )
     t = writer.totals
     return StreamResult(
         t["batches"],
@@ -522,6 +648,81 @@ def run(
         t["late"],
         time.monotonic() - started,
     )
+
+
+def _drive(
+    settings: Settings,
+    options: StreamOptions,
+    jars: list[str],
+    lease: Lease,
+    metrics,
+    spark,
+    warmup: WarmupTopics | None,
+    stop: threading.Event,
+    progress: Callable[[dict], None] | None,
+    beat: list[float | None],
+    lag: list[int | None],
+) -> BatchWriter:
+    """Plan the start, warm up (unless the session is warm already), then run the query, started again after a
+    failure, until ``stop``; the batch writer, with its totals."""
+    schemas = load_writer_schemas(settings)
+    topics = list(schemas.topics.values())
+    with OffsetProbe(settings) as probe:
+        try:
+            start = plan_start(settings, options, topics, probe)
+        except KafkaException as exc:
+            raise unreachable(settings, exc) from None
+        if spark is None:
+            spark = build_spark(options, jars)
+            if warmup is not None:
+                _warm_up(spark, warmup)
+        spark.streams.addListener(phase_listener(metrics, lag))
+        writer = BatchWriter(
+            settings, options, schemas, metrics, options.checkpoint(settings), start.mark, start.group_at, lease
+        )
+        if start.group_reset:
+            writer.mirror.reset_to = start.group_reset
+            metrics.group_reset.set(1)
+        try:
+            delay = QUERY_RESTART.first_s
+            while not stop.is_set():
+                attempt_started = time.monotonic()
+                try:
+                    query = start_query(spark, settings, options, schemas, writer, start.offsets)
+                    metrics.query_active.set(1)
+                    if options.ready_file:
+                        options.ready_file.touch()
+                    watch(query, writer, options, topics, probe, stop, progress, beat)
+                    break
+                except StreamingError as exc:  # the query failed, the driver lives: start it again
+                    beat[0] = None
+                    metrics.query_active.set(0)
+                    if writer.fenced:
+                        break
+                    if writer.new_schemas is not None:  # planned: a batch holds newly registered versions
+                        schemas = writer.adopt_new_schemas()
+                        metrics.schema_reloads.inc()
+                        log.info(
+                            "restarting the query with schema versions %s",
+                            "; ".join(
+                                f"{family} v{', v'.join(str(schemas.versions[i]) for i in sorted(found))}"
+                                for family, found in schemas.writers.items()
+                            ),
+                        )
+                        continue
+                    metrics.last_failure.set(time.time())
+                    metrics.stream_restarts.labels(reason="query_failed").inc()
+                    if time.monotonic() - attempt_started > STEADY_AFTER_S:  # it had run steadily: a new fault
+                        delay = QUERY_RESTART.first_s
+                    log.warning("%s: restarting the query from its checkpoint in %.0f s", exc, delay)
+                    if stop.wait(delay):
+                        break
+                    delay = QUERY_RESTART.next(delay)
+        finally:
+            metrics.query_active.set(0)
+            metrics.active_driver.set(0)
+            writer.close()
+    return writer
 
 
 def _first_line(text: str) -> str:

@@ -54,6 +54,18 @@ class StreamOptions(BaseModel):
         True,
         description="restart the job's process when it dies (SIGKILL, OOM, a crash), from its checkpoint, with backoff",
     )
+    standby: bool = Field(
+        False,
+        description=(
+            "run a warm standby driver beside the active one: it warms up once the job's lag is normal, then takes "
+            "over within seconds when the active driver dies, hangs or stops (a lease the database fences)"
+        ),
+    )
+    lease_ttl_s: float = Field(
+        3.0,
+        gt=0,
+        description="a driver that has not renewed the pipeline's lease for this long (s) is taken over by a standby",
+    )
     quantity_limit: int | None = Field(
         None,
         ge=1,

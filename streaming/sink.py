@@ -27,6 +27,7 @@ from core.retry import SINK_BATCH
 from core.settings import Settings
 from streaming import sql
 from streaming.exceptions import DeadLetterUnavailable
+from streaming.lease import FENCE, Fenced
 
 T = TypeVar("T")
 
@@ -82,15 +83,20 @@ class PostgresSink:
         retry_for_s: float = 300.0,
         on_retry: Callable[[str], None] | None = None,
         on_recovered: Callable[[], None] | None = None,
+        fence: tuple[str, int] | None = None,
+        session_name: str | None = None,
     ):
-        """``pipeline`` is "name:checkpoint query id", so a new checkpoint never matches an old ledger."""
+        """``pipeline`` is "name:checkpoint query id", so a new checkpoint never matches an old ledger. ``fence``:
+        the lease (pipeline name, epoch) this driver holds; a batch commits only while that epoch is the lease's
+        (streaming.lease). ``session_name``: the connection's application_name (a takeover ends it by that name)."""
         self.settings, self.pipeline, self.retry_for_s = settings, pipeline, retry_for_s
+        self.fence, self.session_name = fence, session_name
         self.on_retry, self.on_recovered = on_retry, on_recovered
         self.conn: connection | None = None
         self._retrying(lambda: None)
 
     def _connect(self) -> None:
-        conn = open_connection(self.settings, "writer")
+        conn = open_connection(self.settings, "writer", application_name=self.session_name)
         with conn, conn.cursor() as cur:
             cur.execute(sql.CREATE_STAGING)
             cur.execute(ENSURE_PARTITIONS, (None,))
@@ -150,6 +156,8 @@ class PostgresSink:
         def check() -> bool:
             conn = self._live()
             with conn, conn.cursor() as cur:
+                if self.fence is not None:  # a driver that lost its lease goes no further, skipped batch or not
+                    self._check_fence(cur, *self.fence)
                 cur.execute(sql.LEDGER_HAS_BATCH, (self.pipeline, batch_id))
                 return cur.fetchone() is not None
 
@@ -192,6 +200,8 @@ class PostgresSink:
             with conn.cursor() as cur:
                 cur.execute(sql.LEDGER_HAS_BATCH, (self.pipeline, batch_id))
                 if cur.fetchone():
+                    if self.fence is not None:
+                        self._check_fence(cur, *self.fence)
                     conn.rollback()
                     return BatchOutcome(batch_id, skipped=True)
                 for kind in KINDS:
@@ -214,6 +224,8 @@ class PostgresSink:
                 records_in = clicks_staged + orders_staged + quarantine_staged + failed_attempts
                 stored = clicks_new + orders_new
                 duplicates = clicks_staged + orders_staged - stored
+                if self.fence is not None:
+                    self._check_fence(cur, *self.fence)
                 if before_commit is not None:
                     before_commit(new_quarantine)
                 # The ledger row is the last statement before COMMIT, so its committed_at
@@ -257,6 +269,18 @@ class PostgresSink:
             resolved,
             failed_again,
         )
+
+    @staticmethod
+    def _check_fence(cur: cursor, pipeline: str, epoch: int) -> None:
+        """Refuse the commit unless this driver's epoch is still the lease's; the row lock taken here makes a
+        takeover wait for this transaction's end."""
+        cur.execute(FENCE, (pipeline,))
+        row = cur.fetchone()
+        if row is None or row[0] != epoch:
+            raise Fenced(
+                f"the lease of {pipeline} is at epoch {row[0] if row else 'none'}, this driver's is {epoch}: "
+                "another driver took over; this batch is not committed"
+            )
 
 
 def _first_line(exc: BaseException | None) -> str:

@@ -77,26 +77,31 @@ def stream(options: StreamOptions) -> None:
     import os
     import sys
 
-    from core.exceptions import TEMPFAIL_EXIT, DependencyUnavailable
+    from core.exceptions import FENCED_EXIT, TEMPFAIL_EXIT, DependencyUnavailable
     from db.maintenance import Maintenance
     from infra.orchestration.processes import child_env
     from infra.orchestration.samples import warmup_topics
-    from infra.orchestration.supervisor import LAST_FAILURE_ENV, RESTARTS_ENV, supervise
+    from infra.orchestration.supervisor import (
+        DRIVER_SLOT_ENV,
+        LAST_FAILURE_ENV,
+        RESTARTS_ENV,
+        supervise,
+        supervise_pair,
+    )
     from infra.runtime.jvm import spark_jars
     from streaming.job import run as run_stream
+    from streaming.lease import Fenced
 
     cfg = settings()
-    if options.supervise:  # this process only restarts the job's process when it dies
+    if options.supervise:  # this process only restarts the job's process (or, --standby, both drivers') when it dies
         worker = options.model_copy(update={"supervise": False})
-        code = supervise(
-            [sys.executable, "-m", "infra", "stream"],
-            child_env(cfg, stream=worker),
-        )
-        raise typer.Exit(code)
+        argv, env = [sys.executable, "-m", "infra", "stream"], child_env(cfg, stream=worker)
+        raise typer.Exit(supervise_pair(argv, env) if options.standby else supervise(argv, env))
     restarts = json.loads(os.environ.get(RESTARTS_ENV, "{}"))
     last_failure = float(os.environ.get(LAST_FAILURE_ENV) or 0) or None
     if restarts:  # the group was applied by the first process; a restarted one resumes from its checkpoint
         options = options.model_copy(update={"from_group_offsets": False})
+    upkeep = Maintenance(cfg, options.rollup_refresh_s)  # the database's own upkeep: the active driver's alone
     with console.status("streaming… (Ctrl-C stops after the current batch)") as status:
 
         def progress(t):
@@ -106,12 +111,14 @@ def stream(options: StreamOptions) -> None:
             )
 
         jars = spark_jars(cfg.runtime_dir)
-        upkeep = Maintenance(cfg, options.rollup_refresh_s)  # the database's own upkeep, beside the job
-        upkeep.start()
         try:
-            # A restarted process has a backlog waiting: it consumes at once, and its first batch pays for the
-            # compilation, rather than spend ~17 s warming up first (bench-results/faults/: SIGKILL recovery).
-            warmup = partial(warmup_topics, cfg, options.pipeline) if options.warmup and not restarts else None
+            # A restarted active driver has a backlog waiting: it consumes at once, and its first batch pays for the
+            # compilation, rather than spend ~17 s warming up first (bench-results/faults/: SIGKILL recovery); the
+            # job skips the warm-up then. A standby always warms up, on topics of its own.
+            warm_name = options.pipeline + (
+                f"-{os.environ.get(DRIVER_SLOT_ENV, os.getpid())}" if options.standby else ""
+            )
+            warmup = partial(warmup_topics, cfg, warm_name) if options.warmup else None
             result = run_stream(
                 cfg,
                 options,
@@ -121,10 +128,15 @@ def stream(options: StreamOptions) -> None:
                 progress=progress,
                 restarts=restarts,
                 last_failure=last_failure,
+                on_active=upkeep.start,
+                standby_metrics_port=cfg.stream_standby_metrics_port or None,
             )
         except DependencyUnavailable as exc:  # weather: the supervisor starts this process again, with backoff
             err_console.print(f"[yellow]waiting:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(TEMPFAIL_EXIT) from None
+        except Fenced as exc:  # another driver holds the lease: the supervisor starts this one again, as its standby
+            err_console.print(f"[yellow]fenced:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(FENCED_EXIT) from None
         finally:
             upkeep.stop()
     console.print(

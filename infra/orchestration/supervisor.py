@@ -15,7 +15,7 @@ import threading
 import time
 from collections import Counter
 
-from core.exceptions import TEMPFAIL_EXIT
+from core.exceptions import FENCED_EXIT, TEMPFAIL_EXIT
 from core.retry import JOB_PROCESS, STEADY_AFTER_S
 
 log = logging.getLogger(__name__)
@@ -24,12 +24,16 @@ log = logging.getLogger(__name__)
 RESTARTS_ENV = "SHOPSTREAM_STREAM_RESTARTS"
 #: When the previous process was seen to end (Unix time), for the job's failure timestamp.
 LAST_FAILURE_ENV = "SHOPSTREAM_STREAM_LAST_FAILURE"
+#: Which of a supervised pair of drivers (`stream --standby`) a process is: 0 or 1 (its warm-up topics' names).
+DRIVER_SLOT_ENV = "SHOPSTREAM_STREAM_DRIVER_SLOT"
 PERMANENT_EXIT = 2
 
 
 def exit_reason(code: int) -> str:
     if code == TEMPFAIL_EXIT:
         return "dependency_unavailable"
+    if code == FENCED_EXIT:
+        return "fenced"
     return f"signal_{signal.Signals(-code).name}" if code < 0 else f"exit_{code}"
 
 
@@ -40,6 +44,50 @@ def die_with_parent(sig: int = signal.SIGKILL):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)
 
     return preexec
+
+
+def _wait(child: subprocess.Popen, stop: threading.Event) -> int:
+    """The child's exit code; once ``stop`` is set (by a signal or by another supervisor of the pair), the child
+    gets SIGTERM: it finishes its batch and exits."""
+    asked = False
+    while True:
+        try:
+            return child.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            if stop.is_set() and not asked:
+                child.send_signal(signal.SIGTERM)
+                asked = True
+
+
+def supervise_pair(argv: list[str], env: dict[str, str], backoff_max_s: float | None = None) -> int:
+    """Two supervised drivers of one pipeline (`stream --standby`): each takes the lease or waits warm for it
+    (streaming.lease), and each is restarted when it dies, as a standby if the other took over meanwhile. Both end
+    on SIGTERM or Ctrl-C, or when either ends cleanly (0) or with a misconfiguration (2)."""
+    stop = threading.Event()
+    codes: list[int] = []
+
+    def one(slot: int) -> None:
+        time.sleep(slot * 2.0)  # the first takes the lease; the second finds it held and waits
+        codes.append(supervise(argv, {**env, DRIVER_SLOT_ENV: str(slot)}, stop, backoff_max_s))
+        stop.set()
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        threads = [threading.Thread(target=one, args=(slot,), name=f"driver-{slot}") for slot in (0, 1)]
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            for t in threads:
+                t.join(0.2)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return max(codes, default=0)
 
 
 def supervise(
@@ -68,7 +116,7 @@ def supervise(
                 env={**env, RESTARTS_ENV: json.dumps(restarts), LAST_FAILURE_ENV: failed_at},
                 preexec_fn=die_with_parent(),
             )
-            code = child.wait()
+            code = _wait(child, stop)
             failed_at = repr(time.time())
             if code in (0, PERMANENT_EXIT) or stop.is_set():
                 return code

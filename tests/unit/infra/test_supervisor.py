@@ -25,7 +25,8 @@ sys.exit(code)
 
 
 def test_a_job_whose_dependency_is_away_says_so_in_one_line_and_exits_tempfail():
-    """No registry at start: the job says it is waiting, with no traceback, and exits 75 for its supervisor."""
+    """No registry and no PostgreSQL at start (the unit tier runs none; the job meets the database first, for its
+    lease): the job says it is waiting, with no traceback, and exits 75 for its supervisor."""
     env = {
         **os.environ,
         "SHOPSTREAM_SCHEMA_REGISTRY_URL": f"http://127.0.0.1:{free_port()}",
@@ -39,7 +40,8 @@ def test_a_job_whose_dependency_is_away_says_so_in_one_line_and_exits_tempfail()
         env=env,
     )
     assert out.returncode == TEMPFAIL_EXIT, out.stderr[-2000:]
-    assert "waiting:" in out.stderr and "schema registry" in out.stderr and "is not reachable" in out.stderr
+    assert "waiting:" in out.stderr and "PostgreSQL" in out.stderr and "is not reachable" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert "Traceback" not in out.stderr
 
 
