@@ -68,6 +68,8 @@ class Metrics:
     lease_epoch: Gauge
     fenced: Counter
     takeovers: Counter
+    standby_ready: Gauge
+    lease_acquired: Gauge
     redriven: Counter
     batch_phase: Histogram
     consumer_lag: Gauge
@@ -203,6 +205,16 @@ def build_metrics(
         takeovers=Counter(
             f"{prefix}_stream_takeovers_total",
             "Leases this driver took over from another one that had died, hung or stopped.",
+            registry=registry,
+        ),
+        standby_ready=Gauge(
+            f"{prefix}_stream_standby_ready",
+            "1 while this driver is a standby whose Spark session is warm and waits for the lease, else 0.",
+            registry=registry,
+        ),
+        lease_acquired=Gauge(
+            f"{prefix}_stream_lease_acquired_timestamp_seconds",
+            "When this driver took the pipeline's lease (Unix time): for a standby, the moment it took over.",
             registry=registry,
         ),
         redriven=Counter(

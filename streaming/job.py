@@ -40,7 +40,15 @@ from schemas.quality import QUANTITY_LIMIT
 from streaming.batch import BatchWriter
 from streaming.decode import WriterSchemas, load_writer_schemas
 from streaming.exceptions import StreamingError
-from streaming.lease import Fenced, Lease, LeaseKeeper, LeaseRow, wait_for_lease
+from streaming.lease import (
+    Fenced,
+    Lease,
+    LeaseKeeper,
+    LeaseRow,
+    forget_driver,
+    record_driver,
+    wait_for_lease,
+)
 from streaming.offsets import group_offsets
 from streaming.options import StreamOptions
 from streaming.transform import sink_rows
@@ -468,8 +476,8 @@ class Standby:
     """A standby driver's wait (streaming.lease): it looks at the lease, warms a Spark session (in a thread, so that
     it keeps looking) once the active driver is caught up, and holds it for the takeover."""
 
-    def __init__(self, options: StreamOptions, jars: list[str], warmup: WarmupTopics | None):
-        self.options, self.jars, self.warmup = options, jars, warmup
+    def __init__(self, options: StreamOptions, jars: list[str], warmup: WarmupTopics | None, metrics):
+        self.options, self.jars, self.warmup, self.metrics = options, jars, warmup, metrics
         self.spark = None
         self.thread: threading.Thread | None = None
 
@@ -485,6 +493,7 @@ class Standby:
         if self.warmup is not None:
             _warm_up(spark, self.warmup)
         self.spark = spark
+        self.metrics.standby_ready.set(1)
         log.info("standby: warm, waiting for the lease")
 
     def session(self):
@@ -552,32 +561,23 @@ def run(
             metrics.stream_restarts.labels(reason=reason).inc(n)
         if last_failure:
             metrics.last_failure.set(last_failure)
-        spark = None
-        if not active:
-            log.info(
-                "standby for %s: the lease is held by %s (epoch %s)",
-                options.pipeline,
-                lease.held.holder if lease.held else "?",
-                lease.held.epoch if lease.held else "?",
-            )
-            standby = Standby(options, jars, warmup)
-            if not wait_for_lease(lease, stop, standby.look):
-                return StreamResult(0, 0, 0, 0, 0, 0, time.monotonic() - started)
-            spark = standby.session()
-            metrics.takeovers.inc()
-            if metrics_port:  # the job's port, once the driver that held it lets go; then not the standby's
-                standby_servers = list(metrics.servers)
-
-                def leave_standby_port() -> None:
-                    for server in standby_servers:
-                        server.shutdown()
-                        server.server_close()
-
-                serve_when_free(metrics_port, settings.metrics_bind, metrics.registry, then=leave_standby_port)
-        metrics.active_driver.set(1)
-        metrics.lease_epoch.set(lease.epoch or 0)
-        options = options.model_copy(update={"checkpoint_dir": lease.checkpoint})
+        record_driver(
+            settings,
+            options.pipeline,
+            "active" if active else "standby",
+            metrics_port if active else standby_metrics_port,
+        )
         try:
+            spark = None
+            if active:
+                metrics.lease_acquired.set(time.time())
+            else:
+                taken, spark = _wait_as_standby(settings, options, jars, lease, metrics, warmup, stop, metrics_port)
+                if not taken:
+                    return StreamResult(0, 0, 0, 0, 0, 0, time.monotonic() - started)
+            metrics.active_driver.set(1)
+            metrics.lease_epoch.set(lease.epoch or 0)
+            options = options.model_copy(update={"checkpoint_dir": lease.checkpoint})
             return _run_active(
                 settings,
                 options,
@@ -593,6 +593,44 @@ def run(
             )
         finally:
             lease.release()
+            forget_driver(settings)
+
+
+def _wait_as_standby(
+    settings: Settings,
+    options: StreamOptions,
+    jars: list[str],
+    lease: Lease,
+    metrics,
+    warmup: WarmupTopics | None,
+    stop: threading.Event,
+    metrics_port: int | None,
+):
+    """A standby's life until it holds the lease: (True, its warm session or None) or, stopped, (False, None)."""
+    log.info(
+        "standby for %s: the lease is held by %s (epoch %s)",
+        options.pipeline,
+        lease.held.holder if lease.held else "?",
+        lease.held.epoch if lease.held else "?",
+    )
+    standby = Standby(options, jars, warmup, metrics)
+    if not wait_for_lease(lease, stop, standby.look):
+        return False, None
+    metrics.lease_acquired.set(time.time())
+    spark = standby.session()
+    metrics.standby_ready.set(0)
+    metrics.takeovers.inc()
+    record_driver(settings, options.pipeline, "active", metrics_port)
+    if metrics_port:  # the job's port, once the driver that held it lets go; then not the standby's
+        standby_servers = list(metrics.servers)
+
+        def leave_standby_port() -> None:
+            for server in standby_servers:
+                server.shutdown()
+                server.server_close()
+
+        serve_when_free(metrics_port, settings.metrics_bind, metrics.registry, then=leave_standby_port)
+    return True, spark
 
 
 def _run_active(

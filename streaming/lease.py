@@ -21,6 +21,7 @@ for the row to go stale, then takes it over (streaming.job).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -126,8 +127,8 @@ def _zombie(pid: int) -> bool:
         return False
 
 
-def read(settings: Settings, pipeline: str) -> LeaseRow | None:
-    with contextlib.closing(connect(settings, "writer")) as conn, conn, conn.cursor() as cur:
+def read(settings: Settings, pipeline: str, role: str = "writer") -> LeaseRow | None:
+    with contextlib.closing(connect(settings, role)) as conn, conn, conn.cursor() as cur:
         cur.execute(READ, (pipeline,))
         row = cur.fetchone()
     return _row(row) if row else None
@@ -299,6 +300,39 @@ def wait_for_lease(lease: Lease, stop: threading.Event, look: Callable[[LeaseRow
             look(lease.held)
         stop.wait(POLL_EVERY_S)
     return False
+
+
+def drivers_dir(settings: Settings) -> Path:
+    return settings.runtime_dir / "run" / "drivers"
+
+
+def record_driver(settings: Settings, pipeline: str, role: str, metrics_port: int | None) -> None:
+    """This process as a stream driver, for `shopstream status`: ``run/drivers/<pid>.json``, rewritten on a
+    takeover, removed when it ends (a record whose process is gone is ignored)."""
+    folder = drivers_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"pipeline": pipeline, "role": role, "pid": os.getpid(), "metrics_port": metrics_port or None}
+    partial = folder / f".{os.getpid()}.json"
+    partial.write_text(json.dumps(record))
+    partial.replace(folder / f"{os.getpid()}.json")
+
+
+def forget_driver(settings: Settings) -> None:
+    (drivers_dir(settings) / f"{os.getpid()}.json").unlink(missing_ok=True)
+
+
+def running_drivers(settings: Settings) -> list[dict]:
+    """The stream drivers of this runtime whose process is alive, by pipeline then role (active first)."""
+    found = []
+    for path in sorted(drivers_dir(settings).glob("[0-9]*.json")):
+        try:
+            record = json.loads(path.read_text())
+            os.kill(int(record["pid"]), 0)
+        except (OSError, ValueError, KeyError):
+            continue
+        if not _zombie(int(record["pid"])):
+            found.append(record)
+    return sorted(found, key=lambda r: (r["pipeline"], r["role"] != "active", r["pid"]))
 
 
 def _first_line(exc: BaseException) -> str:

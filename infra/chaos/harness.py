@@ -8,7 +8,8 @@ offsets, the ledger, SQL), against the producer's manifest.
   read from the job's own /metrics (not Prometheus, which scrapes every 5 s): when the sink
   began retrying, when the query failed or the supervisor saw the process end; for a
   killed service, when the watchdog found it gone; cut from Kafka, when it found itself
-  stalled (input waiting, or Kafka unreachable, and nothing committed for 10 s).
+  stalled (input waiting, or Kafka unreachable, and nothing committed for 10 s); with a standby driver, when it
+  took the lease over.
 - **Recovery** runs from the fault being cleared (for a kill: the kill itself) until the job
   has committed since and lag, log end minus the ledger, is back under its level in the
   3 s before the fault.
@@ -47,6 +48,7 @@ from infra.runtime.services.registry import Registry
 from infra.runtime.topics import delete_topics, ensure_topics, load_topic_specs
 from producers.dimensions import load_dimensions
 from producers.options import ProduceOptions
+from streaming import lease as leases
 from streaming.options import StreamOptions
 
 log = logging.getLogger(__name__)
@@ -85,11 +87,20 @@ class Scenario:
     clear: Callable[[Harness], None] = lambda h: None
     setup: Callable[[Harness], contextlib.AbstractContextManager] = lambda h: contextlib.nullcontext()
     producer_process: bool = False  # the producer as a child process that can be killed (else a thread)
+    standby: bool = False  # the job runs with a warm standby driver (`stream --standby`)
+
+
+def _active_driver(h: Harness) -> int:
+    """The pid of the driver that holds the pipeline's lease (with a standby, one of two)."""
+    row = leases.read(h.stream.settings, h.stream.options.pipeline)
+    if row is None:
+        raise RuntimeError("the stream job holds no lease")
+    return int(row.holder.rpartition(":")[2])
 
 
 def _kill_job(h: Harness, run: int) -> None:
-    """SIGKILL of the job's process; every other run waits until the sink is inside its transaction."""
-    (worker,) = faults.child_pids(h.stream.proc.pid)
+    """SIGKILL of the active driver's process; every other run waits until the sink is inside its transaction."""
+    worker = _active_driver(h)
     if run % 2 == 1:
         with contextlib.suppress(TimeoutError):
             faults.wait_until(lambda: faults.writer_in_transaction(h.settings), 10, "the sink's transaction", 0.005)
@@ -97,9 +108,19 @@ def _kill_job(h: Harness, run: int) -> None:
 
 
 def _kill_jvm(h: Harness, run: int) -> None:
-    (worker,) = faults.child_pids(h.stream.proc.pid)
-    (jvm,) = [p for p in faults.child_pids(worker) if faults.comm(p) == "java"]
+    (jvm,) = [p for p in faults.child_pids(_active_driver(h)) if faults.comm(p) == "java"]
     os.kill(jvm, signal.SIGKILL)
+
+
+HANG_S = 20.0
+
+
+def _hang_driver(h: Harness, run: int) -> None:
+    """SIGSTOP of the active driver's process (its JVM runs on, waiting on it); SIGCONT HANG_S later, when the
+    standby has long taken over: it finds itself fenced."""
+    worker = _active_driver(h)
+    os.kill(worker, signal.SIGSTOP)
+    threading.Timer(HANG_S, lambda: os.kill(worker, signal.SIGCONT)).start()
 
 
 def _kill_service(service_type) -> Callable[[Harness, int], None]:
@@ -225,6 +246,9 @@ SCENARIOS: dict[str, Scenario] = {
     for s in (
         Scenario("job-sigkill", "worker failure", _kill_job, "failure"),
         Scenario("jvm-kill", "worker failure", _kill_jvm, "failure"),
+        Scenario("standby-job-sigkill", "worker failure", _kill_job, "takeover", standby=True),
+        Scenario("standby-jvm-kill", "worker failure", _kill_jvm, "takeover", standby=True),
+        Scenario("standby-hang", "worker failure", _hang_driver, "takeover", standby=True),
         Scenario(
             "pg-stop-10s",
             "database connection loss",
@@ -333,8 +357,24 @@ class Harness:
             max(end - committed.get(t, {}).get(p, 0), 0) for t, parts in ends.items() for p, end in parts.items()
         )
 
+    def job(self) -> dict[str, float]:
+        """The job's own /metrics; with a standby, both drivers' ports, each sample's largest value (the driver
+        that took over serves the standby's port until the job's is free)."""
+        signals = job_metrics(self.settings)
+        if self.scenario.standby:
+            for name, value in job_metrics(self.settings, self.settings.stream_standby_metrics_port).items():
+                signals[name] = max(signals.get(name, value), value)
+        return signals
+
+    def standby_ready(self) -> bool:
+        return bool(
+            job_metrics(self.settings, self.settings.stream_standby_metrics_port).get("shopstream_stream_standby_ready")
+        )
+
     def detected_at(self, signals: dict[str, float]) -> float | None:
         kind = self.scenario.signal
+        if kind == "takeover":
+            return signals.get("shopstream_stream_lease_acquired_timestamp_seconds") or None
         if kind == "retry":
             return signals.get("shopstream_sink_retry_started_timestamp_seconds") or None
         if kind == "failure":
@@ -347,6 +387,8 @@ class Harness:
 
 def handled_by(before: dict[str, float], after: dict[str, float], service_restarts: int) -> str:
     ways = []
+    if after.get("shopstream_stream_takeovers_total", 0) > before.get("shopstream_stream_takeovers_total", 0):
+        return "the standby driver took over"
     process = sum(v for k, v in after.items() if k.startswith("restarts:") and k != "restarts:query_failed")
     if process > sum(v for k, v in before.items() if k.startswith("restarts:") and k != "restarts:query_failed"):
         ways.append("process restarted by its supervisor")
@@ -374,6 +416,9 @@ def one_run(h: Harness, run: int, topics: list[str], probe: OffsetProbe, on_step
         else Producing(quiet, produce)
     )
     h.producing = producing
+    if h.scenario.standby:  # a standby that is still warming up would take over cold: not what is measured
+        on_step(f"run {run + 1}: waiting for a warm standby")
+        faults.wait_until(h.standby_ready, 240, "a warm standby driver", 1.0)
     began = time.monotonic()
     producing.start()
     fault_after = random.uniform(0.3, 0.6) * o.events / o.rate
@@ -382,7 +427,7 @@ def one_run(h: Harness, run: int, topics: list[str], probe: OffsetProbe, on_step
     while time.monotonic() - began < fault_after:
         pre_lag = max(pre_lag, h.lag(probe, topics, key) or 0)
         time.sleep(0.25)
-    before = job_metrics(h.settings)
+    before = h.job()
     restarts_before = sum(r.restarts for r in watchdog.restarts(s).values())
     on_step(f"run {run + 1}: fault at {fault_after:.0f} s (lag before: {pre_lag:,})")
     t_fault = time.time()
@@ -394,7 +439,7 @@ def one_run(h: Harness, run: int, topics: list[str], probe: OffsetProbe, on_step
     def poll_detection() -> None:
         nonlocal detected
         if detected is None:
-            at = h.detected_at(job_metrics(h.settings))
+            at = h.detected_at(h.job())
             if at is not None and at >= t_fault - 0.5:
                 detected = at
 
@@ -410,7 +455,7 @@ def one_run(h: Harness, run: int, topics: list[str], probe: OffsetProbe, on_step
         # Recovered: a commit after the fault was cleared AND after the platform saw it (a batch already inside
         # its transaction when a JVM dies may still commit: that is not recovery), with lag back down.
         if recovered is None and detected is not None:
-            job = job_metrics(h.settings)
+            job = h.job()
             lag = h.lag(probe, topics, key)
             if (
                 job.get("shopstream_sink_last_commit_timestamp_seconds", 0) > max(t_clear, detected)
@@ -419,7 +464,7 @@ def one_run(h: Harness, run: int, topics: list[str], probe: OffsetProbe, on_step
             ):
                 recovered = time.time() - t_clear
         time.sleep(0.25)
-    after = job_metrics(h.settings)
+    after = h.job()
     producing.join()
     manifest = producing.result.manifest
     end = probe.log_end_offsets(topics)
@@ -466,7 +511,12 @@ def run_scenario(
         with scenario.setup(h), OffsetProbe(base) as probe:
             job_settings = (h.job_settings or base).model_copy(update={"topic_prefix": prefix})
             h.stream = StreamProcess(
-                job_settings, StreamOptions(pipeline=prefix, checkpoint_dir=h.checkpoint or h.folder / "checkpoint")
+                job_settings,
+                StreamOptions(
+                    pipeline=prefix,
+                    checkpoint_dir=h.checkpoint or h.folder / "checkpoint",
+                    standby=scenario.standby,
+                ),
             )
             on_step(f"{scenario.name}: starting the stream job")
             h.stream.start()

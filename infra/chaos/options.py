@@ -12,6 +12,9 @@ from core.settings import PROJECT_ROOT, comma_separated
 SCENARIOS = (
     "job-sigkill",
     "jvm-kill",
+    "standby-job-sigkill",
+    "standby-jvm-kill",
+    "standby-hang",
     "pg-stop-10s",
     "pg-stop-60s",
     "pg-connection-kill",

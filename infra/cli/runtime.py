@@ -99,11 +99,74 @@ def down() -> None:
 
 
 @app.command()
-def status() -> None:
-    """Show each service: state, health, version and address. Exits 1 if any is unhealthy."""
+def status(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Everything status shows, as one JSON document (schema in the README).")
+    ] = False,
+) -> None:
+    """Show each service (state, health, version, address) and each running stream job (role, pid, lease epoch,
+    last commit). Exits 1 if any service is unhealthy."""
     cfg = settings()
+    if as_json:
+        import json
+
+        document = status_document(cfg)
+        print(json.dumps(document, indent=2))
+        if not all(s["healthy"] for s in document["services"]):
+            raise typer.Exit(1)
+        return
     if not _print_status(cfg):
         raise typer.Exit(1)
+
+
+def stream_jobs(cfg: Settings) -> list[dict]:
+    """Each running stream driver (`run/drivers/`), with its pipeline's lease: epoch, holder, age of the last
+    commit. The lease columns are null when PostgreSQL cannot be read."""
+    from streaming import lease as leases
+
+    rows, by_pipeline = [], {}
+    for driver in leases.running_drivers(cfg):
+        pipeline = driver["pipeline"]
+        if pipeline not in by_pipeline:
+            try:
+                by_pipeline[pipeline] = leases.read(cfg, pipeline, "reader")
+            except Exception:  # noqa: BLE001 - status shows what it can: the database may be away
+                by_pipeline[pipeline] = None
+        held = by_pipeline[pipeline]
+        rows.append(
+            {
+                **driver,
+                "lease_epoch": held.epoch if held else None,
+                "lease_holder": held.holder if held else None,
+                "last_commit_age_s": round(held.last_commit_age_s, 1)
+                if held and held.last_commit_age_s is not None
+                else None,
+            }
+        )
+    return rows
+
+
+def status_document(cfg: Settings) -> dict:
+    """What `status --json` prints: services, the watchdog, stream jobs."""
+    from infra.runtime import stack, watchdog
+
+    restarts = watchdog.restarts(cfg)
+    return {
+        "services": [
+            {
+                "name": st.name,
+                "state": "external" if not st.managed else ("running" if st.running else "stopped"),
+                "healthy": st.healthy,
+                "version": st.version,
+                "pid": st.pid,
+                "address": st.address,
+                "restarts": restarts[st.name].restarts if st.name in restarts else 0,
+            }
+            for st in stack.status(cfg)
+        ],
+        "watchdog": {"pid": stack.watchdog_process(cfg).pid()},
+        "stream_jobs": stream_jobs(cfg),
+    }
 
 
 def _print_status(cfg: Settings) -> bool:
@@ -141,6 +204,23 @@ def _print_status(cfg: Settings) -> bool:
         highlight=False,
         soft_wrap=True,
     )  # a path is never broken across lines
+    jobs = stream_jobs(cfg)
+    if jobs:
+        table = Table(title="stream jobs")
+        for column in ("pipeline", "role", "pid", "epoch", "last commit"):
+            table.add_column(column, no_wrap=True, justify="left" if column in ("pipeline", "role") else "right")
+        for job in jobs:
+            age = job["last_commit_age_s"]
+            table.add_row(
+                job["pipeline"],
+                job["role"],
+                str(job["pid"]),
+                str(job["lease_epoch"] or "-"),
+                "-" if age is None else f"{age:.0f} s ago",
+            )
+        console.print(table)
+    else:
+        console.print("stream jobs: none running (`shopstream stream` or `shopstream run`)")
     errors = [f"{name}: {r.last_error}" for name, r in restarts.items() if r.last_error]
     for line in errors:
         console.print(f"[yellow]last failed restart[/] {line}")

@@ -181,13 +181,15 @@ class ProducerProcess:
         return ProduceResult(manifest, (manifest.journal or {}).get("elapsed_s", 0.0), stopped_early=False)
 
 
-def job_metrics(settings: Settings) -> dict[str, float]:
-    """The stream job's own /metrics: each sample's value by name, label sets summed, and restarts also as
-    ``restarts:<reason>``. Empty while the job's process is down (or serves no metrics)."""
-    if not settings.stream_metrics_port:
+def job_metrics(settings: Settings, port: int | None = None) -> dict[str, float]:
+    """The stream job's own /metrics (or a standby driver's, on its ``port``): each sample's value by name, label
+    sets summed, and restarts also as ``restarts:<reason>``. Empty while the job's process is down (or serves no
+    metrics)."""
+    port = settings.stream_metrics_port if port is None else port
+    if not port:
         return {}
     try:
-        text = httpx.get(f"http://{settings.host}:{settings.stream_metrics_port}/metrics", timeout=2).text
+        text = httpx.get(f"http://{settings.host}:{port}/metrics", timeout=2).text
     except httpx.HTTPError:
         return {}
     values: dict[str, float] = {}

@@ -101,9 +101,7 @@ def supervise(
     failed_at = ""
 
     def forward(signum, frame):  # SIGTERM or Ctrl-C: the job finishes its batch and exits; no restart
-        stop.set()
-        if child is not None and child.poll() is None:
-            child.send_signal(signal.SIGTERM)
+        stop.set()  # _wait sends the child one SIGTERM (a second could find the job's own handler gone)
 
     previous = {}
     if threading.current_thread() is threading.main_thread():

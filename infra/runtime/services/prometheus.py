@@ -39,6 +39,9 @@ class Prometheus(Service):
                 {"targets": [f"{s.host}:{s.stream_metrics_port}"], "labels": {"component": "stream"}},
                 {"targets": [f"{s.host}:{s.exporter_metrics_port}"], "labels": {"component": "exporter"}},
             ],
+            "shopstream-standby": [
+                {"targets": [f"{s.host}:{s.stream_standby_metrics_port}"], "labels": {"component": "stream"}},
+            ],
             # The local Spark standalone cluster's master and workers, while they run (`up --spark-workers N`).
             "spark": [
                 d.metrics_target() for d in cluster(s, installed_workers(s.runtime_dir)) if d.process.pid() is not None

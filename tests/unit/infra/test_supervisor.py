@@ -25,11 +25,12 @@ sys.exit(code)
 
 
 def test_a_job_whose_dependency_is_away_says_so_in_one_line_and_exits_tempfail():
-    """No registry and no PostgreSQL at start (the unit tier runs none; the job meets the database first, for its
-    lease): the job says it is waiting, with no traceback, and exits 75 for its supervisor."""
+    """No registry and no PostgreSQL at start (the job meets the database first, for its lease): the job says it
+    is waiting, with no traceback, and exits 75 for its supervisor."""
     env = {
         **os.environ,
         "SHOPSTREAM_SCHEMA_REGISTRY_URL": f"http://127.0.0.1:{free_port()}",
+        "SHOPSTREAM_POSTGRES_PORT": str(free_port()),
         "SHOPSTREAM_STREAM_METRICS_PORT": "0",
     }
     out = subprocess.run(
@@ -67,3 +68,42 @@ def test_health_says_the_job_is_not_there_in_one_line_and_exits_1():
     )
     assert out.returncode == 1
     assert "the stream job does not answer" in out.stdout and "Traceback" not in out.stderr
+
+
+#: A driver of a pair: records its slot, then sleeps until SIGTERM, which it obeys with exit 0.
+PAIR_CHILD = """
+import os, signal, sys, time
+open(os.path.join(sys.argv[1], os.environ["SHOPSTREAM_STREAM_DRIVER_SLOT"]), "w").write(str(os.getpid()))
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+time.sleep(60)
+"""
+
+
+def test_a_pair_runs_two_drivers_restarts_a_fenced_one_and_ends_both_when_one_ends_cleanly(tmp_path):
+    """`stream --standby`: two supervised drivers (slots 0 and 1). One that exits fenced (76) is started again; a
+    clean exit of either ends the other too (SIGTERM), and the pair returns."""
+    import signal
+    import time
+
+    from core.exceptions import FENCED_EXIT
+    from infra.orchestration.supervisor import supervise_pair
+
+    result: list[int] = []
+    pair = threading.Thread(
+        target=lambda: result.append(
+            supervise_pair([sys.executable, "-c", PAIR_CHILD, str(tmp_path)], dict(os.environ), backoff_max_s=0.1)
+        )
+    )
+    pair.start()
+    deadline = time.monotonic() + 30
+    while not ((tmp_path / "0").exists() and (tmp_path / "1").exists()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first = int((tmp_path / "0").read_text())
+    os.kill(first, signal.SIGKILL)  # restarted, like a fenced one
+    while int((tmp_path / "0").read_text()) == first and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert int((tmp_path / "0").read_text()) != first, "slot 0 was started again"
+    os.kill(int((tmp_path / "1").read_text()), signal.SIGTERM)  # exits 0: the pair ends
+    pair.join(30)
+    assert not pair.is_alive() and result == [0]
+    assert exit_reason(FENCED_EXIT) == "fenced"
