@@ -519,6 +519,7 @@ def take_lease(settings: Settings, options: StreamOptions) -> Lease:
     except psycopg2.errors.UndefinedTable:
         raise ConfigError("the database has no stream_lease table: run `shopstream migrate`") from None
     if not acquired and not options.standby and lease.held is not None:
+        lease.close()
         raise ConfigError(
             f"pipeline {options.pipeline} is already streaming (driver {lease.held.holder}, lease epoch "
             f"{lease.held.epoch}, renewed {lease.held.age_s:.1f} s ago): stop it first, or start this one with "
@@ -592,6 +593,7 @@ def run(
                 started,
             )
         finally:
+            lease.close()
             lease.release()
             forget_driver(settings)
 
@@ -650,7 +652,7 @@ def _run_active(
     it stops."""
     beat: list[float | None] = [None]  # when the watch loop last looked (None: starting or restarting the query)
     lag: list[int | None] = [None]
-    writer: BatchWriter | None = None
+    current: list[BatchWriter | None] = [None]  # the batch writer, once _drive made it
     lease_lost = threading.Event()  # the keeper found another driver's epoch
 
     def lost() -> None:
@@ -661,14 +663,14 @@ def _run_active(
         lease,
         healthy=lambda: beat[0] is None or time.monotonic() - beat[0] < options.lease_ttl_s,
         lag=lambda: lag[0],
-        last_commit=lambda: writer.last_commit_at if writer else None,
+        last_commit=lambda: current[0].last_commit_at if current[0] else None,
         lost=lost,
     )
     keeper.start()
     try:
         if on_active is not None:
             on_active()
-        writer = _drive(settings, options, jars, lease, metrics, spark, warmup, stop, progress, beat, lag)
+        writer = _drive(settings, options, jars, lease, metrics, spark, warmup, stop, progress, beat, lag, current)
     finally:
         keeper.stop()
     if writer.fenced or lease_lost.is_set():
@@ -700,6 +702,7 @@ def _drive(
     progress: Callable[[dict], None] | None,
     beat: list[float | None],
     lag: list[int | None],
+    current: list[BatchWriter | None],
 ) -> BatchWriter:
     """Plan the start, warm up (unless the session is warm already), then run the query, started again after a
     failure, until ``stop``; the batch writer, with its totals."""
@@ -718,6 +721,7 @@ def _drive(
         writer = BatchWriter(
             settings, options, schemas, metrics, options.checkpoint(settings), start.mark, start.group_at, lease
         )
+        current[0] = writer
         if start.group_reset:
             writer.mirror.reset_to = start.group_reset
             metrics.group_reset.set(1)

@@ -148,6 +148,7 @@ class Lease:
         self.checkpoint: Path = base_checkpoint
         self.taken_over = False  # from a holder that had not released it
         self.held: LeaseRow | None = None  # the row at the last look (see try_acquire)
+        self._conn: connection | None = None
 
     def read(self) -> LeaseRow | None:
         return read(self.settings, self.pipeline)
@@ -158,11 +159,12 @@ class Lease:
     def try_acquire(self) -> bool:
         """Take the lease if it is free. ``held`` is then the row as it was before (``None``: there was none);
         when it is not free, the row that holds it (who, since when: for the caller's message)."""
-        with contextlib.closing(connect(self.settings, "writer")) as conn:
-            conn.autocommit = True
+        conn = self._connection()
+        try:
             with conn.cursor() as cur:
                 cur.execute(INSERT, (self.pipeline, HOLDER, str(self.base)))
                 if cur.rowcount == 1:
+                    self.close()
                     self.epoch, self.checkpoint, self.held = 1, self.base, None
                     return True
                 cur.execute(READ, (self.pipeline,))
@@ -185,6 +187,10 @@ class Lease:
                     return False  # the old holder reconnected and is committing: the next look sees its outcome
                 if cur.rowcount != 1:
                     return False  # another driver raised the epoch first
+        except psycopg2.Error:
+            self.close()
+            raise
+        self.close()  # the looks are over
         self.epoch, self.checkpoint = held.epoch + 1, target
         self.taken_over = not held.released
         log.info(
@@ -198,6 +204,19 @@ class Lease:
         if not in_place:
             _copy_checkpoint(source, target)
         return True
+
+    def _connection(self) -> connection:
+        """One connection for a standby's looks (four a second), opened again after an error."""
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self.settings, "writer")
+            self._conn.autocommit = True
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg2.Error):
+                self._conn.close()
+        self._conn = None
 
     def renew(self, conn: connection, lag_records: int | None, last_commit_at: float | None) -> bool:
         """Renew through ``conn``; False when the lease is no longer this driver's."""
