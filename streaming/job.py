@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import reduce
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg2
@@ -442,6 +443,38 @@ def watch(
         raise StreamingError(f"the streaming query failed: {_first_line(str(query.exception()))}")
 
 
+#: What a restarted query must be able to write to its checkpoint (an offsets file, a commit file, their renames).
+SPACE_PROBE_BYTES = 256 * 1024
+
+
+def writable(folder: Path) -> bool:
+    """Whether ``folder`` (or, before the query made it, its nearest existing parent) takes a SPACE_PROBE_BYTES
+    file (written, synced and removed)."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    probe = folder / f".space-probe-{os.getpid()}"
+    try:
+        with open(probe, "wb") as f:
+            f.write(b"\0" * SPACE_PROBE_BYTES)
+            f.flush()
+            os.fsync(f.fileno())
+        return True
+    except OSError:
+        return False
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+
+
+def wait_until_writable(folder: Path, stop: threading.Event, every_s: float = 0.25) -> bool:
+    """Poll ``folder`` until it takes a write again (True) or ``stop`` is set (False)."""
+    while not stop.wait(every_s):
+        if writable(folder):
+            log.info("%s can be written again: restarting the query", folder)
+            return True
+    return False
+
+
 def start_query(
     spark, settings: Settings, options: StreamOptions, schemas: WriterSchemas, writer: BatchWriter, starting: str
 ):
@@ -467,8 +500,10 @@ class StreamResult:
     seconds: float
 
 
-#: A standby warms up once the active driver's lag is at most this (records) and it has committed lately: two warm-ups
-#: (or a warm-up and a drain) never compete for the cores.
+#: A standby warms up once the active driver has held the lease this long (s), its lag is at most STANDBY_WARM_LAG
+#: records and it has committed lately: a warm-up never competes with a start, or with the drain after a takeover
+#: (a standby that warmed right after one cost the new active driver 5-10 s of its recovery on 2 cores).
+STANDBY_SETTLE_S = 30.0
 STANDBY_WARM_LAG = 20_000
 
 
@@ -482,8 +517,9 @@ class Standby:
         self.thread: threading.Thread | None = None
 
     def look(self, held: LeaseRow) -> None:
+        settled = held.held_for_s >= STANDBY_SETTLE_S and (held.last_commit_age_s or 0) < 30
         caught_up = held.lag_records is not None and held.lag_records <= STANDBY_WARM_LAG
-        if self.thread is None and caught_up and (held.last_commit_age_s or 0) < 30:
+        if self.thread is None and settled and caught_up:
             log.info("standby: the active driver (%s) is caught up: warming up", held.holder)
             self.thread = threading.Thread(target=self._warm, name="standby-warm-up", daemon=True)
             self.thread.start()
@@ -756,6 +792,18 @@ def _drive(
                     metrics.stream_restarts.labels(reason="query_failed").inc()
                     if time.monotonic() - attempt_started > STEADY_AFTER_S:  # it had run steadily: a new fault
                         delay = QUERY_RESTART.first_s
+                    checkpoint = options.checkpoint(settings)
+                    if not writable(checkpoint):
+                        # A full disk: waiting out a backoff would add up to its cap (10 s) after the space returns.
+                        log.warning(
+                            "%s: %s cannot be written (a full disk?): restarting the query as soon as it can",
+                            exc,
+                            checkpoint,
+                        )
+                        if not wait_until_writable(checkpoint, stop):
+                            break
+                        delay = QUERY_RESTART.first_s
+                        continue
                     log.warning("%s: restarting the query from its checkpoint in %.0f s", exc, delay)
                     if stop.wait(delay):
                         break

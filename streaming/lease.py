@@ -51,7 +51,8 @@ READ = """
 SELECT epoch, holder, checkpoint, renewed_at = '-infinity'::timestamptz,
        coalesce(extract(epoch FROM clock_timestamp() - nullif(renewed_at, '-infinity'))::float8, 'Infinity'),
        lag_records,
-       extract(epoch FROM clock_timestamp() - last_commit_at)::float8
+       extract(epoch FROM clock_timestamp() - last_commit_at)::float8,
+       extract(epoch FROM clock_timestamp() - acquired_at)::float8
 FROM stream_lease WHERE pipeline = %s
 """
 INSERT = """
@@ -99,6 +100,7 @@ class LeaseRow:
     age_s: float  # since the last renewal
     lag_records: int | None
     last_commit_age_s: float | None
+    held_for_s: float = 0.0  # since the holder took it
 
     def gone(self) -> bool:
         """Whether the holder is known to have ended: it released the lease, or its process on this host is gone."""
@@ -135,8 +137,8 @@ def read(settings: Settings, pipeline: str, role: str = "writer") -> LeaseRow | 
 
 
 def _row(row: tuple) -> LeaseRow:
-    epoch, holder, checkpoint, released, age, lag, commit_age = row
-    return LeaseRow(epoch, holder, Path(checkpoint), released, age, lag, commit_age)
+    epoch, holder, checkpoint, released, age, lag, commit_age, held_for = row
+    return LeaseRow(epoch, holder, Path(checkpoint), released, age, lag, commit_age, held_for)
 
 
 class Lease:

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from pathlib import Path
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 
 from core import kafka
 from core.kafka import Offsets, offsets_from_json
@@ -125,10 +126,10 @@ class GroupOffsetMirror:
 
     def __init__(self, settings: Settings, group: str, expected: Offsets | None = None):
         self.group = group
-        self.admin = kafka.admin(settings)
         self.reader = group_reader(settings, group)
         self.expected = expected or None
         self.reset_to: Offsets | None = None
+        self._commit_thread: threading.Thread | None = None  # a commit that had not returned in time
 
     def _moved(self, timeout: float) -> Offsets | None:
         """The group's offsets where they differ from ``expected``; None when they do not (or nobody knows)."""
@@ -142,7 +143,34 @@ class GroupOffsetMirror:
         return {t: parts for t, parts in moved.items() if parts} or None
 
     def close(self) -> None:
-        self.reader.close()
+        if self._commit_thread is None or not self._commit_thread.is_alive():  # else the process's end frees it
+            self.reader.close()
+
+    def _commit(self, partitions: list[TopicPartition], timeout: float) -> None:
+        """Set the group's offsets with the reader's own commit (a member of no generation: the group must be
+        empty, as for Kafka's tools). Not the admin client's AlterConsumerGroupOffsets: when a coordinator request
+        fails on a dropped connection (a broker that dies), librdkafka (2.16) frees its enqueue-once handle twice
+        and aborts the process, `rd_kafka_enq_once_del_source_return: Assertion eonce->refcnt > 0` (librdkafka
+        #4605, fix pending in #5397): that restarted the stream job's process in one broker-kill run in three. A
+        commit gets no timeout from librdkafka while the coordinator is away: it runs in a thread of its own, and
+        one that has not returned within ``timeout`` is left to finish (the next mirror waits for it)."""
+        errors: list[BaseException] = []
+
+        def commit() -> None:
+            try:
+                for tp in self.reader.commit(offsets=partitions, asynchronous=False) or ():
+                    if tp.error is not None:
+                        raise KafkaException(tp.error)
+            except KafkaException as exc:
+                errors.append(exc)
+
+        self._commit_thread = threading.Thread(target=commit, name="group-offsets-commit", daemon=True)
+        self._commit_thread.start()
+        self._commit_thread.join(timeout)
+        if self._commit_thread.is_alive():
+            raise TimeoutError(f"the group's coordinator did not answer within {timeout:.0f} s")
+        if errors:
+            raise errors[0]
 
     def mirror(self, end_offsets: Offsets, timeout: float = 10.0) -> bool:
         partitions = [
@@ -152,6 +180,9 @@ class GroupOffsetMirror:
         ]
         if not partitions or self.reset_to is not None:
             return True
+        if self._commit_thread is not None and self._commit_thread.is_alive():
+            self.expected = None  # the commit still out may yet land: the group is not known
+            return False
         try:
             moved = self._moved(timeout)
             if moved is not None:
@@ -165,11 +196,7 @@ class GroupOffsetMirror:
                     self.group,
                 )
                 return False
-            futures = self.admin.alter_consumer_group_offsets(
-                [ConsumerGroupTopicPartitions(self.group, partitions)], request_timeout=timeout
-            )
-            for future in futures.values():
-                future.result(timeout=timeout)
+            self._commit(partitions, timeout)
             self.expected = {t: {p: int(o) for p, o in parts.items()} for t, parts in end_offsets.items()}
             return True
         except (KafkaException, TimeoutError) as exc:

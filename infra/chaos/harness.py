@@ -474,11 +474,12 @@ def one_run(h: Harness, run: int, topics: list[str], probe: OffsetProbe, on_step
     run_.drain()
     summary = run_.summary(manifest.unique_events)
     restarts_after = sum(r.restarts for r in watchdog.restarts(s).values())
-    how = (
-        "its rerun (`produce --resume`) sent only what Kafka lacked"
-        if h.scenario.producer_process
-        else handled_by(before, after, restarts_after - restarts_before)
-    )
+    if h.scenario.producer_process:
+        how = "its rerun (`produce --resume`) sent only what Kafka lacked"
+    elif h.scenario.signal == "takeover" and detected is not None:  # counters are per process: a new one has 0
+        how = "the standby driver took over"
+    else:
+        how = handled_by(before, after, restarts_after - restarts_before)
     matches = summary.quality == manifest.to_dict()["quality"] and summary.produced == manifest.produced
     return RunResult(
         h.scenario.name,

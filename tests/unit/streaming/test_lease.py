@@ -15,7 +15,7 @@ from streaming.lease import LeaseRow, session_name
 
 
 def row(holder: str, released: bool = False, age_s: float = 0.1) -> LeaseRow:
-    return LeaseRow(1, holder, Path("/x"), released, age_s, None, None)
+    return LeaseRow(1, holder, Path("/x"), released, age_s, None, None, 60.0)
 
 
 def test_a_holder_is_gone_when_it_released_or_its_process_ended_here_and_stale_after_the_ttl():
