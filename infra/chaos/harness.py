@@ -74,6 +74,7 @@ class RunResult:
     detection_s: float | None
     recovery_s: float | None
     handled_by: str
+    after_back_s: float | None = None  # a killed service: recovery counted from the watchdog having it back
 
 
 # The scenarios --------------------------------------------------------------------------------
@@ -465,6 +466,11 @@ def one_run(h: Harness, run: int, topics: list[str], probe: OffsetProbe, on_step
                 recovered = time.time() - t_clear
         time.sleep(0.25)
     after = h.job()
+    after_back = None
+    if recovered is not None and h.scenario.signal.startswith("watchdog:"):
+        record = watchdog.restarts(s).get(h.scenario.signal.split(":", 1)[1])
+        if record and record.last_restart and record.last_restart >= t_fault:
+            after_back = round(max(t_clear + recovered - record.last_restart, 0.0), 2)
     producing.join()
     manifest = producing.result.manifest
     end = probe.log_end_offsets(topics)
@@ -492,6 +498,7 @@ def one_run(h: Harness, run: int, topics: list[str], probe: OffsetProbe, on_step
         None if detected is None or h.scenario.signal == "none" else round(max(detected - t_fault, 0.0), 2),
         None if recovered is None else round(recovered, 2),
         how,
+        after_back,
     )
 
 
@@ -588,6 +595,9 @@ def table(results: list[RunResult]) -> list[dict]:
                 "events_per_run": min(r.produced for r in runs),
                 "detection_s": spread([r.detection_s for r in runs]),
                 "recovery_s": spread([r.recovery_s for r in runs]),
+                "after_back_s": spread([r.after_back_s for r in runs])
+                if any(r.after_back_s is not None for r in runs)
+                else None,
                 "target_s": [seed[0] / 2, seed[1] / 2],
                 "seed_s": list(seed),
                 "lost": sum(r.lost for r in runs),

@@ -105,7 +105,9 @@ def markdown(doc: dict) -> str:
         lines.append(
             f"| {r['scenario']} | {r['seed_row']} ({r['seed_s'][0]} / {r['seed_s'][1]}) | "
             f"{r['target_s'][0]:g} / {r['target_s'][1]:g} | {_detection(r)} | "
-            f"{_spread(r['recovery_s'])} | {r['lost']} | {r['duplicates']} | {r['runs']} | "
+            f"{_spread(r['recovery_s'])}"
+            + (f" ({_spread(r['after_back_s'])} after the service was back)" if r.get("after_back_s") else "")
+            + f" | {r['lost']} | {r['duplicates']} | {r['runs']} | "
             f"{'; '.join(r['handled_by'])} |"
         )
     return "\n".join(lines) + "\n"
