@@ -42,7 +42,7 @@ from infra.chaos.options import ChaosOptions
 from infra.orchestration.harness import PipelineRun
 from infra.orchestration.processes import ProducerProcess, Producing, StreamProcess, job_metrics
 from infra.runtime import stack, watchdog
-from infra.runtime.services.kafka import Kafka, over_sasl_ssl
+from infra.runtime.services.kafka import Kafka, grant_pipeline_access, over_sasl_ssl, revoke_pipeline_access
 from infra.runtime.services.postgres import create_database, drop_database
 from infra.runtime.services.registry import Registry
 from infra.runtime.topics import delete_topics, ensure_topics, load_topic_specs
@@ -514,6 +514,7 @@ def run_scenario(
     h.settings = base
     specs = load_topic_specs()
     ensure_topics(base, prefix, specs)
+    grant_pipeline_access(base, prefix, pipeline=prefix)  # what the SASL_SSL listener's user may do with them
     topics = list(schemas.event_topics(base).values())
     try:
         with scenario.setup(h), OffsetProbe(base) as probe:
@@ -537,6 +538,7 @@ def run_scenario(
                 h.stream.stop()
     finally:
         delete_topics(base, prefix, specs)
+        revoke_pipeline_access(base, prefix, pipeline=prefix)
         shutil.rmtree(h.folder, ignore_errors=True)
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from core.database import connect
 from infra.orchestration.harness import PipelineRun
 from infra.orchestration.processes import Producing, StreamProcess
 from producers.options import ProduceOptions
-from tests.fixtures.pipeline import ALL_FAULTS, UNTIL_FINISHED_S, ledger_rows
+from tests.fixtures.pipeline import ALL_FAULTS, UNTIL_FINISHED_S, ledger_rows, wait_for_open_transaction
 from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -30,7 +29,7 @@ def test_a_sigkill_inside_a_sink_transaction_loses_and_duplicates_nothing(pipeli
     producing.start()
     stream.start()
     committed = wait_for(lambda: ledger_rows(settings), 90, "the first commit")
-    _wait_for_open_transaction(settings, timeout=90)  # killed right when it is seen open
+    wait_for_open_transaction(settings, timeout=90)  # killed right when it is seen open
     stream.kill()
     stream.start()
     wait_for(lambda: ledger_rows(settings) > committed + 1, 90, "commits after the restart")
@@ -45,22 +44,3 @@ def test_a_sigkill_inside_a_sink_transaction_loses_and_duplicates_nothing(pipeli
     assert (s.lost, s.duplicates_in_db) == (0, 0)
     assert s.stored + s.quarantined == manifest.unique_events
     assert s.quality == manifest.to_dict()["quality"]
-
-
-def _wait_for_open_transaction(settings, timeout: float) -> None:
-    """Poll (one connection, ~1 ms apart) until the sink holds a transaction that has written rows."""
-    conn = connect(settings, "admin", "postgres")
-    conn.autocommit = True
-
-    def sink_transaction_open() -> bool:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND usename = %s AND backend_xid IS NOT NULL",
-                (settings.postgres_db, settings.writer_user),
-            )
-            return cur.fetchone()[0] > 0
-
-    try:
-        wait_for(sink_transaction_open, timeout, "an open sink transaction", interval=0.001)
-    finally:
-        conn.close()

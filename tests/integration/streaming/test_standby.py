@@ -13,7 +13,7 @@ from infra.orchestration.harness import PipelineRun
 from infra.orchestration.processes import Producing, StreamProcess
 from producers.options import ProduceOptions
 from streaming import lease as leases
-from tests.fixtures.pipeline import ALL_FAULTS, UNTIL_FINISHED_S, ledger_rows
+from tests.fixtures.pipeline import ALL_FAULTS, UNTIL_FINISHED_S, ledger_rows, wait_for_open_transaction
 from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -45,7 +45,7 @@ def test_a_standby_takes_over_a_hung_driver_whose_next_commit_is_refused(pipelin
     assert first is not None and first.epoch == 1
     pid = int(first.holder.rpartition(":")[2])
 
-    _wait_for_open_transaction(settings, leases.session_name(options.pipeline, 1), timeout=60)
+    wait_for_open_transaction(settings, timeout=60, session=leases.session_name(options.pipeline, 1))
     os.kill(pid, signal.SIGSTOP)  # hung inside a batch: it neither renews its lease nor commits
     stopped_at = time.time()
     try:
@@ -86,22 +86,3 @@ def _commits_since(settings, unix_time: float) -> int:
         n = cur.fetchone()[0]
     conn.close()
     return n
-
-
-def _wait_for_open_transaction(settings, session: str, timeout: float) -> None:
-    """Poll (one connection, ~1 ms apart) until the driver's sink holds a transaction that has written rows."""
-    conn = connect(settings, "admin", "postgres")
-    conn.autocommit = True
-
-    def open_transaction() -> bool:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND backend_xid IS NOT NULL",
-                (session,),
-            )
-            return cur.fetchone()[0] > 0
-
-    try:
-        wait_for(open_transaction, timeout, "an open sink transaction", interval=0.001)
-    finally:
-        conn.close()

@@ -41,3 +41,18 @@ def test_the_lag_is_latest_less_end_over_every_partition_and_unknown_without_off
     assert source_lag([source]) == 50
     assert source_lag([SimpleNamespace(latestOffset=None, endOffset=None)]) is None
     assert source_lag([]) == 0
+
+
+def test_the_checkpoint_probe_writes_where_it_can_and_the_wait_ends_on_stop(tmp_path):
+    """A full checkpoint disk restarts the query as soon as its folder takes a write (streaming.job.writable);
+    before the query made its folder, the nearest existing parent is probed."""
+    import threading
+
+    from streaming.job import wait_until_writable, writable
+
+    assert writable(tmp_path) and not list(tmp_path.iterdir()), "the probe file is removed"
+    assert writable(tmp_path / "not" / "made" / "yet")
+    assert not writable(Path("/proc/self/net"))  # a folder nothing can be written to, even as root
+    stop = threading.Event()
+    stop.set()
+    assert wait_until_writable(Path("/proc/self/net"), stop, every_s=0.01) is False
