@@ -34,7 +34,7 @@ from core import ledger
 from core.database import connect
 from core.exceptions import ConfigError
 from core.kafka import OffsetProbe, Offsets, caught_up, unreachable
-from core.metrics import serve_metrics, serve_when_free
+from core.metrics import Metrics, serve_metrics, serve_when_free
 from core.retry import QUERY_RESTART, STEADY_AFTER_S
 from core.settings import Settings
 from schemas.quality import QUANTITY_LIMIT
@@ -547,6 +547,20 @@ def _warm_up(spark, warmup: WarmupTopics) -> None:
         log.warning("warm-up skipped (the first batches will be slower): %s", _first_line(str(exc)))
 
 
+@dataclass
+class Driver:
+    """What the steps of one driver's life share: its settings and options (the checkpoint is the lease's once it
+    holds it), connector jars, lease, metrics, stop event and progress callback."""
+
+    settings: Settings
+    options: StreamOptions
+    jars: list[str]
+    lease: Lease
+    metrics: Metrics
+    stop: threading.Event
+    progress: Callable[[dict], None] | None = None
+
+
 def take_lease(settings: Settings, options: StreamOptions) -> Lease:
     """The pipeline's lease, taken if it is free; a job that is not a standby refuses to start beside a holder."""
     lease = Lease(settings, options.pipeline, options.checkpoint(settings), options.lease_ttl_s)
@@ -604,55 +618,36 @@ def run(
             "active" if active else "standby",
             metrics_port if active else standby_metrics_port,
         )
+        driver = Driver(settings, options, jars, lease, metrics, stop, progress)
         try:
             spark = None
             if active:
                 metrics.lease_acquired.set(time.time())
             else:
-                taken, spark = _wait_as_standby(settings, options, jars, lease, metrics, warmup, stop, metrics_port)
+                taken, spark = _wait_as_standby(driver, warmup, metrics_port)
                 if not taken:
                     return StreamResult(0, 0, 0, 0, 0, 0, time.monotonic() - started)
             metrics.active_driver.set(1)
             metrics.lease_epoch.set(lease.epoch or 0)
-            options = options.model_copy(update={"checkpoint_dir": lease.checkpoint})
-            return _run_active(
-                settings,
-                options,
-                jars,
-                lease,
-                metrics,
-                spark,
-                warmup if not restarts else None,
-                stop,
-                progress,
-                on_active,
-                started,
-            )
+            driver.options = options.model_copy(update={"checkpoint_dir": lease.checkpoint})
+            return _run_active(driver, spark, warmup if not restarts else None, on_active, started)
         finally:
             lease.close()
             lease.release()
             forget_driver(settings)
 
 
-def _wait_as_standby(
-    settings: Settings,
-    options: StreamOptions,
-    jars: list[str],
-    lease: Lease,
-    metrics,
-    warmup: WarmupTopics | None,
-    stop: threading.Event,
-    metrics_port: int | None,
-):
+def _wait_as_standby(d: Driver, warmup: WarmupTopics | None, metrics_port: int | None):
     """A standby's life until it holds the lease: (True, its warm session or None) or, stopped, (False, None)."""
+    settings, options, lease, metrics = d.settings, d.options, d.lease, d.metrics
     log.info(
         "standby for %s: the lease is held by %s (epoch %s)",
         options.pipeline,
         lease.held.holder if lease.held else "?",
         lease.held.epoch if lease.held else "?",
     )
-    standby = Standby(options, jars, warmup, metrics)
-    if not wait_for_lease(lease, stop, standby.look):
+    standby = Standby(options, d.jars, warmup, metrics)
+    if not wait_for_lease(lease, d.stop, standby.look):
         return False, None
     metrics.lease_acquired.set(time.time())
     spark = standby.session()
@@ -672,20 +667,11 @@ def _wait_as_standby(
 
 
 def _run_active(
-    settings: Settings,
-    options: StreamOptions,
-    jars: list[str],
-    lease: Lease,
-    metrics,
-    spark,
-    warmup: WarmupTopics | None,
-    stop: threading.Event,
-    progress: Callable[[dict], None] | None,
-    on_active: Callable[[], None] | None,
-    started: float,
+    d: Driver, spark, warmup: WarmupTopics | None, on_active: Callable[[], None] | None, started: float
 ) -> StreamResult:
-    """The active driver, holding ``lease`` (renewed by a LeaseKeeper): the query on the lease's checkpoint until
+    """The active driver, holding its lease (renewed by a LeaseKeeper): the query on the lease's checkpoint until
     it stops."""
+    options, lease = d.options, d.lease
     beat: list[float | None] = [None]  # when the watch loop last looked (None: starting or restarting the query)
     lag: list[int | None] = [None]
     current: list[BatchWriter | None] = [None]  # the batch writer, once _drive made it
@@ -693,7 +679,7 @@ def _run_active(
 
     def lost() -> None:
         lease_lost.set()
-        stop.set()
+        d.stop.set()
 
     keeper = LeaseKeeper(
         lease,
@@ -706,7 +692,7 @@ def _run_active(
     try:
         if on_active is not None:
             on_active()
-        writer = _drive(settings, options, jars, lease, metrics, spark, warmup, stop, progress, beat, lag, current)
+        writer = _drive(d, spark, warmup, beat, lag, current)
     finally:
         keeper.stop()
     if writer.fenced or lease_lost.is_set():
@@ -727,21 +713,16 @@ def _run_active(
 
 
 def _drive(
-    settings: Settings,
-    options: StreamOptions,
-    jars: list[str],
-    lease: Lease,
-    metrics,
+    d: Driver,
     spark,
     warmup: WarmupTopics | None,
-    stop: threading.Event,
-    progress: Callable[[dict], None] | None,
     beat: list[float | None],
     lag: list[int | None],
     current: list[BatchWriter | None],
 ) -> BatchWriter:
     """Plan the start, warm up (unless the session is warm already), then run the query, started again after a
     failure, until ``stop``; the batch writer, with its totals."""
+    settings, options, metrics, stop = d.settings, d.options, d.metrics, d.stop
     schemas = load_writer_schemas(settings)
     topics = list(schemas.topics.values())
     with OffsetProbe(settings) as probe:
@@ -750,12 +731,12 @@ def _drive(
         except KafkaException as exc:
             raise unreachable(settings, exc) from None
         if spark is None:
-            spark = build_spark(options, jars)
+            spark = build_spark(options, d.jars)
             if warmup is not None:
                 _warm_up(spark, warmup)
         spark.streams.addListener(phase_listener(metrics, lag))
         writer = BatchWriter(
-            settings, options, schemas, metrics, options.checkpoint(settings), start.mark, start.group_at, lease
+            settings, options, schemas, metrics, options.checkpoint(settings), start.mark, start.group_at, d.lease
         )
         current[0] = writer
         if start.group_reset:
@@ -770,7 +751,7 @@ def _drive(
                     metrics.query_active.set(1)
                     if options.ready_file:
                         options.ready_file.touch()
-                    watch(query, writer, options, topics, probe, stop, progress, beat)
+                    watch(query, writer, options, topics, probe, stop, d.progress, beat)
                     break
                 except StreamingError as exc:  # the query failed, the driver lives: start it again
                     beat[0] = None
