@@ -631,9 +631,14 @@ def run(
             metrics.lease_epoch.set(lease.epoch or 0)
             driver.options = options.model_copy(update={"checkpoint_dir": lease.checkpoint})
             return _run_active(driver, spark, warmup if not restarts else None, on_active, started)
+        except BaseException:
+            # A failure (the JVM died, a dependency stayed away) hands the lease back: a standby takes it at once.
+            # A clean stop does not: the pair `stream --standby` stops both drivers, and the standby must not
+            # take over meanwhile; a standby elsewhere sees this process gone, or the lease stale.
+            lease.release()
+            raise
         finally:
             lease.close()
-            lease.release()
             forget_driver(settings)
 
 

@@ -309,6 +309,9 @@ def wait_for_lease(lease: Lease, stop: threading.Event, look: Callable[[LeaseRow
     while not stop.is_set():
         try:
             if lease.try_acquire():
+                if stop.is_set():  # asked to stop while it took over: hand it back rather than start
+                    lease.release()
+                    return False
                 return True
         except (psycopg2.Error, ShopstreamError) as exc:
             if not warned:

@@ -52,7 +52,7 @@ def _wait(child: subprocess.Popen, stop: threading.Event) -> int:
     asked = False
     while True:
         try:
-            return child.wait(timeout=0.5)
+            return child.wait(timeout=0.1)  # a pair's two drivers get their SIGTERM within 0.1 s of each other
         except subprocess.TimeoutExpired:
             if stop.is_set() and not asked:
                 child.send_signal(signal.SIGTERM)
