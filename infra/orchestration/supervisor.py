@@ -67,7 +67,8 @@ def supervise_pair(argv: list[str], env: dict[str, str], backoff_max_s: float | 
     codes: list[int] = []
 
     def one(slot: int) -> None:
-        time.sleep(slot * 2.0)  # the first takes the lease; the second finds it held and waits
+        if stop.wait(slot * 2.0):  # the first takes the lease; the second finds it held and waits
+            return
         codes.append(supervise(argv, {**env, DRIVER_SLOT_ENV: str(slot)}, stop, backoff_max_s))
         stop.set()
 

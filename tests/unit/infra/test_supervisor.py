@@ -70,12 +70,12 @@ def test_health_says_the_job_is_not_there_in_one_line_and_exits_1():
     assert "the stream job does not answer" in out.stdout and "Traceback" not in out.stderr
 
 
-#: A driver of a pair: records its slot, then sleeps until SIGTERM, which it obeys with exit 0.
+#: A driver of a pair: records its slot, then waits for a signal (no fixed sleep); SIGTERM makes it exit 0.
 PAIR_CHILD = """
-import os, signal, sys, time
+import os, signal, sys
 open(os.path.join(sys.argv[1], os.environ["SHOPSTREAM_STREAM_DRIVER_SLOT"]), "w").write(str(os.getpid()))
 signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
-time.sleep(60)
+signal.pause()
 """
 
 
