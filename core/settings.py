@@ -38,6 +38,10 @@ SECRETS_DIR_VARIABLE = "SHOPSTREAM_SECRETS_DIR"
 #: In the first local Kafka node's folder: how many nodes its cluster was formatted with.
 KAFKA_NODES_FILE = "cluster-nodes"
 KAFKA_NODE_PORT_STEP = 100
+#: In the first PostgreSQL member's folder: how many replicas `up --postgres-replicas` made it run with (absent: 0).
+POSTGRES_REPLICAS_FILE = "replicas"
+#: Member N of a local PostgreSQL cluster listens on postgres_port (and patroni_port) + this × (N - 1).
+POSTGRES_MEMBER_PORT_STEP = 100
 #: Under the runtime folder: the CA that signed the local PostgreSQL's certificate (infra.runtime.services.postgres).
 LOCAL_POSTGRES_CA = Path("postgres") / "tls" / "ca.pem"
 
@@ -113,6 +117,21 @@ class Settings(BaseSettings):
         "default for the local server: the CA it was made with, <runtime_dir>/postgres/tls/ca.pem)",
     )
     postgres_superuser_password: SecretStr = SecretStr("shopstream-admin")
+    postgres_replicas: int | None = Field(
+        None,
+        ge=0,
+        le=2,
+        description=(
+            "standbys of the local PostgreSQL (`up --postgres-replicas N`): with 1 or more, Patroni runs each member "
+            "and fails over to a standby, etcd its store; member N listens on postgres_port + 100 × (N - 1); unset: "
+            "as the local server last ran, else 0"
+        ),
+    )
+    patroni_port: int = Field(
+        8008, ge=1, le=65535, description="member 1's Patroni REST API (member N: + 100 × (N - 1)), loopback"
+    )
+    etcd_port: int = Field(2379, ge=1, le=65535, description="the local etcd's client port (Patroni's store)")
+    etcd_peer_port: int = Field(2380, ge=1, le=65535, description="the local etcd's peer port")
     writer_user: str = "shopstream_writer"
     writer_password: SecretStr = SecretStr("shopstream-writer")
     reader_user: str = "shopstream_reader"
@@ -247,6 +266,21 @@ class Settings(BaseSettings):
         except (OSError, ValueError):
             return 1
 
+    @property
+    def postgres_replica_count(self) -> int:
+        """Standbys of the local PostgreSQL: the setting, else what the local server last ran with (its record in
+        member 1's folder), else 0."""
+        if self.postgres_replicas is not None:
+            return self.postgres_replicas
+        try:
+            return int((self.runtime_dir / "postgres" / POSTGRES_REPLICAS_FILE).read_text())
+        except (OSError, ValueError):
+            return 0
+
+    def postgres_member_port(self, member: int, port: int | None = None) -> int:
+        """Member ``member``'s (1-based) copy of a PostgreSQL port (postgres_port unless told, or patroni_port)."""
+        return (self.postgres_port if port is None else port) + POSTGRES_MEMBER_PORT_STEP * (member - 1)
+
     def kafka_node_port(self, node: int, port: int) -> int:
         """Node ``node``'s (1-based) copy of one of the Kafka ports (kafka_port, _controller_port, _secure_port)."""
         return port + KAFKA_NODE_PORT_STEP * (node - 1)
@@ -292,7 +326,10 @@ class Settings(BaseSettings):
         }
         user, password = users[role]
         hosts, ports = [], []
-        for entry in (self.postgres_host or self.host).split(","):
+        local = ",".join(
+            f"{self.host}:{self.postgres_member_port(m)}" for m in range(1, self.postgres_replica_count + 2)
+        )
+        for entry in (self.postgres_host or local).split(","):
             host, _, port = entry.partition(":")
             hosts.append(host)
             ports.append(int(port) if port else self.postgres_port)

@@ -36,6 +36,19 @@ def up(
             ),
         ),
     ] = None,
+    postgres_replicas: Annotated[
+        int | None,
+        typer.Option(
+            "--postgres-replicas",
+            min=0,
+            max=2,
+            help=(
+                "Standbys of the local PostgreSQL (default: as it last ran, first 0). With 1 or more, Patroni runs "
+                "each member (etcd its store; installed from Debian on first use) and promotes a standby when the "
+                "primary is lost; 0 goes back to one server. Change it between `down` and `up`."
+            ),
+        ),
+    ] = None,
     spark_workers: Annotated[
         int,
         typer.Option(
@@ -61,6 +74,8 @@ def up(
     cfg = settings()
     if brokers is not None:
         cfg = cfg.model_copy(update={"kafka_nodes": brokers})
+    if postgres_replicas is not None:
+        cfg = cfg.model_copy(update={"postgres_replicas": postgres_replicas})
     with console.status("starting…") as spinner:
 
         def step(name: str, what: str) -> None:
@@ -147,8 +162,9 @@ def stream_jobs(cfg: Settings) -> list[dict]:
 
 
 def status_document(cfg: Settings) -> dict:
-    """What `status --json` prints: services, the watchdog, stream jobs."""
+    """What `status --json` prints: services, the watchdog, stream jobs, PostgreSQL members (with replicas)."""
     from infra.runtime import stack, watchdog
+    from infra.runtime.services import patroni
 
     restarts = watchdog.restarts(cfg)
     return {
@@ -166,6 +182,7 @@ def status_document(cfg: Settings) -> dict:
         ],
         "watchdog": {"pid": stack.watchdog_process(cfg).pid()},
         "stream_jobs": stream_jobs(cfg),
+        "postgres_members": patroni.cluster(cfg),
     }
 
 
@@ -204,6 +221,7 @@ def _print_status(cfg: Settings) -> bool:
         highlight=False,
         soft_wrap=True,
     )  # a path is never broken across lines
+    _print_postgres_members(cfg)
     jobs = stream_jobs(cfg)
     if jobs:
         table = Table(title="stream jobs")
@@ -230,10 +248,37 @@ def _print_status(cfg: Settings) -> bool:
     return all_ok
 
 
+def _print_postgres_members(cfg: Settings) -> None:
+    """With PostgreSQL replicas: each member as Patroni reports it."""
+    from infra.runtime.services import patroni
+
+    rows = patroni.cluster(cfg)
+    if not rows:
+        return
+    table = Table(title="PostgreSQL members (Patroni)")
+    for column in ("member", "role", "state", "agent pid", "postmaster pid", "port", "lag MB"):
+        table.add_column(column, no_wrap=True, justify="left" if column in ("member", "role", "state") else "right")
+    for row in rows:
+        table.add_row(
+            row["name"],
+            row["role"],
+            row["state"],
+            str(row["agent_pid"] or "-"),
+            str(row["postmaster_pid"] or "-"),
+            str(row["port"]),
+            "-" if row["lag_mb"] is None else str(row["lag_mb"]),
+        )
+    console.print(table)
+
+
 @app.command()
 def logs(
     service: Annotated[
-        str, typer.Argument(help="postgres, kafka, registry, alertmanager, prometheus, pgadmin, watchdog or stream")
+        str,
+        typer.Argument(
+            help="postgres (postgres-2… with replicas), etcd, kafka, registry, alertmanager, prometheus, pgadmin, "
+            "watchdog or stream"
+        ),
     ],
     lines: Annotated[int, typer.Option("--lines", "-n", min=1, help="How many lines from the end.")] = 50,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
@@ -241,7 +286,8 @@ def logs(
     """Print a service's log from .runtime/logs/."""
     from infra.runtime import stack
 
-    names = (*stack.SERVICE_NAMES, *stack.OPTIONAL_NAMES, "watchdog", "stream")
+    members = tuple(s.name for s in stack.services(settings(), ["postgres"]))  # postgres-2… with replicas
+    names = tuple(dict.fromkeys((*stack.SERVICE_NAMES, *members, *stack.OPTIONAL_NAMES, "watchdog", "stream")))
     if service not in names:
         raise ShopstreamError(f"unknown service {service!r}: choose one of {', '.join(names)}")
     path = settings().runtime_dir / "logs" / f"{service}.log"

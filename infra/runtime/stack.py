@@ -14,7 +14,9 @@ from infra.runtime.base import Service, ServiceStatus
 from infra.runtime.logs import rotate_all
 from infra.runtime.process import ManagedProcess
 from infra.runtime.services.alertmanager import Alertmanager
+from infra.runtime.services.etcd import Etcd
 from infra.runtime.services.kafka import Kafka, check_cluster_size, nodes
+from infra.runtime.services.patroni import check_mode, members
 from infra.runtime.services.pgadmin import PgAdmin
 from infra.runtime.services.postgres import Postgres
 from infra.runtime.services.prometheus import Prometheus
@@ -23,8 +25,9 @@ from infra.runtime.services.spark import cluster, installed_workers
 
 log = logging.getLogger(__name__)
 
-#: Start order: the registry stores its schemas in PostgreSQL; Prometheus sends alerts to Alertmanager.
-SERVICE_TYPES: tuple[type[Service], ...] = (Postgres, Kafka, Registry, Alertmanager, Prometheus)
+#: Start order: Patroni keeps its leader key in etcd (with PostgreSQL replicas only); the registry stores its schemas
+#: in PostgreSQL; Prometheus sends alerts to Alertmanager.
+SERVICE_TYPES: tuple[type[Service], ...] = (Etcd, Postgres, Kafka, Registry, Alertmanager, Prometheus)
 SERVICE_NAMES = tuple(t.name for t in SERVICE_TYPES)
 #: Started only when asked for (`up --with NAME`), after the others; stopped by `down` like them.
 OPTIONAL_TYPES: tuple[type[Service], ...] = (PgAdmin,)
@@ -36,7 +39,13 @@ def services(settings: Settings, only: list[str] | None = None, optional: tuple[
     ones."""
 
     def instances(t: type[Service]) -> list[Service]:
-        return list(nodes(settings)) if t is Kafka else [t(settings)]
+        if t is Kafka:
+            return list(nodes(settings))
+        if t is Postgres:
+            return list(members(settings))
+        if t is Etcd:  # Patroni's store: only with PostgreSQL replicas of ours
+            return [Etcd(settings)] if settings.postgres_host is None and settings.postgres_replica_count else []
+        return [t(settings)]
 
     return [s for t in SERVICE_TYPES if not only or t.name in only for s in instances(t)] + [
         t(settings) for t in OPTIONAL_TYPES if t.name in optional
@@ -97,6 +106,7 @@ def up(
     wanted = services(settings, only, with_) + (spark_cluster(settings, spark_workers) if spark_workers else [])
     if any(isinstance(s, Kafka) and s.managed for s in wanted):
         check_cluster_size(settings)  # before anything starts: a node of another size would never join
+    check_mode(settings)  # PostgreSQL with replicas, or one server: changed only between `down` and `up`
     try:
         for group in _start_groups(wanted):
             for service in group:

@@ -21,8 +21,8 @@ from psycopg2 import sql
 from psycopg2.extensions import encrypt_password
 
 from core.database import connect, open_connection
-from core.exceptions import DependencyMissing, ServiceUnhealthy
-from core.settings import LOCAL_POSTGRES_CA
+from core.exceptions import ConfigError, DependencyMissing, ServiceUnhealthy
+from core.settings import LOCAL_POSTGRES_CA, POSTGRES_REPLICAS_FILE
 from infra.runtime.base import Service
 from infra.runtime.process import drop_privileges
 
@@ -157,6 +157,21 @@ class Postgres(Service):
 
     def prepare(self) -> None:
         bindir = postgres_bindir()
+        self._prepare_folders()
+        if (self.data_dir / "standby.signal").exists():
+            raise ConfigError(
+                f"{self.data_dir} last ran as a standby of another PostgreSQL member, whose data is newer: start "
+                f"the pair (`shopstream up --postgres-replicas 1`), make member 1 the leader (`patronictl -c "
+                f"{self.home / 'patroni.yml'} switchover --candidate member-1 --force`), then `shopstream down` "
+                "and `shopstream up --postgres-replicas 0`"
+            )
+        (self.home / POSTGRES_REPLICAS_FILE).unlink(missing_ok=True)  # one server from now on
+        if (self.data_dir / "PG_VERSION").exists():
+            return
+        self._initdb(bindir)
+
+    def _prepare_folders(self) -> None:
+        """This member's folders, owned by the server's user and reachable by it, and the TLS certificate."""
         for folder in (self.home, self.socket_dir):
             folder.mkdir(parents=True, exist_ok=True)
             self._chown(folder)
@@ -168,8 +183,8 @@ class Postgres(Service):
             if not mode & 0o001:
                 os.chmod(parent, mode | 0o001)
         self._make_certificate()
-        if (self.data_dir / "PG_VERSION").exists():
-            return
+
+    def _initdb(self, bindir: Path) -> None:
         pwfile = self.home / ".pwfile"
         pwfile.write_text(self.settings.postgres_superuser_password.get_secret_value() + "\n")
         self._chown(pwfile)
@@ -224,6 +239,9 @@ class Postgres(Service):
         ]
         for key, value in SERVER_SETTINGS.items():
             argv += ["-c", f"{key}={value}"]
+        # A folder that Patroni ran (`up --postgres-replicas`, then back to one server) may name a synchronous
+        # standby in its postgresql.conf: alone, every commit would wait for it forever.
+        argv += ["-c", "synchronous_standby_names="]
         return argv
 
     def healthy(self) -> bool:

@@ -39,6 +39,13 @@ class Registry(Service):
             "apicurio.datasource.jdbc.initial-size": 2,
             "apicurio.datasource.jdbc.min-size": 2,
             "apicurio.datasource.jdbc.max-size": 10,
+            # Pooled connections are checked before use, and idle ones every 10 s: after a PostgreSQL failover, one
+            # to the old primary (gone, or a standby again) is dropped, and the multi-host URL finds the new one.
+            "quarkus.datasource.postgresql.jdbc.validate-on-borrow": "true",
+            "quarkus.datasource.postgresql.jdbc.validation-query-sql": (
+                "SELECT CASE WHEN pg_is_in_recovery() THEN 1 / 0 ELSE 1 END"
+            ),
+            "quarkus.datasource.postgresql.jdbc.background-validation-interval": "10S",
             # Quarkus's management interface (health, metrics) is fixed on at build time;
             # left alone it binds 0.0.0.0:9000.
             "quarkus.management.host": s.host,

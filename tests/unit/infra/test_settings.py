@@ -213,3 +213,19 @@ def test_offsets_have_integer_partitions_and_round_trip_through_their_json_form(
     assert json.loads(text) == {"shop.clickstream": {"0": 10, "1": 7}}
     assert offsets_from_json(json.loads(text)) == offsets
     assert offsets_from_json(None) == {}
+
+
+def test_postgres_with_replicas_is_reached_through_every_member(tmp_path):
+    from core.settings import POSTGRES_REPLICAS_FILE
+
+    single = Settings(runtime_dir=tmp_path).postgres()
+    assert single.address == "127.0.0.1:5432" and "target_session_attrs" not in single.dsn()
+    (tmp_path / "postgres").mkdir()
+    (tmp_path / "postgres" / POSTGRES_REPLICAS_FILE).write_text("1")  # what `up --postgres-replicas 1` records
+    pair = Settings(runtime_dir=tmp_path).postgres()
+    assert pair.address == "127.0.0.1:5432,127.0.0.1:5532"
+    assert "target_session_attrs=read-write" in pair.dsn()
+    assert pair.jdbc_url().startswith("jdbc:postgresql://127.0.0.1:5432,127.0.0.1:5532/shopstream?")
+    assert "targetServerType=primary" in pair.jdbc_url()
+    assert Settings(runtime_dir=tmp_path, postgres_replicas=0).postgres().address == "127.0.0.1:5432"
+    assert Settings(runtime_dir=tmp_path, postgres_host="db1,db2:6543").postgres().address == "db1:5432,db2:6543"
