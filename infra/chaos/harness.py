@@ -42,7 +42,9 @@ from infra.chaos.options import ChaosOptions
 from infra.orchestration.harness import PipelineRun
 from infra.orchestration.processes import ProducerProcess, Producing, StreamProcess, job_metrics
 from infra.runtime import stack, watchdog
+from infra.runtime.services import patroni
 from infra.runtime.services.kafka import Kafka, grant_pipeline_access, over_sasl_ssl, revoke_pipeline_access
+from infra.runtime.services.patroni import PatroniMember
 from infra.runtime.services.postgres import create_database, drop_database
 from infra.runtime.services.registry import Registry
 from infra.runtime.topics import delete_topics, ensure_topics, load_topic_specs
@@ -54,9 +56,10 @@ from streaming.options import StreamOptions
 log = logging.getLogger(__name__)
 
 #: The seed's failure-recovery table (detection s, recovery s), and which of its rows each scenario is.
-SEED = {
+SEED: dict[str, tuple[float, float] | None] = {
     "worker failure": (15, 45),
     "database connection loss": (5, 12),
+    "database primary lost": None,  # the seed had one PostgreSQL: not survivable
     "file system full": (30, 180),
     "network partition": (25, 90),
 }
@@ -75,6 +78,7 @@ class RunResult:
     recovery_s: float | None
     handled_by: str
     after_back_s: float | None = None  # a killed service: recovery counted from the watchdog having it back
+    rejoin_s: float | None = None  # a lost PostgreSQL primary: from its node's return to its being a synced standby
 
 
 # The scenarios --------------------------------------------------------------------------------
@@ -89,6 +93,8 @@ class Scenario:
     setup: Callable[[Harness], contextlib.AbstractContextManager] = lambda h: contextlib.nullcontext()
     producer_process: bool = False  # the producer as a child process that can be killed (else a thread)
     standby: bool = False  # the job runs with a warm standby driver (`stream --standby`)
+    target_s: tuple[float | None, float] | None = None  # (detection, recovery); default: half the seed's
+    after_recovery: Callable[[Harness], float | None] = lambda h: None  # once recovery is measured; its seconds
 
 
 def _active_driver(h: Harness) -> int:
@@ -150,6 +156,56 @@ def _watchdog(h: Harness) -> Iterator[None]:
     finally:
         stop.set()
         dog.join(60)
+
+
+def _kill_pg_primary(h: Harness, run: int) -> None:
+    """The PostgreSQL leader's node is lost: its Patroni agent and its postmaster, SIGKILL, neither restarted."""
+    (leader,) = [m for m in _pg_members(h) if _pg_role(h, m) == "leader"]
+    postmaster = leader.postmaster_pid()
+    os.kill(leader.process.pid() or 0, signal.SIGKILL)
+    if postmaster:
+        os.kill(postmaster, signal.SIGKILL)
+    h.lost_member = leader
+
+
+def _pg_members(h: Harness) -> list[PatroniMember]:
+    return [m for m in patroni.members(h.settings) if isinstance(m, PatroniMember)]
+
+
+def _pg_role(h: Harness, member: PatroniMember) -> str:
+    return next((r["role"] for r in patroni.cluster(h.settings) if r["name"] == member.member_name), "-")
+
+
+def _pg_in_sync(h: Harness) -> bool:
+    """A leader, and every other member a standby in sync with it."""
+    roles = sorted(r["role"] for r in patroni.cluster(h.settings))
+    return roles.count("leader") == 1 and all(r in ("leader", "sync_standby") for r in roles)
+
+
+def _rejoin_pg_member(h: Harness) -> float:
+    """The lost node comes back (its agent started again): seconds until it is a standby in sync (pg_rewind)."""
+    began = time.monotonic()
+    if h.lost_member is not None:
+        h.lost_member.start()
+        h.lost_member = None
+    faults.wait_until(lambda: _pg_in_sync(h), 180, "the old primary rejoining as a standby in sync", 0.5)
+    return round(time.monotonic() - began, 2)
+
+
+@contextlib.contextmanager
+def _pg_pair(h: Harness) -> Iterator[None]:
+    """PostgreSQL with replicas (`up --postgres-replicas 1`), every member in sync before the first run."""
+    if len(_pg_members(h)) < 2:
+        raise RuntimeError(
+            "pg-primary-kill needs PostgreSQL replicas: run `shopstream down`, then `shopstream up "
+            "--postgres-replicas 1`, then the scenario"
+        )
+    faults.wait_until(lambda: _pg_in_sync(h), 120, "every PostgreSQL member in sync", 0.5)
+    try:
+        yield
+    finally:
+        if h.lost_member is not None:  # the harness failed before the rejoin: the node comes back anyway
+            h.lost_member.start()
 
 
 @contextlib.contextmanager
@@ -267,6 +323,15 @@ SCENARIOS: dict[str, Scenario] = {
             clear=lambda h: faults.postgres_start(h.settings),
         ),
         Scenario(
+            "pg-primary-kill",
+            "database primary lost",
+            _kill_pg_primary,
+            "retry",
+            setup=_pg_pair,
+            target_s=(None, 40),
+            after_recovery=_rejoin_pg_member,
+        ),
+        Scenario(
             "pg-connection-kill",
             "database connection loss",
             lambda h, r: faults.terminate_writer_sessions(h.settings),
@@ -345,6 +410,7 @@ class Harness:
     partition: faults.Partition | None = None
     disk: faults.SmallDisk | None = None
     producing: Producing | ProducerProcess | None = None
+    lost_member: PatroniMember | None = None
     results: list[RunResult] = field(default_factory=list)
 
     def lag(self, probe: OffsetProbe, topics: list[str], key: str) -> int | None:
@@ -466,6 +532,7 @@ def one_run(h: Harness, run: int, topics: list[str], probe: OffsetProbe, on_step
                 recovered = time.time() - t_clear
         time.sleep(0.25)
     after = h.job()
+    rejoin = h.scenario.after_recovery(h)
     after_back = None
     if recovered is not None and h.scenario.signal.startswith("watchdog:"):
         record = watchdog.restarts(s).get(h.scenario.signal.split(":", 1)[1])
@@ -499,6 +566,7 @@ def one_run(h: Harness, run: int, topics: list[str], probe: OffsetProbe, on_step
         None if recovered is None else round(recovered, 2),
         how,
         after_back,
+        rejoin,
     )
 
 
@@ -588,7 +656,9 @@ def table(results: list[RunResult]) -> list[dict]:
     rows = []
     for name in dict.fromkeys(r.scenario for r in results):
         runs = [r for r in results if r.scenario == name]
-        seed = SEED[SCENARIOS[name].seed_row]
+        scenario = SCENARIOS[name]
+        seed = SEED[scenario.seed_row]
+        target = scenario.target_s or ((seed[0] / 2, seed[1] / 2) if seed else None)
         rows.append(
             {
                 "scenario": name,
@@ -600,8 +670,9 @@ def table(results: list[RunResult]) -> list[dict]:
                 "after_back_s": spread([r.after_back_s for r in runs])
                 if any(r.after_back_s is not None for r in runs)
                 else None,
-                "target_s": [seed[0] / 2, seed[1] / 2],
-                "seed_s": list(seed),
+                "rejoin_s": spread([r.rejoin_s for r in runs]) if any(r.rejoin_s is not None for r in runs) else None,
+                "target_s": list(target) if target else None,
+                "seed_s": list(seed) if seed else None,
                 "lost": sum(r.lost for r in runs),
                 "duplicates": sum(r.duplicates for r in runs),
                 "quality_matches_manifest": all(r.quality_matches_manifest for r in runs),

@@ -18,6 +18,7 @@ SCENARIOS = (
     "pg-stop-10s",
     "pg-stop-60s",
     "pg-connection-kill",
+    "pg-primary-kill",
     "broker-kill",
     "registry-kill",
     "checkpoint-disk-full",
@@ -28,12 +29,18 @@ SCENARIOS = (
     "producer-sigkill",
 )
 
+#: Scenarios of a PostgreSQL with replicas (`up --postgres-replicas 1`); the others run on one server.
+NEEDS_REPLICAS = ("pg-primary-kill",)
+
 
 class ChaosOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     scenarios: Annotated[list[str], BeforeValidator(comma_separated)] = Field(
-        list(SCENARIOS), min_length=1, description=f"comma-separated, of: {', '.join(SCENARIOS)}"
+        [s for s in SCENARIOS if s not in NEEDS_REPLICAS],
+        min_length=1,
+        description=f"comma-separated, of: {', '.join(SCENARIOS)} (default: all but {', '.join(NEEDS_REPLICAS)}, "
+        "which needs `up --postgres-replicas 1`)",
     )
     runs: int = Field(3, ge=1, description="runs per scenario")
     events: int = Field(100_000, ge=1000, description="events produced per run")

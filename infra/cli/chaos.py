@@ -46,6 +46,7 @@ def chaos(options: ChaosOptions) -> None:
             console.print(
                 f"[green]▸[/] {r.scenario} run {r.run}: detection {r.detection_s} s, recovery "
                 f"{r.recovery_s} s, lost {r.lost}, duplicates {r.duplicates} ({r.handled_by})"
+                + (f"; the old primary in sync again {r.rejoin_s} s after its return" if r.rejoin_s else "")
             )
 
         results = harness.run_matrix(cfg, options, step, result)
@@ -78,6 +79,10 @@ def chaos(options: ChaosOptions) -> None:
         raise SystemExit(1)
 
 
+def _pair(values: list) -> str:
+    return " / ".join("–" if v is None else f"{v:g}" for v in values)
+
+
 def markdown(doc: dict) -> str:
     o = doc["options"]
     lines = [
@@ -103,10 +108,15 @@ def markdown(doc: dict) -> str:
     ]
     for r in doc["table"]:
         lines.append(
-            f"| {r['scenario']} | {r['seed_row']} ({r['seed_s'][0]} / {r['seed_s'][1]}) | "
-            f"{r['target_s'][0]:g} / {r['target_s'][1]:g} | {_detection(r)} | "
+            f"| {r['scenario']} | {r['seed_row']} ({_pair(r['seed_s']) if r['seed_s'] else 'not survivable'}) | "
+            f"{_pair(r['target_s'])} | {_detection(r)} | "
             f"{_spread(r['recovery_s'])}"
             + (f" ({_spread(r['after_back_s'])} after the service was back)" if r.get("after_back_s") else "")
+            + (
+                f" (the old primary in sync again {_spread(r['rejoin_s'])} after its return)"
+                if r.get("rejoin_s")
+                else ""
+            )
             + f" | {r['lost']} | {r['duplicates']} | {r['runs']} | "
             f"{'; '.join(r['handled_by'])} |"
         )

@@ -256,7 +256,7 @@ def _print_postgres_members(cfg: Settings) -> None:
     if not rows:
         return
     table = Table(title="PostgreSQL members (Patroni)")
-    for column in ("member", "role", "state", "agent pid", "postmaster pid", "port", "lag MB"):
+    for column in ("member", "role", "state", "agent", "postmaster", "port", "lag MB"):
         table.add_column(column, no_wrap=True, justify="left" if column in ("member", "role", "state") else "right")
     for row in rows:
         table.add_row(

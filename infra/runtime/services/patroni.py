@@ -23,15 +23,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
+import time
 from pathlib import Path
 
 import httpx
 import yaml
 
-from core.exceptions import ConfigError
+from core.exceptions import ConfigError, ServiceUnhealthy
 from core.settings import POSTGRES_REPLICAS_FILE, Settings
 from infra.runtime.services.etcd import ensure_ha_packages
-from infra.runtime.services.postgres import SERVER_SETTINGS, Postgres, postgres_bindir
+from infra.runtime.services.postgres import SERVER_SETTINGS, Postgres, bootstrap_roles_and_databases, postgres_bindir
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,25 @@ class PatroniMember(Postgres):
         """The agent answers and its postmaster runs (as the leader or a standby)."""
         try:
             return httpx.get(f"{self.rest_url}/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def after_start(self) -> None:
+        """Roles and databases, on the leader once there is one: every member starts read-only, and one of them
+        takes the leader key a loop later."""
+        deadline = time.monotonic() + self.settings.start_timeout_s
+        while not any(m.is_leader() for m in members(self.settings) if isinstance(m, PatroniMember)):
+            if time.monotonic() > deadline:
+                raise ServiceUnhealthy(
+                    f"no PostgreSQL member became the leader within {self.settings.start_timeout_s:.0f} s: see "
+                    f"{self.process.log_file} and the other members' logs"
+                )
+            time.sleep(0.5)
+        bootstrap_roles_and_databases(self.settings)  # on the leader, through the multi-host DSN
+
+    def is_leader(self) -> bool:
+        try:
+            return httpx.get(f"{self.rest_url}/primary", timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
 

@@ -255,6 +255,7 @@ class Postgres(Service):
 
     def after_start(self) -> None:
         bootstrap_roles_and_databases(self.settings)
+        drop_member_slots(self.settings)
 
     def version(self) -> str:
         out = subprocess.run([str(postgres_bindir() / "postgres"), "--version"], capture_output=True, text=True)
@@ -263,6 +264,19 @@ class Postgres(Service):
 
     def address(self) -> str:
         return f"{self.settings.host}:{self.settings.postgres_port}/{self.settings.postgres_db}"
+
+
+def drop_member_slots(s) -> None:
+    """One server again after Patroni ran it (`up --postgres-replicas 0`): the replication slots Patroni kept for
+    the other members go, or they would hold WAL back for a standby that no longer runs, until the disk fills."""
+    conn = connect(s, "admin", "postgres")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+            "WHERE slot_type = 'physical' AND slot_name LIKE 'member\\_%' AND NOT active"
+        )
+    conn.close()
 
 
 def bootstrap_roles_and_databases(s) -> None:
