@@ -31,6 +31,7 @@ import yaml
 
 from core.exceptions import ConfigError, ServiceUnhealthy
 from core.settings import POSTGRES_REPLICAS_FILE, Settings
+from infra.runtime.process import alive
 from infra.runtime.services.etcd import ensure_ha_packages
 from infra.runtime.services.postgres import SERVER_SETTINGS, Postgres, bootstrap_roles_and_databases, postgres_bindir
 
@@ -48,6 +49,20 @@ CLUSTER_PARAMETERS = {
     "max_wal_senders": 10,
     "max_replication_slots": 10,
     "wal_keep_size": "512MB",
+}
+
+
+#: Patroni's cluster-wide settings, kept in etcd.
+DYNAMIC_CONFIG = {
+    "ttl": TTL_S,
+    "loop_wait": LOOP_WAIT_S,
+    "retry_timeout": RETRY_TIMEOUT_S,
+    "maximum_lag_on_failover": 16 * 1024 * 1024,
+    "synchronous_mode": True,
+    "synchronous_mode_strict": False,
+    # etcd away (its one member restarting) does not demote the leader while it still reaches every member.
+    "failsafe_mode": True,
+    "postgresql": {"use_pg_rewind": True, "use_slots": True, "parameters": CLUSTER_PARAMETERS},
 }
 
 
@@ -88,7 +103,11 @@ class PatroniMember(Postgres):
 
     def port_checks(self) -> list[tuple[int, str]]:
         suffix = "" if self.member == 1 else f" + {100 * (self.member - 1)}"
-        return [(self.port, "postgres_port" + suffix), (self.rest_port, "patroni_port" + suffix)]
+        checks = [(self.rest_port, "patroni_port" + suffix)]
+        postmaster = self.postmaster_pid()
+        if postmaster is None or not alive(postmaster):  # a postmaster that outlived its agent is adopted again
+            checks.insert(0, (self.port, "postgres_port" + suffix))
+        return checks
 
     def prepare(self) -> None:
         ensure_ha_packages()
@@ -113,17 +132,7 @@ class PatroniMember(Postgres):
             "log": {"level": "INFO", "format": "%(asctime)s %(levelname)s: %(message)s"},
             "restapi": {"listen": f"{s.host}:{self.rest_port}", "connect_address": f"{s.host}:{self.rest_port}"},
             "etcd3": {"hosts": [f"{s.host}:{s.etcd_port}"]},
-            "bootstrap": {
-                "dcs": {
-                    "ttl": TTL_S,
-                    "loop_wait": LOOP_WAIT_S,
-                    "retry_timeout": RETRY_TIMEOUT_S,
-                    "maximum_lag_on_failover": 16 * 1024 * 1024,
-                    "synchronous_mode": True,
-                    "synchronous_mode_strict": False,
-                    "postgresql": {"use_pg_rewind": True, "use_slots": True, "parameters": CLUSTER_PARAMETERS},
-                }
-            },
+            "bootstrap": {"dcs": DYNAMIC_CONFIG},
             "postgresql": {
                 "listen": f"{s.host}:{self.port}",
                 "connect_address": f"{s.host}:{self.port}",
@@ -167,6 +176,10 @@ class PatroniMember(Postgres):
                     f"{self.process.log_file} and the other members' logs"
                 )
             time.sleep(0.5)
+        leader = next(m for m in members(self.settings) if isinstance(m, PatroniMember) and m.is_leader())
+        # The cluster's settings as this code has them, also for a cluster whose store was set up before a change
+        # (Patroni reads its `bootstrap.dcs` section only when it initialises the store).
+        httpx.patch(f"{leader.rest_url}/config", json=DYNAMIC_CONFIG, timeout=10).raise_for_status()
         bootstrap_roles_and_databases(self.settings)  # on the leader, through the multi-host DSN
 
     def is_leader(self) -> bool:
