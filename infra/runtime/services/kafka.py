@@ -270,8 +270,11 @@ class Kafka(Service):
             self._java(),
             f"-Xmx{heap}",
             f"-Xms{heap}",
-            "-XX:+UseG1GC",
-            "-XX:MaxGCPauseMillis=20",
+            # The serial collector: no concurrent GC threads competing for 2 cores, and a young collection of a
+            # 512 MB heap takes milliseconds. Against G1 (MaxGCPauseMillis=20), A/B'd alternating on 2026-12-05
+            # (bench-results/experiments/2026-12-05-kafka-serial-gc.md): 3 nodes at 5,000/s used 0.81x the CPU
+            # (47-49 % of a core against 59-61 %), one broker at 10,000/s 0.86x (16-20 % against 20-21 %).
+            "-XX:+UseSerialGC",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={CONFIG_DIR / 'kafka-log4j2.yaml'}",
             "-cp",
