@@ -96,6 +96,9 @@ class StreamOptions(BaseModel):
         None, description="stop at these offsets", json_schema_extra=HIDDEN
     )
     replay_of: str | None = Field(None, description="the pipeline this one replays", json_schema_extra=HIDDEN)
+    class_archive: Path | None = Field(
+        None, description="a class-data archive the driver's JVM maps (infra.runtime.jvm)", json_schema_extra=HIDDEN
+    )
 
     def checkpoint(self, settings: Settings) -> Path:
         return self.checkpoint_dir or settings.runtime_dir / "checkpoints" / settings.topic_prefix / self.pipeline

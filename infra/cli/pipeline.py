@@ -88,7 +88,7 @@ def stream(options: StreamOptions) -> None:
         supervise,
         supervise_pair,
     )
-    from infra.runtime.jvm import spark_jars
+    from infra.runtime.jvm import spark_class_archive, spark_jars
     from streaming.job import run as run_stream
     from streaming.lease import Fenced
 
@@ -111,6 +111,8 @@ def stream(options: StreamOptions) -> None:
             )
 
         jars = spark_jars(cfg.runtime_dir)
+        if cfg.spark_class_archive:
+            options = options.model_copy(update={"class_archive": spark_class_archive(cfg.runtime_dir)})
         try:
             # A restarted active driver has a backlog waiting: it consumes at once, and its first batch pays for the
             # compilation, rather than spend ~17 s warming up first (bench-results/faults/: SIGKILL recovery); the
