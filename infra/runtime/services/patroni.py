@@ -126,13 +126,12 @@ class PatroniMember(Postgres):
         password = s.postgres_superuser_password.get_secret_value()
         superuser = {"username": "postgres", "password": password}
         local = {k: v for k, v in SERVER_SETTINGS.items() if k not in CLUSTER_PARAMETERS}
-        return {
+        config = {
             "scope": SCOPE,
             "name": self.member_name,
             "log": {"level": "INFO", "format": "%(asctime)s %(levelname)s: %(message)s"},
             "restapi": {"listen": f"{s.host}:{self.rest_port}", "connect_address": f"{s.host}:{self.rest_port}"},
             "etcd3": {"hosts": [f"{s.host}:{s.etcd_port}"]},
-            "bootstrap": {"dcs": DYNAMIC_CONFIG},
             "postgresql": {
                 "listen": f"{s.host}:{self.port}",
                 "connect_address": f"{s.host}:{self.port}",
@@ -154,6 +153,12 @@ class PatroniMember(Postgres):
             },
             "tags": {"nofailover": False, "noloadbalance": False, "clonefrom": False, "nosync": False},
         }
+        if self.member == 1:
+            # Only member 1 may initialise the cluster (from its data). A member with no `bootstrap` section never
+            # does: it waits for a leader and clones it. Started together, member 2 once won that race, ran initdb,
+            # and member 1's data, from another cluster, was shut out.
+            config["bootstrap"] = {"dcs": DYNAMIC_CONFIG}
+        return config
 
     def command(self) -> list[str]:
         return [shutil.which("patroni") or "/usr/bin/patroni", str(self.config_file)]
