@@ -40,15 +40,34 @@ def rss_mb(pid: int) -> int:
     return int(line.split()[1]) // 1024
 
 
+IDLE_WINDOW_S = 60.0
+
+
+def settle(pids: dict[str, int], deadline_s: float = 120.0) -> None:
+    """Until the nodes' start-up work (JIT, elections, the internal topics) is over: their CPU over two successive
+    2 s samples within 1 point of a core of each other, or ``deadline_s``."""
+    end, last = time.monotonic() + deadline_s, None
+    while time.monotonic() < end:
+        before, began = sum(cpu_s(p) for p in pids.values()), time.monotonic()
+        time.sleep(2)
+        rate = 100 * (sum(cpu_s(p) for p in pids.values()) - before) / (time.monotonic() - began)
+        if last is not None and abs(rate - last) < 1.0:
+            return
+        last = rate
+
+
 def main() -> None:
     kafka.Kafka.server_properties, kafka.Kafka.command = properties, command
     s, variant = Settings(), os.environ.get("VARIANT", "base")
     if os.environ.get("MODE") == "idle":
         with e2e.kafka_of(s, 3) as (_, pids):
-            time.sleep(20)
-            before = {k: cpu_s(p) for k, p in pids.items() if p}
-            time.sleep(60)
-            idle = {k: round(100 * (cpu_s(p) - before[k]) / 60, 2) for k, p in pids.items() if p}
+            pids = {k: p for k, p in pids.items() if p}
+            settle(pids)
+            before, began = {k: cpu_s(p) for k, p in pids.items()}, time.monotonic()
+            while time.monotonic() - began < IDLE_WINDOW_S:  # the measurement window itself
+                time.sleep(1)
+            spent = time.monotonic() - began
+            idle = {k: round(100 * (cpu_s(p) - before[k]) / spent, 2) for k, p in pids.items()}
             print(
                 json.dumps(
                     {"variant": variant, "idle_cpu_pct": idle, "rss_mb": {k: rss_mb(p) for k, p in pids.items() if p}}

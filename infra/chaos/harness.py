@@ -176,19 +176,13 @@ def _pg_role(h: Harness, member: PatroniMember) -> str:
     return next((r["role"] for r in patroni.cluster(h.settings) if r["name"] == member.member_name), "-")
 
 
-def _pg_in_sync(h: Harness) -> bool:
-    """A leader, and every other member a standby in sync with it."""
-    roles = sorted(r["role"] for r in patroni.cluster(h.settings))
-    return roles.count("leader") == 1 and all(r in ("leader", "sync_standby") for r in roles)
-
-
 def _rejoin_pg_member(h: Harness) -> float:
     """The lost node comes back (its agent started again): seconds until it is a standby in sync (pg_rewind)."""
     began = time.monotonic()
     if h.lost_member is not None:
         h.lost_member.start()
         h.lost_member = None
-    faults.wait_until(lambda: _pg_in_sync(h), 180, "the old primary rejoining as a standby in sync", 0.5)
+    faults.wait_until(lambda: patroni.in_sync(h.settings), 180, "the old primary rejoining as a standby in sync", 0.5)
     return round(time.monotonic() - began, 2)
 
 
@@ -200,7 +194,7 @@ def _pg_pair(h: Harness) -> Iterator[None]:
             "pg-primary-kill needs PostgreSQL replicas: run `shopstream down`, then `shopstream up "
             "--postgres-replicas 1`, then the scenario"
         )
-    faults.wait_until(lambda: _pg_in_sync(h), 120, "every PostgreSQL member in sync", 0.5)
+    faults.wait_until(lambda: patroni.in_sync(h.settings), 120, "every PostgreSQL member in sync", 0.5)
     try:
         yield
     finally:

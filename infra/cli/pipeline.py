@@ -90,13 +90,16 @@ def stream(options: StreamOptions) -> None:
     )
     from infra.runtime.jvm import spark_class_archive, spark_jars
     from streaming.job import run as run_stream
-    from streaming.lease import Fenced
+    from streaming.lease import Fenced, drivers_dir
 
     cfg = settings()
     if options.supervise:  # this process only restarts the job's process (or, --standby, both drivers') when it dies
         worker = options.model_copy(update={"supervise": False})
         argv, env = [sys.executable, "-m", "infra", "stream"], child_env(cfg, stream=worker)
-        raise typer.Exit(supervise_pair(argv, env) if options.standby else supervise(argv, env))
+        if options.standby:  # the second driver starts once the first has its role (its record in run/drivers/)
+            drivers = drivers_dir(cfg)
+            raise typer.Exit(supervise_pair(argv, env, decided=lambda pid: (drivers / f"{pid}.json").exists()))
+        raise typer.Exit(supervise(argv, env))
     restarts = json.loads(os.environ.get(RESTARTS_ENV, "{}"))
     last_failure = float(os.environ.get(LAST_FAILURE_ENV) or 0) or None
     if restarts:  # the group was applied by the first process; a restarted one resumes from its checkpoint

@@ -14,6 +14,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 
 from core.exceptions import FENCED_EXIT, TEMPFAIL_EXIT
 from core.retry import JOB_PROCESS, STEADY_AFTER_S
@@ -59,17 +60,37 @@ def _wait(child: subprocess.Popen, stop: threading.Event) -> int:
                 asked = True
 
 
-def supervise_pair(argv: list[str], env: dict[str, str], backoff_max_s: float | None = None) -> int:
+#: How long the second driver of a pair waits for the first to have decided its role before it starts anyway (the
+#: lease decides between them either way).
+PAIR_STAGGER_MAX_S = 60.0
+
+
+def supervise_pair(
+    argv: list[str],
+    env: dict[str, str],
+    backoff_max_s: float | None = None,
+    decided: Callable[[int], bool] = lambda pid: True,
+) -> int:
     """Two supervised drivers of one pipeline (`stream --standby`): each takes the lease or waits warm for it
-    (streaming.lease), and each is restarted when it dies, as a standby if the other took over meanwhile. Both end
-    on SIGTERM or Ctrl-C, or when either ends cleanly (0) or with a misconfiguration (2)."""
+    (streaming.lease), and each is restarted when it dies, as a standby if the other took over meanwhile. The
+    second starts once ``decided(pid)`` says the first has taken its role (or that process ended), so the first
+    becomes the active one. Both end on SIGTERM or Ctrl-C, or when either ends cleanly (0) or with a
+    misconfiguration (2)."""
     stop = threading.Event()
     codes: list[int] = []
+    first: list[subprocess.Popen] = []
+
+    def first_decided() -> bool:
+        return bool(first) and (first[0].poll() is not None or decided(first[0].pid))
 
     def one(slot: int) -> None:
-        if stop.wait(slot * 2.0):  # the first takes the lease; the second finds it held and waits
-            return
-        codes.append(supervise(argv, {**env, DRIVER_SLOT_ENV: str(slot)}, stop, backoff_max_s))
+        if slot:
+            deadline = time.monotonic() + PAIR_STAGGER_MAX_S
+            while not first_decided() and time.monotonic() < deadline:
+                if stop.wait(0.05):
+                    return
+        on_start = first.append if slot == 0 else None
+        codes.append(supervise(argv, {**env, DRIVER_SLOT_ENV: str(slot)}, stop, backoff_max_s, on_start))
         stop.set()
 
     def on_signal(signum, frame):
@@ -92,9 +113,14 @@ def supervise_pair(argv: list[str], env: dict[str, str], backoff_max_s: float | 
 
 
 def supervise(
-    argv: list[str], env: dict[str, str], stop: threading.Event | None = None, backoff_max_s: float | None = None
+    argv: list[str],
+    env: dict[str, str],
+    stop: threading.Event | None = None,
+    backoff_max_s: float | None = None,
+    on_start: Callable[[subprocess.Popen], None] | None = None,
 ) -> int:
-    """Run ``argv`` until it exits cleanly or ``stop`` is set; restart it whenever it dies."""
+    """Run ``argv`` until it exits cleanly or ``stop`` is set; restart it whenever it dies. ``on_start`` is told of
+    the first process."""
     stop = stop or threading.Event()
     restarts: Counter[str] = Counter()
     delay = JOB_PROCESS.first_s
@@ -115,6 +141,9 @@ def supervise(
                 env={**env, RESTARTS_ENV: json.dumps(restarts), LAST_FAILURE_ENV: failed_at},
                 preexec_fn=die_with_parent(),
             )
+            if on_start is not None:
+                on_start(child)
+                on_start = None
             code = _wait(child, stop)
             failed_at = repr(time.time())
             if code in (0, PERMANENT_EXIT) or stop.is_set():

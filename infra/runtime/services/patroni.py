@@ -172,20 +172,29 @@ class PatroniMember(Postgres):
 
     def after_start(self) -> None:
         """Roles and databases, on the leader once there is one: every member starts read-only, and one of them
-        takes the leader key a loop later."""
+        takes the leader key a loop later. A leader that changes meanwhile (or answers late) is asked again until
+        start_timeout_s."""
         deadline = time.monotonic() + self.settings.start_timeout_s
-        while not any(m.is_leader() for m in members(self.settings) if isinstance(m, PatroniMember)):
+        while not self._configure_leader():
             if time.monotonic() > deadline:
                 raise ServiceUnhealthy(
                     f"no PostgreSQL member became the leader within {self.settings.start_timeout_s:.0f} s: see "
                     f"{self.process.log_file} and the other members' logs"
                 )
             time.sleep(0.5)
-        leader = next(m for m in members(self.settings) if isinstance(m, PatroniMember) and m.is_leader())
-        # The cluster's settings as this code has them, also for a cluster whose store was set up before a change
-        # (Patroni reads its `bootstrap.dcs` section only when it initialises the store).
-        httpx.patch(f"{leader.rest_url}/config", json=DYNAMIC_CONFIG, timeout=10).raise_for_status()
         bootstrap_roles_and_databases(self.settings)  # on the leader, through the multi-host DSN
+
+    def _configure_leader(self) -> bool:
+        """The cluster's settings as this code has them, through the leader, also for a cluster whose store was set
+        up before a change (Patroni reads its `bootstrap.dcs` section only when it initialises the store). False
+        while there is no leader to take them."""
+        for member in members(self.settings):
+            if isinstance(member, PatroniMember) and member.is_leader():
+                try:
+                    return httpx.patch(f"{member.rest_url}/config", json=DYNAMIC_CONFIG, timeout=10).is_success
+                except httpx.HTTPError:
+                    return False
+        return False
 
     def is_leader(self) -> bool:
         try:
@@ -227,6 +236,12 @@ def check_mode(settings: Settings) -> None:
         )
 
 
+def in_sync(settings: Settings) -> bool:
+    """One leader, and every other member a standby in sync with it (Patroni's view)."""
+    roles = sorted(m["role"] for m in cluster(settings))
+    return roles.count("leader") == 1 and len(roles) > 1 and all(r in ("leader", "sync_standby") for r in roles)
+
+
 def cluster(settings: Settings) -> list[dict]:
     """Each member as Patroni's REST API reports it (name, role, state, port, lag in MB), with its agent's and
     postmaster's pids; empty without replicas. A member that no agent reports is listed as stopped."""
@@ -252,7 +267,7 @@ def cluster(settings: Settings) -> list[dict]:
                 "postmaster_pid": member.postmaster_pid() if seen else None,
                 "port": member.port,
                 "timeline": seen.get("timeline"),
-                "lag_mb": lag if isinstance(lag, int | float) or lag is None else None,
+                "lag_mb": round(lag / 2**20, 1) if isinstance(lag, int) else None,  # Patroni reports bytes
             }
         )
     return rows

@@ -39,13 +39,6 @@ class Registry(Service):
             "apicurio.datasource.jdbc.initial-size": 2,
             "apicurio.datasource.jdbc.min-size": 2,
             "apicurio.datasource.jdbc.max-size": 10,
-            # Pooled connections are checked before use, and idle ones every 10 s: after a PostgreSQL failover, one
-            # to the old primary (gone, or a standby again) is dropped, and the multi-host URL finds the new one.
-            "quarkus.datasource.postgresql.jdbc.validate-on-borrow": "true",
-            # Fails on a standby (a division by zero, at run time: a constant 1 / 0 in a CASE is folded, and fails
-            # everywhere, when the query is planned).
-            "quarkus.datasource.postgresql.jdbc.validation-query-sql": "SELECT 1 / (NOT pg_is_in_recovery())::int",
-            "quarkus.datasource.postgresql.jdbc.background-validation-interval": "10S",
             # Quarkus's management interface (health, metrics) is fixed on at build time;
             # left alone it binds 0.0.0.0:9000.
             "quarkus.management.host": s.host,
@@ -53,6 +46,16 @@ class Registry(Service):
             "quarkus.log.level": "WARN",
             'quarkus.log.category."io.apicurio".level': "INFO",
         }
+        if len(s.postgres("admin").hosts) > 1:
+            # Several members: pooled connections are checked before use, and idle ones every 10 s, with a query
+            # that fails on a standby (at run time: a constant 1 / 0 in a CASE is folded, and fails everywhere,
+            # when the query is planned). After a failover, a connection to the old primary (gone, or a standby
+            # again) is dropped and the multi-host URL finds the new one. One server needs no check per borrow.
+            props |= {
+                "quarkus.datasource.postgresql.jdbc.validate-on-borrow": "true",
+                "quarkus.datasource.postgresql.jdbc.validation-query-sql": "SELECT 1 / (NOT pg_is_in_recovery())::int",
+                "quarkus.datasource.postgresql.jdbc.background-validation-interval": "10S",
+            }
         java = jvm.find_java(REGISTRY_MIN_JAVA, f"Apicurio Registry {self.version()}").path
         return [
             java,

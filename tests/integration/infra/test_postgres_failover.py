@@ -54,10 +54,6 @@ def roles(settings) -> dict[str, str]:
     return {m["name"]: m["role"] for m in patroni.cluster(settings)}
 
 
-def in_sync(settings) -> bool:
-    return sorted(roles(settings).values()) == ["leader", "sync_standby"]
-
-
 class Writer(threading.Thread):
     """Inserts 1, 2, 3… one commit each through the multi-host DSN, reconnecting after an error, as a client of the
     platform does; ``acked`` holds each number whose commit returned."""
@@ -90,7 +86,7 @@ def stored(settings) -> set[int]:
 
 
 def test_the_standby_takes_over_the_lost_primary_and_no_acknowledged_commit_is_lost(pair):
-    wait_for(lambda: in_sync(pair), 60, "a leader and a standby in sync")
+    wait_for(lambda: patroni.in_sync(pair), 60, "a leader and a standby in sync")
     assert roles(pair) == {"member-1": "leader", "member-2": "sync_standby"}
     document = status_document(pair)
     assert [(m["name"], m["role"], m["port"]) for m in document["postgres_members"]] == [
@@ -122,7 +118,7 @@ def test_the_standby_takes_over_the_lost_primary_and_no_acknowledged_commit_is_l
     assert set(writer.acked) - stored(pair) == set(), "an acknowledged commit was lost in the failover"
 
     leader.start()  # the node comes back: it rejoins as a standby, rewound to the new primary's timeline
-    wait_for(lambda: in_sync(pair), 120, "member 1 back as a standby in sync")
+    wait_for(lambda: patroni.in_sync(pair), 120, "member 1 back as a standby in sync")
     assert roles(pair) == {"member-1": "sync_standby", "member-2": "leader"}
     replica = pair.model_copy(update={"postgres_host": f"{pair.host}:15432"})  # member 1 alone, read-only
     with connect(replica, "reader") as conn, conn.cursor() as cur:

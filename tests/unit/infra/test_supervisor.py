@@ -91,7 +91,12 @@ def test_a_pair_runs_two_drivers_restarts_a_fenced_one_and_ends_both_when_one_en
     result: list[int] = []
     pair = threading.Thread(
         target=lambda: result.append(
-            supervise_pair([sys.executable, "-c", PAIR_CHILD, str(tmp_path)], dict(os.environ), backoff_max_s=0.1)
+            supervise_pair(
+                [sys.executable, "-c", PAIR_CHILD, str(tmp_path)],
+                dict(os.environ),
+                backoff_max_s=0.1,
+                decided=lambda pid: (tmp_path / "0").exists(),  # the first has recorded itself
+            )
         )
     )
     pair.start()
@@ -99,6 +104,8 @@ def test_a_pair_runs_two_drivers_restarts_a_fenced_one_and_ends_both_when_one_en
     while not ((tmp_path / "0").exists() and (tmp_path / "1").exists()) and time.monotonic() < deadline:
         time.sleep(0.05)
     first = int((tmp_path / "0").read_text())
+    # The second started only once the first had recorded itself.
+    assert (tmp_path / "1").stat().st_mtime_ns >= (tmp_path / "0").stat().st_mtime_ns
     os.kill(first, signal.SIGKILL)  # restarted, like a fenced one
     while int((tmp_path / "0").read_text()) == first and time.monotonic() < deadline:
         time.sleep(0.05)
