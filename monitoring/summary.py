@@ -64,10 +64,34 @@ SELECT f.*, l.picked_up_at, l.started_at, l.committed_at,
 FROM facts f LEFT JOIN sink_ledger l ON l.pipeline = %(pipeline)s AND l.batch_id = f.batch_id
 """
 
-SUMMARY = f"""
-WITH run AS ({RUN_FACTS}),
+# The same for a benchmark peer's stock sink (infra.bench.peers.stock): no ledger, its rows' own insert time as
+# the commit, read from the peer's copies of the tables (the cursor's search_path puts its schema first).
+STORED_RUN_FACTS = """
+WITH facts AS (
+    SELECT f.event_id, f.event_time, f.produced_at, f.kafka_time, f.stored_at
+    FROM clickstream_events f JOIN run_ranges r
+      ON f.kafka_topic = r.topic AND f.kafka_partition = r.part AND f.kafka_offset >= r.start_off
+     AND f.kafka_offset < r.end_off
+    UNION ALL
+    SELECT f.event_id, f.event_time, f.produced_at, f.kafka_time, f.stored_at
+    FROM orders f JOIN run_ranges r
+      ON f.kafka_topic = r.topic AND f.kafka_partition = r.part AND f.kafka_offset >= r.start_off
+     AND f.kafka_offset < r.end_off
+)
+SELECT f.event_id, f.event_time, f.produced_at, f.kafka_time, NULL::bigint AS batch_id,
+       NULL::timestamptz AS picked_up_at, NULL::timestamptz AS started_at, f.stored_at AS committed_at,
+       f.kafka_time - f.event_time > make_interval(secs => %(late_s)s) AS late,
+       f.produced_at - f.event_time >= make_interval(secs => %(late_min_s)s) AS made_late
+FROM facts f
+"""
+
+
+def _summary_sql(run_facts: str) -> str:
+    return f"""
+WITH run AS ({run_facts}),
 on_time AS (SELECT * FROM run WHERE NOT late AND NOT coalesce(made_late, false)),
 stages AS ({stage_latencies("on_time")}
+    UNION ALL SELECT 'kafka_to_commit', extract(epoch FROM committed_at - kafka_time) * 1000 FROM on_time
 )
 SELECT
     (SELECT count(*) FROM run) AS stored,
@@ -88,6 +112,9 @@ SELECT
            FROM stages WHERE ms IS NOT NULL GROUP BY stage) s) AS stages
 """
 
+
+SUMMARY = _summary_sql(RUN_FACTS)
+STORED_SUMMARY = _summary_sql(STORED_RUN_FACTS)
 QUARANTINE_BY_CATEGORY = """
 SELECT q.category, q.rule, count(*)
 FROM quarantine q JOIN run_ranges r
@@ -138,6 +165,7 @@ class RunScope:
     start: Offsets  # {topic: {partition: offset}} before producing
     end: Offsets  # ... after producing
     pipeline: str  # the ledger's "name:query id"
+    accounting: str = "ledger"  # or "stored": a benchmark peer's stock sink (STORED_RUN_FACTS)
 
     @property
     def produced(self) -> int:
@@ -153,6 +181,8 @@ def _run_cursor(settings: Settings, scope: RunScope) -> Iterator:
     conn = connect(settings, "reader")
     try:
         with conn, conn.cursor() as cur:
+            if scope.accounting == "stored":  # the peer's copies of the tables, then ours
+                cur.execute("SET LOCAL search_path = peer, public")
             cur.execute(CREATE_RANGES)
             execute_values(cur, INSERT_RANGES, ranges)
             yield cur
@@ -190,7 +220,8 @@ class RunSummary:
 
 def summarize(settings: Settings, scope: RunScope, unique_events: int, late_threshold_s: float = 60.0) -> RunSummary:
     with _run_cursor(settings, scope) as cur:
-        cur.execute(SUMMARY, {"pipeline": scope.pipeline, "late_s": late_threshold_s, "late_min_s": LATE_MIN_S})
+        query = STORED_SUMMARY if scope.accounting == "stored" else SUMMARY
+        cur.execute(query, {"pipeline": scope.pipeline, "late_s": late_threshold_s, "late_min_s": LATE_MIN_S})
         stored, duplicates, late, made_late, without_ledger, span_s, stages = cur.fetchone()
         cur.execute(QUARANTINE_BY_CATEGORY)
         by_rule = cur.fetchall()
@@ -211,7 +242,11 @@ def summarize(settings: Settings, scope: RunScope, unique_events: int, late_thre
         lost=unique_events - stored - quarantined,
         throughput_eps=round(scope.produced / float(span_s), 1) if span_s else 0.0,
         e2e_latency_ms={k: float(e2e.get(k, 0)) for k in ("p50", "p95", "p99", "max")},
-        stages_ms={s: {k: float(stages[s][k]) for k in ("avg", "p95", "max")} for s in STAGE_ORDER if s in stages},
+        stages_ms={
+            s: {k: float(stages[s][k]) for k in ("avg", "p95", "max")}
+            for s in (*STAGE_ORDER, "kafka_to_commit")
+            if s in stages
+        },
         quality=quality,
         quality_by_rule=quality_by_rule,
         late_events=late,
@@ -232,6 +267,8 @@ def timeline(
     Second by second: events appended, committed, the lag (appended so far less committed so far) and the e2e
     p95 of that second's events (None when it had none on time). And per window of append time, window i from
     ``starts[i]`` s (the last to the end): its events and their e2e p95 and p99 (ms; 0 without events)."""
+    if scope.accounting != "ledger":
+        raise ValueError("a timeline needs the ledger's batch times: a stock sink's run has none")
     params = {"pipeline": scope.pipeline, "late_s": late_threshold_s, "late_min_s": LATE_MIN_S}
     with _run_cursor(settings, scope) as cur:
         cur.execute(TIMELINE, params)

@@ -12,7 +12,7 @@ from producers.options import LoadStep
 from streaming.options import StreamOptions
 
 Rate = Annotated[float, Field(gt=0)]
-System = Literal["shopstream", "plain", "quix"]
+System = Literal["shopstream", "plain", "quix", "flink", "connect"]
 
 
 class ProducerBenchOptions(BaseModel):
@@ -48,7 +48,9 @@ class E2EBenchOptions(BaseModel):
         10.0, ge=0, description="seconds of production before the measured window (start-up excluded)"
     )
     systems: Annotated[list[System], BeforeValidator(comma_separated)] = Field(
-        ["shopstream", "plain", "quix"], min_length=1, description="comma-separated: shopstream, plain, quix"
+        ["shopstream", "plain", "quix"],
+        min_length=1,
+        description="comma-separated: shopstream, plain, quix, flink, connect (the last three install on first use)",
     )
     trigger_s: float = Field(
         StreamOptions.model_fields["trigger_s"].default,
@@ -79,7 +81,9 @@ class CatchupBenchOptions(BaseModel):
 
     events: int = Field(1_000_000, gt=0, description="the backlog: valid events produced before each consumer starts")
     systems: Annotated[list[System], BeforeValidator(comma_separated)] = Field(
-        ["shopstream", "plain", "quix"], min_length=1, description="comma-separated: shopstream, plain, quix"
+        ["shopstream", "plain", "quix"],
+        min_length=1,
+        description="comma-separated: shopstream, plain, quix, flink, connect (the last three install on first use)",
     )
     job_warmup: bool = Field(
         True,

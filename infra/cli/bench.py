@@ -120,6 +120,15 @@ def bench_transform(options: TransformBenchOptions) -> None:
         json_out.write_text(json.dumps([r.to_dict() for r in results], indent=2) + "\n")
 
 
+def _install_peers(cfg, systems: list[str]) -> None:
+    from infra.bench import peers
+
+    for system in systems:
+        if system in peers.INSTALLED:
+            with console.status(f"{system}: installing {peers.INSTALLED[system]} (first run only)…"):
+                peers.ensure_installed(cfg, system)
+
+
 @bench_app.command("e2e")
 @with_options(Options("options", E2EBenchOptions, "bench"))
 def bench_e2e(options: E2EBenchOptions) -> None:
@@ -140,11 +149,7 @@ def bench_e2e(options: E2EBenchOptions) -> None:
     cfg = settings()
     level_list = [500.0] if smoke else options.levels
     system_list = list(dict.fromkeys(options.systems))
-    if "quix" in system_list:
-        from infra.bench.peers.quix import process as quix
-
-        with console.status(f"installing the Quix Streams peer into {quix.venv_dir(cfg)} (first run only)…"):
-            quix.ensure_env(cfg)
+    _install_peers(cfg, system_list)
     stack.up(cfg)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -191,11 +196,7 @@ def bench_catchup(options: CatchupBenchOptions) -> None:
 
     cfg = settings()
     systems = list(dict.fromkeys(options.systems))
-    if "quix" in systems:
-        from infra.bench.peers.quix import process as quix
-
-        with console.status(f"installing the Quix Streams peer into {quix.venv_dir(cfg)} (first run only)…"):
-            quix.ensure_env(cfg)
+    _install_peers(cfg, systems)
     stack.up(cfg)
     options.out.mkdir(parents=True, exist_ok=True)
     command = "shopstream " + " ".join(sys.argv[1:])

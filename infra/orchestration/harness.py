@@ -18,7 +18,6 @@ from pathlib import Path
 
 import producers
 import schemas
-from core import ledger
 from core.database import connect
 from core.exceptions import ServiceUnhealthy
 from core.kafka import Offsets, caught_up, log_end_offsets
@@ -53,22 +52,22 @@ def backlog(end: Offsets, committed: Offsets) -> int:
     )
 
 
-def wait_for_ledger(
+def wait_for_committed(
     settings: Settings,
-    pipeline_key: str,
     end: Offsets,
     stream: StreamProcess,
     timeout: float | None = None,
     on_wait: Callable[[Offsets], None] | None = None,
 ) -> None:
-    """Block until the ledger's newest end offsets reach ``end`` (timeout: ``drain_timeout`` of the backlog)."""
+    """Block until what ``stream`` committed (its ledger's newest end offsets, or a stock sink's stored rows)
+    reaches ``end`` (timeout: ``drain_timeout`` of the backlog)."""
     conn = connect(settings, "reader")
     conn.autocommit = True
     deadline: float | None = None if timeout is None else time.monotonic() + timeout
     try:
         while True:
             with conn.cursor() as cur:
-                committed = ledger.committed_offsets(cur, pipeline_key)
+                committed = stream.committed_offsets(cur)
             if deadline is None:
                 timeout = drain_timeout(backlog(end, committed))
                 deadline = time.monotonic() + timeout
@@ -80,7 +79,7 @@ def wait_for_ledger(
                 raise ServiceUnhealthy(f"the streaming job stopped before catching up: see {stream.log_file}")
             if time.monotonic() > deadline:
                 raise ServiceUnhealthy(
-                    f"the ledger did not catch up with the log end within {timeout:.0f}s: see {stream.log_file}"
+                    f"the consumer's commits did not catch up with the log end within {timeout:.0f}s: see {stream.log_file}"
                 )
             time.sleep(0.5)
     finally:
@@ -162,7 +161,7 @@ class PipelineRun:
         """Wait until the ledger holds every offset up to the end mark; the seconds it took."""
         end = self.end if self.end is not None else self.mark_end()
         began = time.monotonic()
-        wait_for_ledger(self.settings, self.consumer.pipeline_key(), end, self.consumer, timeout, on_wait)
+        wait_for_committed(self.settings, end, self.consumer, timeout, on_wait)
         self.drain_s = time.monotonic() - began
         return self.drain_s
 
@@ -170,7 +169,7 @@ class PipelineRun:
     def scope(self) -> RunScope:
         if self.start is None or self.end is None:
             raise RuntimeError("mark the run's start and end (or produce) before reading its scope")
-        return RunScope(self.start, self.end, self.consumer.pipeline_key())
+        return RunScope(self.start, self.end, self.consumer.pipeline_key(), self.consumer.accounting)
 
     def summary(self, unique_events: int | None = None) -> RunSummary:
         """The measured summary; ``unique_events`` defaults to every offset in scope (valid events, no

@@ -17,7 +17,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel
 
 import producers
+from core import ledger
 from core.exceptions import ServiceUnhealthy
+from core.kafka import Offsets
 from core.settings import Settings, json_variable, settings_env
 from infra.orchestration.supervisor import die_with_parent
 from infra.runtime.logs import rotate
@@ -84,6 +86,14 @@ class StreamProcess:
 
     def pipeline_key(self) -> str:
         return f"{self.options.pipeline}:{checkpoint_query_id(self.options.checkpoint(self.settings))}"
+
+    #: How the run summary finds what this consumer committed: "ledger" (its sink_ledger rows, by
+    #: ``pipeline_key``) or "stored" (a benchmark peer's stock sink: the stored rows themselves).
+    accounting = "ledger"
+
+    def committed_offsets(self, cur) -> Offsets:
+        """{topic: {partition: next offset}} committed so far, read with ``cur``."""
+        return ledger.committed_offsets(cur, self.pipeline_key())
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
