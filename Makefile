@@ -47,6 +47,10 @@ test: setup check
 test-unit: setup
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
+# The Flink SQL and Kafka Connect peers' smoke tests: each installs its peer on first use (PyFlink: minutes).
+test-peers: setup
+	$(BIN)/pytest -m peers tests/integration/test_bench_peers.py $(PYTEST_ARGS)
+
 up down status: setup
 	$(BIN)/shopstream $@
 

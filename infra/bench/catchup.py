@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 
 from core.settings import Settings
 from infra.bench.e2e import _consumer
+from infra.bench.peers import traits_table
 from infra.bench.resources import ResourceSampler
 from infra.orchestration.harness import PipelineRun, sandbox
 from infra.runtime.process import ManagedProcess
@@ -85,6 +86,10 @@ def markdown(results: list[CatchupResult], command: str) -> str:
         "Method: per system, fresh topics and database; the backlog is produced first (valid events, no consumer "
         "running), then the consumer starts; the drain runs from its reported readiness until the ledger holds "
         "every offset. CPU is % of one core during the drain.\n",
+        "## What each system guarantees and does\n",
+        *traits_table([r.system for r in results]),
+        "",
+        "## Drain\n",
         "| System | Events | Start-up | Drain | Drain rate | Total wait | Consumer CPU % | Kafka CPU % | "
         "PostgreSQL CPU % | Lost | Duplicates |",
         "|---|---|---|---|---|---|---|---|---|---|---|",

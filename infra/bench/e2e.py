@@ -26,6 +26,7 @@ from pathlib import Path
 import producers
 import schemas
 from core.settings import Settings
+from infra.bench.peers import traits_table
 from infra.bench.resources import ResourceSampler
 from infra.orchestration.harness import PipelineRun, sandbox
 from infra.orchestration.processes import StreamProcess
@@ -324,6 +325,9 @@ class BenchReport:
         out = [
             f"# shopstream benchmark\n\nMachine: {self.machine}  \nCommand: `{self.command}`  \n"
             f"Method: {self.method}\n",
+            "## What each system guarantees and does\n",
+            *traits_table([lv.system for lv in self.levels]),
+            "",
             "## System throughput under load\n",
             f"The cold-start p95 covers the events appended in the first {COLD_START_S:g} s after the consumer "
             f"was ready (warm-up window included): what a user sees after `make run` or a restart.\n",
