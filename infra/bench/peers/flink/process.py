@@ -24,6 +24,9 @@ from streaming.options import StreamOptions
 REQUIREMENT = "apache-flink==2.2.0"
 JARS = jvm.Artifact("flink-peer", "flink.xml", ("dependency:copy@flink",))
 SCRIPT = Path(__file__).with_name("job.py")
+#: One task slot per core of the reference machine, as many as each topic's partitions (A/B'd against 1 at
+#: 10,000/s on 2026-12-05: p95 0.59 s against 0.70 s, 44 against 40 µs of CPU an event).
+PARALLELISM = 2
 #: Rows the JDBC sink buffers before a flush (besides the interval): enough for a 20,000/s half-second.
 FLUSH_ROWS = 10_000
 
@@ -66,6 +69,8 @@ class FlinkProcess(StreamProcess):
             str(self.options.checkpoint(self.settings) / "flink"),
             "--flush-interval",
             str(self.options.trigger_s),
+            "--parallelism",
+            str(PARALLELISM),
         ]
 
     def env(self) -> dict[str, str]:
