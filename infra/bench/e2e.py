@@ -35,7 +35,7 @@ from infra.runtime.process import ManagedProcess
 from infra.runtime.services.kafka import nodes as kafka_nodes
 from infra.runtime.stack import spark_cluster
 from monitoring.summary import RunScope, RunSummary
-from producers.options import NO_FAULTS, ProduceOptions
+from producers.options import NO_FAULTS, FaultRatios, ProduceOptions
 from producers.producer import ProduceResult
 from streaming.options import StreamOptions
 
@@ -139,6 +139,7 @@ def measure(
     warmup_s: float,
     late_threshold_s: float,
     services: dict[str, int | None],
+    faults: FaultRatios = NO_FAULTS,
 ) -> Measured:
     """Produce ``warmup_s + duration_s`` without a pause; count only what was appended after
     the warm-up, and sample resources from then on (the consumer, the producer, and ``services``: each a root
@@ -167,7 +168,7 @@ def measure(
                 duration_s=warmup_s + duration_s,
                 late_ratio=0,
                 duplicate_ratio=0,
-                faults=NO_FAULTS,
+                faults=faults,
                 run_id=cfg.topic_prefix,
             ),
         )
@@ -248,6 +249,7 @@ def run_level(
     workers: int = 0,
     trigger_s: float = TRIGGER_S,
     job_warmup: bool = True,
+    faults: FaultRatios = NO_FAULTS,
 ) -> LevelResult:
     """One system at one rate, in a sandbox of its own (see ``measure`` for the window), on a Kafka of
     ``brokers`` nodes and in local mode or on a standalone cluster of ``workers``."""
@@ -270,6 +272,7 @@ def run_level(
                 warmup_s,
                 options.late_threshold_s,
                 {**kafka_pids, **services, **worker_pids},
+                faults,
             )
         finally:
             consumer.stop()
@@ -519,12 +522,30 @@ def write_chart(report: BenchReport, path: Path) -> None:
 
 
 def _attempt(
-    settings, system, rate, duration_s, report, on_level, warmup_s=0.0, trigger_s=TRIGGER_S, job_warmup=True, **variant
+    settings,
+    system,
+    rate,
+    duration_s,
+    report,
+    on_level,
+    warmup_s=0.0,
+    trigger_s=TRIGGER_S,
+    job_warmup=True,
+    faults=NO_FAULTS,
+    **variant,
 ) -> LevelResult | None:
     """One level; a level that fails is logged and left out rather than ending the benchmark."""
     try:
         lv = run_level(
-            settings, system, rate, duration_s, warmup_s=warmup_s, trigger_s=trigger_s, job_warmup=job_warmup, **variant
+            settings,
+            system,
+            rate,
+            duration_s,
+            warmup_s=warmup_s,
+            trigger_s=trigger_s,
+            job_warmup=job_warmup,
+            faults=faults,
+            **variant,
         )
         lv.scaling = bool(variant)
     except Exception as exc:  # noqa: BLE001 - the report says which level failed and why
@@ -549,6 +570,7 @@ def run(
     warmup_s: float = 0.0,
     trigger_s: float = TRIGGER_S,
     job_warmup: bool = True,
+    bad_data: bool = False,
 ) -> BenchReport:
     machine = (
         f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB; "
@@ -557,13 +579,29 @@ def run(
     method = (
         f"each level: fresh topics and database, the consumer started, then the producer at the level's rate "
         f"for {warmup_s:g} s of warm-up (not measured) and {duration_s:g} s measured; figures cover the events "
-        f"appended in the measured window; the stream job's trigger {trigger_s:g} s"
+        f"appended in the measured window; the stream job's trigger {trigger_s:g} s; "
+        + (
+            "the producer's default bad-data mix (every data-quality rule's faults): each system stores what it "
+            "can, quarantined counts for those that validate, and what a system dropped counts as lost"
+            if bad_data
+            else "valid events only"
+        )
     )
     report = BenchReport(machine, command, method=method)
 
     def attempt(system: str, rate: float, **variant) -> LevelResult | None:
         return _attempt(
-            settings, system, rate, duration_s, report, on_level, warmup_s, trigger_s, job_warmup, **variant
+            settings,
+            system,
+            rate,
+            duration_s,
+            report,
+            on_level,
+            warmup_s,
+            trigger_s,
+            job_warmup,
+            FaultRatios() if bad_data else NO_FAULTS,
+            **variant,
         )
 
     for system in systems:

@@ -67,6 +67,11 @@ class E2EBenchOptions(BaseModel):
         ),
     )
     smoke: bool = Field(False, description="one short level per system: checks the harness, measures nothing")
+    bad_data: bool = Field(
+        False,
+        description="the producer's default bad-data mix instead of valid events only, so that validation is part of "
+        "the comparison (systems that do not validate store what they can)",
+    )
     job_warmup: bool = Field(
         True,
         description="the stream job warms up before its query starts, as it does by default (--no-job-warmup: a "

@@ -180,6 +180,7 @@ def bench_e2e(options: E2EBenchOptions) -> None:
             warmup_s=2.0 if smoke else warmup,
             trigger_s=options.trigger_s,
             job_warmup=options.job_warmup,
+            bad_data=options.bad_data,
         )
     (out / "bench.json").write_text(report.to_json())
     (out / "bench.partial.jsonl").unlink(missing_ok=True)

@@ -271,6 +271,11 @@ def main() -> None:
         "rest.bind-address": "127.0.0.1",
         "rest.port": str(args.rest_port),
         "pipeline.name": env["group"],
+        # A failure restarts the job from its last checkpoint, three times, then fails it (and this process):
+        # a record the job cannot read fails it every time (Flink's default with checkpointing is to retry forever).
+        "restart-strategy.type": "fixed-delay",
+        "restart-strategy.fixed-delay.attempts": "3",
+        "restart-strategy.fixed-delay.delay": "2 s",
     }.items():
         config.set_string(key, value)
     tenv = TableEnvironment.create(
