@@ -24,8 +24,8 @@ TRAITS: dict[str, tuple[str, str]] = {
     ),
     "flink": (
         "at-least-once (offsets with each checkpoint), made idempotent by upserts on the primary keys",
-        "the rules Flink SQL can express (not the 5 over an order's lines), quarantine with the rule, order "
-        "lines (UNNEST); no KPIs; an undecodable record fails the job",
+        "every clickstream rule; the order rules on the order's own fields (3 over its lines are left out, 3 "
+        "only partly); quarantine with the rule, order lines (UNNEST); no KPIs; an undecodable record fails the job",
     ),
     "connect": (
         "at-least-once (offsets every flush interval), made idempotent by upserts on the primary keys",
