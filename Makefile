@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 
 COMPOSE := docker compose -f docker-compose.kafka.yml
 
-.PHONY: setup system run check test test-unit up down status clean lock compose-up compose-down compose-check
+.PHONY: setup system run check test test-unit test-peers up down status clean lock compose-up compose-down compose-check
 
 setup: system $(STAMP)
 	@$(BIN)/shopstream fetch
