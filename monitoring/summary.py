@@ -46,43 +46,37 @@ def stage_latencies(facts: str) -> str:
     UNION ALL SELECT 'end_to_end', extract(epoch FROM committed_at - event_time) * 1000 FROM {facts}"""
 
 
-RUN_FACTS = """
-WITH facts AS (
-    SELECT f.event_id, f.event_time, f.produced_at, f.kafka_time, f.batch_id
-    FROM clickstream_events f JOIN run_ranges r
+def _facts(commit: str) -> str:
+    """Every stored fact in the run's offsets (run_ranges), with ``commit``: the column that leads to its commit
+    time (``batch_id`` for the ledger, a stock sink's ``stored_at``), and whether it was late or made late."""
+    picked = " UNION ALL ".join(
+        f"""
+    SELECT f.event_id, f.event_time, f.produced_at, f.kafka_time, f.{commit}
+    FROM {table} f JOIN run_ranges r
       ON f.kafka_topic = r.topic AND f.kafka_partition = r.part AND f.kafka_offset >= r.start_off
-     AND f.kafka_offset < r.end_off
-    UNION ALL
-    SELECT f.event_id, f.event_time, f.produced_at, f.kafka_time, f.batch_id
-    FROM orders f JOIN run_ranges r
-      ON f.kafka_topic = r.topic AND f.kafka_partition = r.part AND f.kafka_offset >= r.start_off
-     AND f.kafka_offset < r.end_off
-)
-SELECT f.*, l.picked_up_at, l.started_at, l.committed_at,
-       f.kafka_time - f.event_time > make_interval(secs => %(late_s)s) AS late,
-       f.produced_at - f.event_time >= make_interval(secs => %(late_min_s)s) AS made_late
-FROM facts f LEFT JOIN sink_ledger l ON l.pipeline = %(pipeline)s AND l.batch_id = f.batch_id
+     AND f.kafka_offset < r.end_off"""
+        for table in ("clickstream_events", "orders")
+    )
+    return f"""
+WITH facts AS ({picked}
+), flagged AS (
+    SELECT f.*, f.kafka_time - f.event_time > make_interval(secs => %(late_s)s) AS late,
+           f.produced_at - f.event_time >= make_interval(secs => %(late_min_s)s) AS made_late
+    FROM facts f
+)"""
+
+
+RUN_FACTS = f"""{_facts("batch_id")}
+SELECT f.*, l.picked_up_at, l.started_at, l.committed_at
+FROM flagged f LEFT JOIN sink_ledger l ON l.pipeline = %(pipeline)s AND l.batch_id = f.batch_id
 """
 
 # The same for a benchmark peer's stock sink (infra.bench.peers.stock): no ledger, its rows' own insert time as
 # the commit, read from the peer's copies of the tables (the cursor's search_path puts its schema first).
-STORED_RUN_FACTS = """
-WITH facts AS (
-    SELECT f.event_id, f.event_time, f.produced_at, f.kafka_time, f.stored_at
-    FROM clickstream_events f JOIN run_ranges r
-      ON f.kafka_topic = r.topic AND f.kafka_partition = r.part AND f.kafka_offset >= r.start_off
-     AND f.kafka_offset < r.end_off
-    UNION ALL
-    SELECT f.event_id, f.event_time, f.produced_at, f.kafka_time, f.stored_at
-    FROM orders f JOIN run_ranges r
-      ON f.kafka_topic = r.topic AND f.kafka_partition = r.part AND f.kafka_offset >= r.start_off
-     AND f.kafka_offset < r.end_off
-)
-SELECT f.event_id, f.event_time, f.produced_at, f.kafka_time, NULL::bigint AS batch_id,
-       NULL::timestamptz AS picked_up_at, NULL::timestamptz AS started_at, f.stored_at AS committed_at,
-       f.kafka_time - f.event_time > make_interval(secs => %(late_s)s) AS late,
-       f.produced_at - f.event_time >= make_interval(secs => %(late_min_s)s) AS made_late
-FROM facts f
+STORED_RUN_FACTS = f"""{_facts("stored_at")}
+SELECT f.*, NULL::bigint AS batch_id, NULL::timestamptz AS picked_up_at, NULL::timestamptz AS started_at,
+       f.stored_at AS committed_at
+FROM flagged f
 """
 
 

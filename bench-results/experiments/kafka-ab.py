@@ -65,7 +65,7 @@ def main() -> None:
             settle(pids)
             before, began = {k: cpu_s(p) for k, p in pids.items()}, time.monotonic()
             while time.monotonic() - began < IDLE_WINDOW_S:  # the measurement window itself
-                time.sleep(1)
+                time.sleep(0.5)
             spent = time.monotonic() - began
             idle = {k: round(100 * (cpu_s(p) - before[k]) / spent, 2) for k, p in pids.items()}
             print(
