@@ -195,8 +195,8 @@ def source_lag(sources: list[dict] | None) -> int | None:
         latest, end = source.get("latestOffset"), source.get("endOffset")
         if isinstance(latest, str) or isinstance(end, str):  # a source that gives its offsets as text
             try:
-                latest, end = json.loads(latest), json.loads(end)
-            except (TypeError, ValueError):
+                latest, end = json.loads(str(latest)), json.loads(str(end))
+            except ValueError:
                 return None
         if not isinstance(latest, dict) or not isinstance(end, dict):
             return None
