@@ -70,12 +70,13 @@ WarmupTopics = Callable[[], contextlib.AbstractContextManager[tuple[Settings, Wr
 WARMUP_BATCH = 1500
 
 
-#: The stream's plan generates a stage whose processNext method is over HotSpot's limit for a method the JIT compiles
-#: (8,000 bytes of bytecode: -XX:+DontCompileHugeMethods, the default), so every record went through it interpreted,
-#: in every batch, for the life of the job: a JFR profile at 10,000 ev/s found 24 % of the executors' samples in
-#: that one interpreted frame. Spark's own answer (spark.sql.codegen.hugeMethodLimit=8000) gives up whole-stage
-#: code generation for the stage instead; this lets the JIT compile it. Its compiled code lives with the class,
-#: which Spark's code cache keeps across micro-batches (the stage's source is the same each batch).
+#: The stream's plan generates methods over HotSpot's limit for a method the JIT compiles (8,000 bytes of bytecode:
+#: -XX:+DontCompileHugeMethods, the default), so they ran interpreted for the life of the job: a JFR profile at
+#: 10,000 ev/s found 24 % of the executors' samples in one such frame. With this, C2 compiles them (the stage's
+#: 165 kB generate_doConsume_0$, kept across micro-batches with the class, whose source is the same each batch);
+#: the stage's processNext still bails out of C2 ("out of nodes") and stays interpreted. Measured: 0.88-0.89x the
+#: job's CPU per event in two 300 s pairs (bench-results/experiments/batch-fixed-cost). Spark's own answer
+#: (spark.sql.codegen.hugeMethodLimit=8000) gives up whole-stage code generation for the stage instead.
 JIT_HUGE_METHODS = "-XX:-DontCompileHugeMethods"
 
 
@@ -189,15 +190,11 @@ def warm_up(spark, settings: Settings, schemas: WriterSchemas) -> float:
 
 def source_lag(sources: list[dict] | None) -> int | None:
     """Records that waited in Kafka when a micro-batch was planned: the sources' latest offsets less their end
-    offsets (a StreamingQueryProgress's ``sources``, as its JSON has them); None when Spark did not say."""
+    offsets (a StreamingQueryProgress's ``sources``, as its JSON has them: the Kafka source's offsets are objects);
+    None when Spark did not say."""
     total = 0
     for source in sources or ():
         latest, end = source.get("latestOffset"), source.get("endOffset")
-        if isinstance(latest, str) or isinstance(end, str):  # a source that gives its offsets as text
-            try:
-                latest, end = json.loads(str(latest)), json.loads(str(end))
-            except ValueError:
-                return None
         if not isinstance(latest, dict) or not isinstance(end, dict):
             return None
         for topic, parts in latest.items():
@@ -224,7 +221,7 @@ class ProgressBridge:
     def onQueryProgress(self, jevent) -> None:
         try:
             self.on_progress(json.loads(jevent.progress().json()))
-        except Exception:  # a listener that raises is dropped by Spark: log it, keep the metrics going
+        except Exception:  # Spark's listener bus would log only a Java trace without the Python cause
             log.exception("could not read a micro-batch's progress")
 
     def onQueryIdle(self, jevent) -> None:

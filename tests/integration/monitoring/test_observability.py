@@ -20,6 +20,7 @@ from infra.runtime.topics import ensure_topics, load_topic_specs
 from monitoring import charts, exporter
 from monitoring.live_view import GRAPHS, graph_url
 from producers.options import FaultRatios, ProduceOptions
+from streaming import lease
 from tests.fixtures.browser import chromium_page
 from tests.fixtures.dashboards import panel_queries
 from tests.fixtures.pipeline import stream_options
@@ -71,7 +72,9 @@ def live_run(running_stack, tmp_path_factory):
 
         wait_for(every_target_scraped_twice_since_the_run, 60, "two scrapes of every target after the run")
         stream_metrics = httpx.get(f"http://{settings.host}:{settings.stream_metrics_port}/metrics").text
-        yield settings, manifest, summary, stream_metrics
+        # The job's lease row while it runs: the lag its keeper renews it with comes from Spark's progress events.
+        held = wait_for(lambda: lease.read(settings, name), 10, "the job's lease row")
+        yield settings, manifest, summary, stream_metrics, held
     finally:
         stream.stop()
         stop_exporter.set()
@@ -115,7 +118,7 @@ def _samples(text: str, name: str) -> list:
 
 
 def test_every_stage_histogram_has_observations(live_run):
-    settings, _, _, stream_metrics = live_run
+    settings, _, _, stream_metrics, _ = live_run
     producer_metrics = httpx.get(f"http://{settings.host}:{settings.producer_metrics_port}/metrics").text
     counts = {
         s.labels["stage"]: s.value
@@ -126,8 +129,19 @@ def test_every_stage_histogram_has_observations(live_run):
     assert all(v > 0 for v in counts.values()), counts
 
 
+def test_each_batchs_progress_reaches_the_phase_metrics_and_the_lease(live_run):
+    """The progress bridge (streaming.job.ProgressBridge): Spark's phase durations per batch, and the lag, which
+    decides when a standby may warm up. After the drain the job is caught up: lag 0, not unknown."""
+    stream_metrics, held = live_run[3], live_run[4]
+    phases = {
+        s.labels["phase"]: s.value for s in _samples(stream_metrics, "shopstream_stream_batch_phase_seconds_count")
+    }
+    assert phases.get("addBatch", 0) > 0 and phases.get("walCommit", 0) > 0, phases
+    assert held.lag_records == 0, held
+
+
 def test_end_to_end_p95_from_metrics_agrees_with_sql(live_run):
-    _, _, summary, stream_metrics = live_run
+    _, _, summary, stream_metrics, _ = live_run
     buckets = sorted(
         (float(s.labels["le"]), s.value)
         for s in _samples(stream_metrics, "shopstream_stage_latency_seconds_bucket")
@@ -142,7 +156,7 @@ def test_end_to_end_p95_from_metrics_agrees_with_sql(live_run):
 
 
 def test_quality_counters_moved_by_exactly_what_was_injected(live_run):
-    _, manifest, summary, stream_metrics = live_run
+    _, manifest, summary, stream_metrics, _ = live_run
     by_category: dict[str, float] = {}
     for s in _samples(stream_metrics, "shopstream_quality_records_total"):
         by_category[s.labels["category"]] = by_category.get(s.labels["category"], 0) + s.value
@@ -155,7 +169,7 @@ def test_quality_counters_moved_by_exactly_what_was_injected(live_run):
 def test_report_measures_the_live_run(live_run, tmp_path):
     from monitoring import report
 
-    settings, manifest, summary, _ = live_run
+    settings, manifest, summary, _, _ = live_run
     r = report.build(settings, minutes=30, query_runs=2)
     assert r.totals["records"] == summary.produced
     assert r.totals["stored"] == summary.stored
@@ -173,7 +187,7 @@ def test_the_html_report_loads_in_a_browser_with_every_chart_drawn(live_run, tmp
     drawn with data, and a screenshot of it."""
     from monitoring import report
 
-    settings, manifest, summary, _ = live_run
+    settings, manifest, summary, _, _ = live_run
     r = report.build(settings, minutes=30, query_runs=2)
     page_file = charts.write_html(r, tmp_path / "report.html", manifest, summary.to_dict())
     with chromium_page() as (page, errors):
