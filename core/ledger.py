@@ -20,6 +20,17 @@ SELECT end_offsets FROM sink_ledger WHERE split_part(pipeline, ':', 1) = %s ORDE
 """
 
 
+# The newest batch one checkpoint ("name:query id") committed: where its query resumes (streaming.checkpoint).
+NEWEST_BATCH = "SELECT max(batch_id) FROM sink_ledger WHERE pipeline = %s"
+
+
+def newest_batch(cur, pipeline_key: str) -> int | None:
+    """The newest batch id committed by one checkpoint ("name:query id"); None when it committed none."""
+    cur.execute(NEWEST_BATCH, (pipeline_key,))
+    row = cur.fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
 def committed_offsets(cur, pipeline_key: str) -> Offsets:
     """{topic: {partition: next offset}} committed by one checkpoint ("name:query id")."""
     return _offsets(cur, COMMITTED_OFFSETS, pipeline_key)

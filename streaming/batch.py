@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +21,7 @@ from streaming.exceptions import SchemasChanged
 from streaming.lease import Fenced, Lease
 from streaming.offsets import GroupOffsetMirror, batch_end_offsets, batch_start_offsets, behind, checkpoint_query_id
 from streaming.options import StreamOptions
-from streaming.sink import KINDS, BatchOutcome, PostgresSink
+from streaming.sink import KINDS, RECORD_KINDS, BatchOutcome, PartitionCounts, PostgresSink, Read
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +42,44 @@ def newline_terminated(rows: pa.ChunkedArray) -> bytes:
     return bytes(memoryview(ended.buffers()[2])[offsets[0] : offsets[-1]])
 
 
+@dataclass
+class Prepared:
+    """One batch as the driver handed it to the sink: its CSV lines by kind and what goes with them."""
+
+    batch_id: int
+    lines: dict[str, bytes]
+    read: Read
+    replay: bool
+    quarantined: list[QuarantineRow]
+    kafka_us: np.ndarray  # each record's Kafka timestamp
+    event_us: np.ndarray  # each stored fact's event time
+    started: float  # epoch seconds: the batch reached foreachBatch
+    computed: float  # epoch seconds: Spark's work for it was done
+
+
+def records_by_partition(table: pa.Table) -> PartitionCounts:
+    """The rows that stand for a record read (RECORD_KINDS), per (topic, partition)."""
+    records = table.filter(pc.is_in(table.column("kind"), pa.array(RECORD_KINDS)))
+    counts = records.group_by(["topic", "partition"]).aggregate([([], "count_all")])
+    return {
+        (topic, int(part)): int(n)
+        for topic, part, n in zip(
+            counts.column("topic").to_pylist(),
+            counts.column("partition").to_pylist(),
+            counts.column("count_all").to_pylist(),
+            strict=True,
+        )
+    }
+
+
 class BatchWriter:
-    """Callable handed to ``writeStream.foreachBatch``; runs in the driver."""
+    """Callable handed to ``writeStream.foreachBatch``; runs in the driver.
+
+    With ``options.overlap_sink`` (the default) the sink commits a batch in a thread of its own while Spark runs the
+    next one: ``foreachBatch(N)`` collects N, waits for N-1's commit (raising its failure), hands N to the thread and
+    returns. Spark may then log ``commits/N`` before N is in the database, so the ledger is the resume point: before
+    every start of the query the checkpoint is rewound to it (streaming.checkpoint; docs/architecture.md, "An
+    overlapped sink")."""
 
     def __init__(
         self,
@@ -70,8 +108,12 @@ class BatchWriter:
         self.last_commit_at: float | None = None  # Unix time
         self.last_outcome: BatchOutcome | None = None
         self.totals = {"batches": 0, "records_in": 0, "stored": 0, "duplicates": 0, "quarantined": 0, "late": 0}
+        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink-commit")
+        self._in_flight: Future | None = None  # the batch the committer has, until its outcome is taken
 
     def close(self) -> None:
+        self.drain()
+        self._committer.shutdown()
         if self.sink:
             self.sink.close()
         self.mirror.close()
@@ -80,62 +122,107 @@ class BatchWriter:
         try:
             self._write(df, batch_id)
         except Fenced as exc:
-            self.fenced = True
-            self.metrics.fenced.inc()
-            log.warning("batch %d refused: %s", batch_id, exc)
+            self._refused(batch_id, exc)
             raise
+
+    def _refused(self, batch_id: int, exc: Fenced) -> None:
+        self.fenced = True
+        self.metrics.fenced.inc()
+        log.warning("batch %d refused: %s", batch_id, exc)
+
+    def wait(self) -> None:
+        """Wait for the batch in flight to commit; raise its failure."""
+        future, self._in_flight = self._in_flight, None
+        if future is not None:
+            future.result()
+
+    def drain(self) -> BaseException | None:
+        """Wait for the batch in flight, before the query starts again or the job stops; its failure, logged, not
+        raised (the batch is run again from the ledger at the next start)."""
+        try:
+            self.wait()
+        except Exception as exc:  # noqa: BLE001 - returned to the caller, which decides
+            if not isinstance(exc, Fenced):
+                log.warning(
+                    "the last batch handed to the sink did not commit (it runs again at the next start): %s", exc
+                )
+            return exc
+        return None
 
     def _write(self, df, batch_id: int) -> None:
         started = time.time()
         if self.sink is None:
             self.sink = self._open_sink()
         end_offsets = batch_end_offsets(self.checkpoint, batch_id)
-        if self.sink.already_written(batch_id):
+        if self._in_flight is None and self.sink.already_written(batch_id):  # nothing in flight: the sink is free
             log.info("batch %d is already in the ledger: skipped (replay after a restart)", batch_id)
             self.metrics.batches.labels(outcome="skipped").inc()
             self._after_commit(end_offsets)
             return
-        table = df.toArrow()  # already in sink form: see streaming.transform.sink_rows
+        table = df.toArrow()  # Spark's work (while the previous batch commits); in sink form: see transform.sink_rows
         computed = time.time()
         kind = table.column("kind")
-        lines = {}
-        for k in KINDS:
-            lines[k] = newline_terminated(table.filter(pc.equal(kind, k)).column("line"))
+        lines = {k: newline_terminated(table.filter(pc.equal(kind, k)).column("line")) for k in KINDS}
         facts = table.filter(pc.is_valid(table.column("event_time_us")))
-        event_us = facts.column("event_time_us").to_numpy()
         records = table.filter(pc.is_in(kind, pa.array(["click", "order", "quarantine"])))  # one row per record
-        kafka_us = records.column("kafka_time_us").to_numpy()
         quarantined = parse_quarantine(lines["quarantine"]) if lines["quarantine"] else []
         self._check_schema_ids(batch_id, quarantined)
+        start_offsets = batch_start_offsets(self.checkpoint, batch_id)
+        batch = Prepared(
+            batch_id,
+            lines,
+            Read(records_by_partition(table), start_offsets, end_offsets),
+            behind(start_offsets, self.mark),
+            quarantined,
+            records.column("kafka_time_us").to_numpy(),
+            facts.column("event_time_us").to_numpy(),
+            started,
+            computed,
+        )
+        self.wait()  # the previous batch is committed before this one is handed over: one in flight at most
+        self._in_flight = self._committer.submit(self._commit, batch)
+        if not self.options.overlap_sink:
+            self.wait()
+
+    def _commit(self, b: Prepared) -> BatchOutcome:
+        """The committer thread's part: the batch's transaction, then what follows a commit."""
+        if self.sink is None:
+            raise RuntimeError("the sink is opened before a batch is handed over")
+        quarantined = b.quarantined
 
         def publish_dead_letters(new: frozenset) -> None:  # a record quarantined before is not sent again
             rows = [row for row in quarantined if row.source in new]
             if self.dead_letter and rows:
                 self.dead_letter.publish(rows)
 
-        replay = behind(batch_start_offsets(self.checkpoint, batch_id), self.mark)
-        outcome = self.sink.write(
-            batch_id,
-            lines,
-            end_offsets,
-            self.options.late_threshold_s,
-            picked_up_at=started,
-            before_commit=publish_dead_letters,
-            replay=replay,
-        )
+        try:
+            outcome = self.sink.write(
+                b.batch_id,
+                b.lines,
+                b.read.end,
+                self.options.late_threshold_s,
+                picked_up_at=b.started,
+                before_commit=publish_dead_letters,
+                replay=b.replay,
+                read=b.read,
+            )
+        except Fenced as exc:
+            self._refused(b.batch_id, exc)
+            raise
         self.last_outcome = outcome
         log.info(
             "batch %d%s: %d records; spark %.2f s, driver %.2f s, sink %.2f s",
-            batch_id,
-            " (replay)" if replay else "",
+            b.batch_id,
+            " (replay)" if b.replay else "",
             outcome.records_in,
-            computed - started,
-            outcome.begun_at - computed,
+            b.computed - b.started,
+            outcome.begun_at - b.computed,
             outcome.committed_at - outcome.begun_at,
         )
         self._count(outcome)
-        self._observe(outcome, started, kafka_us, event_us, quarantined)
-        self._after_commit(end_offsets)
+        self._observe(outcome, b.started, b.kafka_us, b.event_us, quarantined)
+        self._after_commit(b.read.end)
+        return outcome
 
     def adopt_new_schemas(self) -> WriterSchemas:
         """The schemas a batch asked for (see _check_schema_ids), now the writer's own."""

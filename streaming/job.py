@@ -33,13 +33,14 @@ from pyspark.sql import functions as F
 
 from core import ledger
 from core.database import connect
-from core.exceptions import ConfigError
+from core.exceptions import ConfigError, DependencyUnavailable
 from core.kafka import OffsetProbe, Offsets, caught_up, unreachable
 from core.metrics import Metrics, serve_metrics, serve_when_free
 from core.retry import QUERY_RESTART, STEADY_AFTER_S
 from core.settings import Settings
 from schemas.quality import QUANTITY_LIMIT
 from streaming.batch import BatchWriter
+from streaming.checkpoint import rewind_to_ledger
 from streaming.decode import WriterSchemas, load_writer_schemas
 from streaming.exceptions import StreamingError
 from streaming.lease import (
@@ -51,7 +52,7 @@ from streaming.lease import (
     record_driver,
     wait_for_lease,
 )
-from streaming.offsets import group_offsets
+from streaming.offsets import checkpoint_query_id, group_offsets
 from streaming.options import StreamOptions
 from streaming.transform import sink_rows
 
@@ -517,6 +518,19 @@ def wait_until_writable(folder: Path, stop: threading.Event, every_s: float = 0.
     return False
 
 
+def resume_from_ledger(settings: Settings, options: StreamOptions, writer: BatchWriter) -> None:
+    """Before the query starts (again): the batch the sink still had in flight ends, then the checkpoint is rewound
+    to what the ledger says is stored (streaming.checkpoint). A database that is away raises DependencyUnavailable."""
+    writer.drain()
+    checkpoint = options.checkpoint(settings)
+    if not (checkpoint / "metadata").exists():
+        return  # a new checkpoint: Spark starts it from the ledger's offsets (starting_offsets)
+    with connect(settings, "writer") as conn, conn.cursor() as cur:
+        stored = ledger.newest_batch(cur, f"{options.pipeline}:{checkpoint_query_id(checkpoint)}")
+    conn.close()
+    rewind_to_ledger(checkpoint, stored)
+
+
 def start_query(
     spark, settings: Settings, options: StreamOptions, schemas: WriterSchemas, writer: BatchWriter, starting: str
 ):
@@ -794,13 +808,17 @@ def _drive(
             while not stop.is_set():
                 attempt_started = time.monotonic()
                 try:
+                    resume_from_ledger(settings, options, writer)
+                    if writer.fenced:
+                        break
                     query = start_query(spark, settings, options, schemas, writer, start.offsets)
                     metrics.query_active.set(1)
                     if options.ready_file:
                         options.ready_file.touch()
                     watch(query, writer, options, topics, probe, stop, d.progress, beat)
+                    writer.drain()  # the last batch's commit (a failure is logged: the next start runs it again)
                     break
-                except StreamingError as exc:  # the query failed, the driver lives: start it again
+                except (StreamingError, DependencyUnavailable) as exc:  # the query failed, the driver lives: again
                     beat[0] = None
                     metrics.query_active.set(0)
                     if writer.fenced:

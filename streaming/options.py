@@ -36,6 +36,13 @@ class StreamOptions(BaseModel):
     dead_letter: bool = Field(True, description="also publish quarantined records to the dead-letter topic")
     stop_when_idle_s: float | None = Field(None, gt=0, description="stop once caught up and idle this many seconds")
     ui: bool = Field(False, description="serve the Spark UI")
+    overlap_sink: bool = Field(
+        True,
+        description=(
+            "commit each micro-batch to PostgreSQL while Spark runs the next one (one batch in flight; a restart "
+            "resumes from the database's ledger); off: each batch commits before the next one starts"
+        ),
+    )
     rollup_refresh_s: float = Field(30.0, gt=0, description="how often the hourly/daily rollups are refreshed (s)")
     sink_retry_s: float = Field(
         300.0,

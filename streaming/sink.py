@@ -23,10 +23,11 @@ from psycopg2.extensions import connection, cursor
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay
 
 from core.database import ENSURE_PARTITIONS, PERMANENT_CONNECT_ERRORS, open_connection
+from core.kafka import Offsets
 from core.retry import SINK_BATCH
 from core.settings import Settings
 from streaming import sql
-from streaming.exceptions import DeadLetterUnavailable
+from streaming.exceptions import DeadLetterUnavailable, StagingMismatch
 from streaming.lease import FENCE, Fenced
 
 T = TypeVar("T")
@@ -34,6 +35,12 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 KINDS = ("click", "order", "line", "quarantine", "redrive")
+#: The kinds whose rows each stand for one record read (with its topic, partition and offset): all but an order's
+#: lines. A re-driven record that passed has two (its fact and its re-drive outcome).
+RECORD_KINDS = ("click", "order", "quarantine", "redrive")
+
+#: Records per (topic, partition).
+PartitionCounts = dict[tuple[str, int], int]
 
 
 @dataclass
@@ -65,6 +72,34 @@ def is_transient(exc: BaseException) -> bool:
             return not any(text in str(exc) for text in PERMANENT_CONNECT_ERRORS)
         return not exc.pgcode.startswith(("28", "3D"))
     return False
+
+
+@dataclass(frozen=True)
+class Read:
+    """What one batch read: its records per partition (as the driver handed them over) and its offset range."""
+
+    records: PartitionCounts
+    start: Offsets  # empty when Spark no longer keeps the previous batch's offsets
+    end: Offsets
+
+
+def staging_problems(staged: list[tuple], read: Read) -> list[str]:
+    """Where the staging tables disagree with what the batch read: ``staged`` rows are (topic, partition, rows,
+    lowest offset, highest offset), STAGED_BY_PARTITION's. Per partition, the rows staged must be the rows handed
+    over, and their offsets must lie in the batch's range: a batch whose staged rows went missing (or came from
+    elsewhere) never commits, empty or not."""
+    problems = []
+    found = {(topic, int(part)): (int(n), int(low), int(high)) for topic, part, n, low, high in staged}
+    for key in sorted(found.keys() | read.records.keys()):
+        topic, part = key
+        n, low, high = found.get(key, (0, 0, 0))
+        if n != read.records.get(key, 0):
+            problems.append(f"{topic}/{part}: {n} rows staged of the {read.records.get(key, 0)} read")
+            continue
+        start, end = read.start.get(topic, {}).get(part), read.end.get(topic, {}).get(part)
+        if n and ((start is not None and low < start) or end is None or high >= end):
+            problems.append(f"{topic}/{part}: offsets {low}-{high} staged, outside the batch's range {start}-{end}")
+    return problems
 
 
 class PostgresSink:
@@ -172,6 +207,7 @@ class PostgresSink:
         picked_up_at: float | None = None,
         before_commit=None,
         replay: bool = False,
+        read: Read | None = None,
     ) -> BatchOutcome:
         """Write one batch, retried through transient faults. ``lines`` maps a kind to its
         CSV rows (newline-terminated); ``replay`` is recorded in the ledger.
@@ -179,9 +215,13 @@ class PostgresSink:
         ``before_commit`` runs inside the transaction, after every insert succeeded and
         before COMMIT, with the source coordinates this batch quarantined for the first time
         (the dead-letter publish); if it raises, nothing is committed.
+
+        ``read``: what the batch read, checked against what was staged before anything is inserted (StagingMismatch).
         """
         return self._retrying(
-            lambda: self._write_once(batch_id, lines, end_offsets, late_after_s, picked_up_at, before_commit, replay)
+            lambda: self._write_once(
+                batch_id, lines, end_offsets, late_after_s, picked_up_at, before_commit, replay, read
+            )
         )
 
     def _write_once(
@@ -193,6 +233,7 @@ class PostgresSink:
         picked_up_at: float | None,
         before_commit,
         replay: bool,
+        read: Read | None,
     ) -> BatchOutcome:
         begun = time.time()
         conn = self._live()
@@ -207,6 +248,10 @@ class PostgresSink:
                 for kind in KINDS:
                     if lines.get(kind):
                         cur.copy_expert(sql.COPY[kind], io.BytesIO(lines[kind]))
+                if read is not None:
+                    cur.execute(sql.STAGED_BY_PARTITION)
+                    if problems := staging_problems(cur.fetchall(), read):
+                        raise StagingMismatch(f"batch {batch_id} is not committed: {'; '.join(problems[:5])}")
                 batch = {"batch_id": batch_id, "late_after": dt.timedelta(seconds=late_after_s)}
                 cur.execute(sql.INSERT_CLICKS, batch)
                 clicks_new, clicks_staged, clicks_late = _row(cur)

@@ -42,6 +42,18 @@ COPY = {
     "redrive": "COPY stage_redrive FROM STDIN WITH (FORMAT csv)",
 }
 
+# Per source partition, the rows staged that stand for a record read (a click, an order, a quarantined record, a
+# re-driven one's outcome; an order's lines are not counted), with their lowest and highest offsets: the sink checks
+# them against what the driver handed over and the batch's offset range before it commits.
+STAGED_BY_PARTITION = """
+SELECT topic, part, count(*), min(off), max(off) FROM (
+    SELECT kafka_topic, kafka_partition, kafka_offset FROM stage_click
+    UNION ALL SELECT kafka_topic, kafka_partition, kafka_offset FROM stage_order
+    UNION ALL SELECT source_topic, source_partition, source_offset FROM stage_quarantine
+    UNION ALL SELECT source_topic, source_partition, source_offset FROM stage_redrive
+) staged (topic, part, off) GROUP BY 1, 2
+"""
+
 # Facts first; KPIs from exactly the rows this statement inserted (a duplicate, which
 # conflicts, adds nothing). Data-modifying CTEs always run to completion.
 INSERT_CLICKS = f"""

@@ -1,9 +1,10 @@
 """One micro-batch of Kafka rows -> the sink's input, in a single pass over the batch.
 
 Every input row becomes one or more output rows ``(kind, line, event_time_us,
-kafka_time_us)``: ``kind`` is the staging table (click, order, line, quarantine, redrive) and
+kafka_time_us, topic, partition)``: ``kind`` is the staging table (click, order, line, quarantine, redrive) and
 ``line`` is that table's row as CSV, formatted on the JVM so the driver only has to
-join strings and COPY them.
+join strings and COPY them; ``topic`` and ``partition`` are where the record was read (the sink checks, per
+partition, that it staged every record the batch read).
 
 No expression here takes a lambda (``F.transform``, ``F.exists``, ``F.aggregate``): Spark cannot generate code for
 higher-order functions, and one of them in an operator keeps that whole operator out of whole-stage code
@@ -191,5 +192,7 @@ def sink_rows(kafka_rows: DataFrame, ws: WriterSchemas, quantity_limit: int = QU
             line.alias("line"),
             F.unix_micros(event_time).alias("event_time_us"),
             F.unix_micros(F.col("kafka_time")).alias("kafka_time_us"),
+            F.col("topic"),
+            F.col("partition"),
         )
     )
