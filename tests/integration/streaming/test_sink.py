@@ -8,7 +8,8 @@ import pytest
 
 from core.database import connect
 from db.maintenance import ensure_partitions, tier
-from streaming.sink import PostgresSink
+from streaming.exceptions import StagingMismatch
+from streaming.sink import PostgresSink, Read
 from tests.fixtures.database import scalar
 from tests.fixtures.sink_rows import IDS, NOW, T0, click, csv, order_rows
 
@@ -63,6 +64,23 @@ def test_a_resent_event_in_a_later_batch_is_stored_once_and_counted_once(sink):
     assert scalar(settings, "SELECT count(*) FROM clickstream_events") == 2
     assert scalar(settings, "SELECT page_views FROM kpi_funnel_minute") == 2
     assert scalar(settings, "SELECT active_sessions FROM kpi_active_sessions_minute") == 1
+
+
+def test_a_batch_whose_staged_rows_are_not_what_it_read_never_commits(sink):
+    """The per-partition check: the batch read 3 records of t.clickstream/0 but only 2 reach the staging table (as
+    lost staging would leave it), so nothing commits; given all 3, the same batch commits. And a row from outside
+    the batch's offsets is refused too."""
+    settings, s = sink
+    rows = [click(IDS[i], offset=i) for i in range(3)]
+    ends = {"t.clickstream": {"0": 3}}
+    read = Read({("t.clickstream", 0): 3}, start={"t.clickstream": {0: 0}}, end={"t.clickstream": {0: 3}})
+    with pytest.raises(StagingMismatch, match="t.clickstream/0: 2 rows staged of the 3 read"):
+        s.write(4, {"click": csv(rows[:2])}, ends, read=read)
+    with pytest.raises(StagingMismatch, match="offsets 0-3 staged, outside the batch's range 0-3"):
+        s.write(4, {"click": csv([*rows[:2], click(IDS[3], offset=3)])}, ends, read=read)
+    assert scalar(settings, "SELECT count(*) FROM sink_ledger") == 0
+    assert scalar(settings, "SELECT count(*) FROM clickstream_events") == 0
+    assert s.write(4, {"click": csv(rows)}, ends, read=read).stored == 3
 
 
 def test_a_failure_inside_the_transaction_leaves_nothing(sink):
