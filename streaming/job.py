@@ -33,6 +33,7 @@ from pyspark.sql import functions as F
 
 from core import ledger
 from core.database import connect
+from core.database import unreachable as unreachable_db
 from core.exceptions import ConfigError, DependencyUnavailable
 from core.kafka import OffsetProbe, Offsets, caught_up, unreachable
 from core.metrics import Metrics, serve_metrics, serve_when_free
@@ -525,9 +526,14 @@ def resume_from_ledger(settings: Settings, options: StreamOptions, writer: Batch
     checkpoint = options.checkpoint(settings)
     if not (checkpoint / "metadata").exists():
         return  # a new checkpoint: Spark starts it from the ledger's offsets (starting_offsets)
-    with connect(settings, "writer") as conn, conn.cursor() as cur:
-        stored = ledger.newest_batch(cur, f"{options.pipeline}:{checkpoint_query_id(checkpoint)}")
-    conn.close()
+    conn = connect(settings, "writer")
+    try:
+        with conn, conn.cursor() as cur:
+            stored = ledger.newest_batch(cur, f"{options.pipeline}:{checkpoint_query_id(checkpoint)}")
+    except psycopg2.OperationalError as exc:  # the server went away after the connect: weather, retried
+        raise unreachable_db(settings, "writer", exc) from None
+    finally:
+        conn.close()
     rewind_to_ledger(checkpoint, stored)
 
 

@@ -14,7 +14,7 @@ from tests.fixtures.pipeline import (
     ledger_newest,
     ledger_rows,
     newest_commit,
-    wait_for_commit_ahead_of_ledger,
+    wait_for_open_transaction,
 )
 from tests.fixtures.waiting import wait_for
 
@@ -42,7 +42,7 @@ def test_a_sigkill_inside_a_sink_transaction_loses_and_duplicates_nothing(pipeli
     checkpoint = options.checkpoint(settings)
     seen = []
     for _ in range(3):  # the batch may commit between the look and the kill (a few ms of its ~50): then once more
-        wait_for_commit_ahead_of_ledger(settings, checkpoint, timeout=90)  # killed right when it is seen
+        wait_for_open_transaction(settings, timeout=90, ahead_of=checkpoint)  # killed right when it is seen
         stream.kill()
         seen.append((newest_commit(checkpoint), ledger_newest(settings)))
         stream.start()

@@ -7,7 +7,7 @@ import pytest
 
 from core.exceptions import ConfigError
 from streaming.batch import records_by_partition
-from streaming.checkpoint import Rewound, rewind_to_ledger
+from streaming.checkpoint import Rewound, logged_batches, rewind_to_ledger
 from streaming.sink import Read, staging_problems
 
 
@@ -22,7 +22,7 @@ def checkpoint_with(tmp_path, offsets: range, commits: range):
 
 
 def left(checkpoint, folder: str) -> list[int]:
-    return sorted(int(p.name) for p in (checkpoint / folder).iterdir() if p.name.isdigit())
+    return sorted(logged_batches(checkpoint / folder))
 
 
 def test_the_checkpoint_one_batch_ahead_is_rewound_to_the_batch_after_the_ledgers(tmp_path):
