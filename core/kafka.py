@@ -58,10 +58,20 @@ class OffsetProbe:
         self._consumer = consumer(settings, "shopstream-probe", {"enable.auto.commit": False})
 
     def log_end_offsets(self, topics: list[str], timeout: float = 10.0) -> Offsets:
-        """Retries what the broker calls retriable (a leader being elected, a new topic settling)."""
+        """Retries what the broker calls retriable (a leader being elected, a new topic settling: on a cluster, the
+        node that answers may not know a topic just created yet); a topic still unknown after ``timeout`` raises
+        UNKNOWN_TOPIC_OR_PART naming it."""
         for attempt in retrying(timeout):
             with attempt:
                 meta = self._consumer.list_topics(timeout=timeout)
+                for t in topics:
+                    known = meta.topics.get(t)
+                    if known is None or known.error is not None or not known.partitions:
+                        raise KafkaException(
+                            known.error
+                            if known is not None and known.error is not None
+                            else KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART, f"topic {t} is not in the metadata")
+                        )
                 return {
                     t: {
                         p: self._consumer.get_watermark_offsets(TopicPartition(t, p), timeout=timeout)[1]

@@ -8,6 +8,7 @@ import time
 from collections import Counter
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.schema_registry import SchemaRegistryClient, topic_subject_name_strategy
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -15,7 +16,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 import producers
 import schemas
 from core.exceptions import RegistryError
-from core.kafka import log_end_offsets
+from core.kafka import OffsetProbe, log_end_offsets
 from infra.orchestration.processes import ProducerProcess
 from infra.runtime.services.kafka import Kafka
 from producers.app import build_serializers
@@ -123,6 +124,15 @@ def test_an_unknown_topic_is_a_clear_error(running_stack):
     missing = running_stack.model_copy(update={"topic_prefix": "no-such-prefix"})
     with pytest.raises(ProducerError, match="do not exist"):
         producers.run(missing, ProduceOptions(count=10))
+
+
+def test_the_end_offsets_of_a_topic_the_metadata_lacks_are_retried_then_an_error_naming_it(running_stack):
+    """On a cluster the node that answers may not know a topic created a moment ago: that is retried (until the
+    timeout) as Kafka's UNKNOWN_TOPIC_OR_PART, not a KeyError from the metadata."""
+    with OffsetProbe(running_stack) as probe, pytest.raises(KafkaException) as raised:
+        probe.log_end_offsets(["no-such-prefix.clickstream"], timeout=1.0)
+    assert raised.value.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+    assert "no-such-prefix.clickstream" in str(raised.value)
 
 
 def test_a_registry_that_is_down_is_a_clear_error(running_stack):
