@@ -15,7 +15,11 @@ def _children(pid: int) -> list[int]:
     """Every descendant of ``pid``. Each thread lists the children it forked, so all threads are read: a JVM forks
     from worker threads (a Spark worker's executors come from its ExecutorRunner threads)."""
     kids: list[str] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:  # the process ended between its parent's listing and this one: it has no children
+        return []
+    for task in tasks:
         try:
             kids += (task / "children").read_text().split()
         except OSError:
