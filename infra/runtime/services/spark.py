@@ -41,7 +41,7 @@ class SparkMaster(Service):
     ports = (("spark_master_port", "spark_master_port"), ("spark_master_ui_port", "spark_master_ui_port"))
 
     def env(self) -> dict[str, str]:
-        java = jvm.find_java(17, "Spark")
+        java = jvm.spark_java()
         return {
             "SPARK_HOME": str(spark_home()),
             "JAVA_HOME": str(Path(java.path).parents[1]),
