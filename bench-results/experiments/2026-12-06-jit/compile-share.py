@@ -11,7 +11,9 @@ import collections
 import sys
 
 runs: dict[str, list[tuple[str, int, float, int]]] = collections.OrderedDict()
-for line in open(sys.argv[1]):
+with open(sys.argv[1]) as log:
+    lines = log.read().splitlines()
+for line in lines:
     fields = line.split()
     if len(fields) != 6 or not fields[5].startswith("cpu="):
         continue

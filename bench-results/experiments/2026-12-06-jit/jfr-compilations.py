@@ -15,8 +15,10 @@ def seconds(iso: str) -> float:
     return int(m.group(1) or 0) * 60 + float(m.group(2)) if m else 0.0
 
 
+with open(sys.argv[1]) as recording:
+    events = json.load(recording)["recording"]["events"]
 rows = []
-for event in json.load(open(sys.argv[1]))["recording"]["events"]:
+for event in events:
     v = event["values"]
     rows.append((seconds(v["duration"]), v["compileLevel"], v["method"]["type"]["name"] + "." + v["method"]["name"]))
 print(f"{len(rows)} compilations, {sum(r[0] for r in rows):.1f} s")
