@@ -18,7 +18,7 @@ def _java(folder: Path, version: str) -> Path:
     """An executable that answers `java -version` the way a JDK does (on stderr)."""
     java = folder / "bin" / "java"
     java.parent.mkdir(parents=True)
-    java.write_text(f"#!/bin/sh\necho 'openjdk version \"{version}\" 2026-01-20' >&2\n")
+    java.write_text(f"#!/bin/sh\necho 'openjdk version \"{version}\"' >&2\n")
     java.chmod(java.stat().st_mode | stat.S_IXUSR)
     return java
 
