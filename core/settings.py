@@ -206,10 +206,9 @@ class Settings(BaseSettings):
     # The watchdog `up` starts: it restarts a local service that died.
     watchdog: bool = Field(True, description="restart local services that die (on by default)")
     spark_class_archive: bool = Field(
-        False,
-        description="the stream driver's JVM maps Spark's classes from a class-data archive made once under "
-        "<runtime_dir>/jvm/spark-cds (a driver ready ~2 s sooner); off by default: with it on, a standby's "
-        "takeover of a hung driver came 30 s late in 2 of 3 runs of its test, for a cause not yet found",
+        True,
+        description="the stream driver's JVM maps Spark's classes from an archive made once under "
+        "<runtime_dir>/jvm/spark-cds (Java 25: an AOT cache; a session ready ~4.5 s sooner)",
     )
     watchdog_interval_s: float = Field(1.0, gt=0, description="how often the watchdog looks")
     watchdog_max_backoff_s: float = Field(

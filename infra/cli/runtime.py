@@ -320,7 +320,8 @@ def kafka(
 def fetch(
     only: Annotated[list[str] | None, typer.Option(help="Fetch only these: kafka, spark, registry.")] = None,
 ) -> None:
-    """Download the JVM pieces (Kafka, Apicurio, Spark connectors) into .runtime/ if missing."""
+    """Download the JVM pieces (Kafka, Apicurio, Spark connectors) into .runtime/ if missing; then, unless --only is
+    given, make the archive Spark's driver starts from (once per Java and pyspark)."""
     from infra.runtime import jvm
 
     cfg = settings()
@@ -331,3 +332,8 @@ def fetch(
         with console.status(f"fetching {artifact.name} (first run only)…"):
             folder = jvm.ensure_fetched(artifact, cfg.runtime_dir)
         console.print(f"[green]✔[/] {artifact.name}: {folder}")
+    if not only and cfg.spark_class_archive:
+        with console.status("making Spark's start-up archive (first run only, about 30 s)…"):
+            archive = jvm.spark_class_archive(cfg.runtime_dir)
+        if archive is not None:
+            console.print(f"[green]✔[/] spark start-up archive: {archive}")

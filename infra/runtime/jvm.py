@@ -170,8 +170,9 @@ def spark_jars(runtime_dir: Path) -> list[str]:
     return sorted(str(p) for p in ensure_fetched(SPARK, runtime_dir).glob("*.jar"))
 
 
-#: The workload a class-data archive is made from: a local session and a small aggregation, what every driver
-#: loads before its first batch. Run with -XX:ArchiveClassesAtExit by spark_class_archive.
+#: The workload a start-up archive is made from: a local session and a small aggregation, what every driver loads
+#: before its first batch. spark_class_archive runs it with the archive's output option; the JVM writes the archive
+#: when it exits.
 _ARCHIVE_WORKLOAD = """
 from pyspark.sql import SparkSession
 spark = SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false").getOrCreate()
@@ -180,30 +181,68 @@ gateway = spark.sparkContext._gateway
 spark.stop()
 gateway.shutdown()
 gateway.proc.stdin.close()  # the JVM exits when its stdin closes, and writes the archive on its way out
-gateway.proc.wait(120)
+gateway.proc.wait(240)
 """
+
+#: From Java 25 the archive is an ahead-of-time cache (JEP 483: classes loaded and linked, made in one step by
+#: JEP 514's -XX:AOTCacheOutput), before it a dynamic class-data-sharing archive (AppCDS, -XX:ArchiveClassesAtExit).
+AOT_CACHE_JAVA = 25
 
 
 def spark_class_archive(runtime_dir: Path) -> Path | None:
-    """A dynamic class-data-sharing archive (JDK 13+ AppCDS) of Spark's driver classes, for
-    ``-XX:SharedArchiveFile``: the JVM maps the classes it holds instead of loading and verifying them, and a
-    session is ready in 4.6-4.7 s instead of 7.0-7.6 s (A/B'd 3 x 2 alternating on 2026-12-05,
-    bench-results/experiments/2026-12-05-spark-cds.md). Made once per Java and pyspark (about 15 s), under
-    .runtime/jvm/spark-cds/; None when it cannot be made (the driver then starts as before). An archive that no
-    longer matches the JVM or the class path is ignored by the JVM itself."""
+    """Spark's driver classes archived for the JVM to map instead of loading, linking and verifying them: a local
+    session ready in 6.5-7.1 s instead of 11.1-12.6 s on Java 25's AOT cache (7.0-7.6 s with a CDS archive),
+    A/B'd 3 x 3 alternating (bench-results/experiments/2026-12-06-aot-cache/). Made once per Java and pyspark
+    (about 30 s) under .runtime/jvm/spark-cds/, by `shopstream fetch` or the first driver; None when it cannot be
+    made (the driver then starts as before). The JVM itself ignores an archive that no longer matches it or the
+    class path (streaming.job.class_archive_options silences its warning)."""
     import fcntl
     import hashlib
     import sys
 
     import pyspark
 
+    from streaming.job import JIT_HUGE_METHODS
+
     java = spark_java()
     jars = sorted(p.name for p in (Path(pyspark.__file__).parent / "jars").glob("*.jar"))
     key = hashlib.sha1("\n".join([java.path, str(java.major), pyspark.__version__, *jars]).encode()).hexdigest()[:12]
     folder = runtime_dir / "jvm" / "spark-cds"
-    archive = folder / f"{key}.jsa"
+    archive = folder / f"{key}.{'aot' if java.major >= AOT_CACHE_JAVA else 'jsa'}"
     if archive.exists():
         return archive
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one maker; the others wait for its archive
+        if archive.exists():
+            return archive
+        for stale in folder.glob("*.tmp*"):  # a JVM that finished its archive after its maker gave up on it
+            stale.unlink(missing_ok=True)
+        partial = folder / f"{key}.{os.getpid()}.tmp"
+        log.info("making Spark's start-up archive %s (once, about 30 s)", archive)
+        if archive.suffix == ".aot":  # the JVM records at exit, then a child JVM assembles the cache
+            output = f"-XX:AOTCacheOutput={partial} -Xlog:aot=off -Xlog:cds=off"
+        else:
+            output = f"-XX:ArchiveClassesAtExit={partial} -Xlog:cds=off -Xlog:cds+dynamic=off"
+        env = {
+            **os.environ,
+            "JAVA_HOME": str(Path(java.path).parents[1]),
+            "PYSPARK_SUBMIT_ARGS": f'--driver-java-options "{JIT_HUGE_METHODS} {output}" pyspark-shell',
+        }
+        with open(folder / "make.log", "w") as out:
+            try:
+                done = subprocess.run(
+                    [sys.executable, "-c", _ARCHIVE_WORKLOAD], env=env, stdout=out, stderr=out, timeout=300
+                )
+            except subprocess.TimeoutExpired:
+                done = None
+        if done is None or done.returncode != 0 or not partial.exists():
+            for made in folder.glob(f"{partial.name}*"):
+                made.unlink(missing_ok=True)
+            log.warning("could not make Spark's start-up archive (see %s): the driver starts without it", out.name)
+            return None
+        partial.replace(archive)
+    return archive
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one maker; the others wait for its archive
