@@ -17,10 +17,18 @@ def ensure_venv(folder: Path, requirement: str, if_failed: str) -> Path:
     if marker.exists() and marker.read_text() == requirement and python.exists():
         return python
     folder.parent.mkdir(parents=True, exist_ok=True)
-    for step in (
-        [sys.executable, "-m", "venv", "--clear", str(folder)],
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", requirement],
-    ):
+    uv = Path(sys.executable).with_name("uv")  # in the development venv (`make setup`); the image has only pip
+    if uv.exists():  # pgAdmin 4 installs in 7 s against pip's 62 s, nothing cached
+        steps = [
+            [str(uv), "venv", "--quiet", "--clear", "--python", sys.executable, str(folder)],
+            [str(uv), "pip", "install", "--quiet", "--python", str(python), requirement],
+        ]
+    else:
+        steps = [
+            [sys.executable, "-m", "venv", "--clear", str(folder)],
+            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", requirement],
+        ]
+    for step in steps:
         done = subprocess.run(step, capture_output=True, text=True)
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
