@@ -133,8 +133,10 @@ def build_spark(options: StreamOptions, jars: list[str]):
     java_options = [JIT_HUGE_METHODS]
     if options.class_archive:  # Spark's classes mapped, not loaded: a session ready ~4.5 s sooner
         java_options += class_archive_options(options.class_archive)
-    builder = builder.config("spark.driver.extraJavaOptions", " ".join(java_options)).config(
-        "spark.executor.extraJavaOptions", JIT_HUGE_METHODS
+    # Spark's default options, which the user's own (`--driver-java-options`, spark.driver.extraJavaOptions) add to
+    # rather than replace: the test suite's C1-only flag (tests/conftest.py) used to drop these.
+    builder = builder.config("spark.driver.defaultJavaOptions", " ".join(java_options)).config(
+        "spark.executor.defaultJavaOptions", JIT_HUGE_METHODS
     )
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")

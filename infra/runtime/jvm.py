@@ -243,31 +243,3 @@ def spark_class_archive(runtime_dir: Path) -> Path | None:
             return None
         partial.replace(archive)
     return archive
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one maker; the others wait for its archive
-        if archive.exists():
-            return archive
-        for stale in folder.glob("*.tmp"):  # a JVM that finished its archive after its maker gave up on it
-            stale.unlink(missing_ok=True)
-        partial = folder / f"{key}.{os.getpid()}.tmp"
-        log.info("making Spark's class-data archive %s (once, about 15 s)", archive)
-        options = f"-XX:ArchiveClassesAtExit={partial} -Xlog:cds=off -Xlog:cds+dynamic=off"
-        env = {
-            **os.environ,
-            "JAVA_HOME": str(Path(java.path).parents[1]),
-            "PYSPARK_SUBMIT_ARGS": f'--driver-java-options "{options}" pyspark-shell',
-        }
-        with open(folder / "make.log", "w") as out:
-            try:
-                done = subprocess.run(
-                    [sys.executable, "-c", _ARCHIVE_WORKLOAD], env=env, stdout=out, stderr=out, timeout=300
-                )
-            except subprocess.TimeoutExpired:
-                done = None
-        if done is None or done.returncode != 0 or not partial.exists():
-            partial.unlink(missing_ok=True)
-            log.warning("could not make Spark's class-data archive (see %s): the driver starts without it", out.name)
-            return None
-        partial.replace(archive)
-    return archive
