@@ -73,7 +73,10 @@ def test_health_says_the_job_is_not_there_in_one_line_and_exits_1():
 #: A driver of a pair: records its slot, then waits for a signal (no fixed sleep); SIGTERM makes it exit 0.
 PAIR_CHILD = """
 import os, signal, sys
-open(os.path.join(sys.argv[1], os.environ["SHOPSTREAM_STREAM_DRIVER_SLOT"]), "w").write(str(os.getpid()))
+path = os.path.join(sys.argv[1], os.environ["SHOPSTREAM_STREAM_DRIVER_SLOT"])
+with open(path + ".tmp", "w") as f:  # renamed into place: a reader never sees the file empty
+    f.write(str(os.getpid()))
+os.replace(path + ".tmp", path)
 signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
 signal.pause()
 """
