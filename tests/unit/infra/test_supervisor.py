@@ -100,7 +100,8 @@ def test_a_pair_runs_two_drivers_restarts_a_fenced_one_and_ends_both_when_one_en
                 backoff_max_s=0.1,
                 decided=lambda pid: (tmp_path / "0").exists(),  # the first has recorded itself
             )
-        )
+        ),
+        daemon=True,  # a failed assertion must not leave pytest waiting on the pair at exit
     )
     pair.start()
     deadline = time.monotonic() + 30
