@@ -1,4 +1,5 @@
 import socket
+import sys
 
 import pytest
 
@@ -17,9 +18,9 @@ def test_a_bound_port_is_reported_with_the_setting_to_change():
 
 
 def test_a_managed_process_is_found_by_pid_file_and_stopped(tmp_path):
-    proc = ManagedProcess("sleeper", tmp_path)
-    pid = proc.start(["sleep", "60"])
-    assert ManagedProcess("sleeper", tmp_path).pid() == pid
+    proc = ManagedProcess("waiter", tmp_path)
+    pid = proc.start([sys.executable, "-c", "import signal; signal.pause()"])  # runs until a signal ends it
+    assert ManagedProcess("waiter", tmp_path).pid() == pid
     assert proc.stop(timeout=5)
     assert proc.pid() is None
     assert not proc.pid_file.exists()
