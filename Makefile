@@ -43,8 +43,11 @@ check: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Two pytest workers: one runs the integration tests in order against the stack (they restart its services on
+# purpose), the other the unit tests beside them (tests/conftest.py groups them). PYTEST_WORKERS=0: one process.
+PYTEST_WORKERS ?= 2
 test: setup check
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
 
 test-unit: setup
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

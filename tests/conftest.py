@@ -24,7 +24,27 @@ pytest_plugins = [
 ]
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which reads the groups
 def pytest_collection_modifyitems(items):
+    """Integration tests share the session's stack and restart its services on purpose: under `make test`'s two
+    workers (pytest-xdist, `--dist loadgroup`) they run one after another in one group, in file order, while the
+    other worker runs the unit tests and the tests marked ``own_services`` beside them. The unit tests that need a
+    SparkSession share one worker, so that only one session starts."""
     for item in items:
         if "/integration/" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+            if item.get_closest_marker("own_services") is None:
+                item.add_marker(pytest.mark.xdist_group("stack"))
+        elif "spark" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("spark"))
+
+
+def pytest_collection_finish(session):
+    """The grouping above is what keeps two workers off the stack at once: if pytest-xdist did not apply it (as on
+    pytest 9.2, pytest-dev/pytest-xdist#1386), the run stops here rather than racing two stacks on one port."""
+    if os.environ.get("PYTEST_XDIST_WORKER") and session.config.getvalue("loadgroup"):
+        ungrouped = [i.nodeid for i in session.items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid]
+        if ungrouped:
+            pytest.exit(
+                f"pytest-xdist did not group {ungrouped[0]}: run with PYTEST_WORKERS=0, or a pytest it supports", 2
+            )

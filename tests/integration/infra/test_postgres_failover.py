@@ -24,7 +24,7 @@ from infra.runtime.services.patroni import PatroniMember
 from tests.fixtures.processes import processes_mentioning
 from tests.fixtures.waiting import wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.own_services]
 
 SERVICES = ["etcd", "postgres"]
 
