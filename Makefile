@@ -73,4 +73,4 @@ compose-check: $(STAMP)
 
 clean:
 	-$(BIN)/shopstream down
-	rm -rf .runtime
+	rm -rf .runtime .runtime-gw*

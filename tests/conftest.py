@@ -14,6 +14,10 @@ os.environ["SHOPSTREAM_WATCHDOG"] = "false"
 # runs is the same; only how fast it runs differs, and no test asserts that (`shopstream bench` keeps C2).
 os.environ.setdefault("PYSPARK_SUBMIT_ARGS", '--driver-java-options "-XX:TieredStopAtLevel=1" pyspark-shell')
 
+from tests.fixtures.workers import apply_worker_environment, stacks_per_worker
+
+apply_worker_environment()  # worker gw1 and later: a stack of its own (tests/fixtures/workers.py)
+
 pytest_plugins = [
     "tests.fixtures.stack",
     "tests.fixtures.database",
@@ -26,15 +30,17 @@ pytest_plugins = [
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which reads the groups
 def pytest_collection_modifyitems(items):
-    """Integration tests share the session's stack and restart its services on purpose: under `make test`'s two
-    workers (pytest-xdist, `--dist loadgroup`) they run one after another in one group, in file order, while the
-    other worker runs the unit tests and the tests marked ``own_services`` beside them. The unit tests that need a
+    """Integration tests restart their stack's services on purpose, so a file's tests run in one group, in order, on
+    one worker (pytest-xdist, `--dist loadgroup`); each worker has a stack of its own (tests/fixtures/workers.py),
+    so two files run at once on two stacks. When the session points at services of its own, all of them are one
+    group instead. Tests marked ``own_services`` start what they need and go anywhere. The unit tests that need a
     SparkSession share one worker, so that only one session starts."""
+    per_worker = stacks_per_worker()
     for item in items:
         if "/integration/" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
             if item.get_closest_marker("own_services") is None:
-                item.add_marker(pytest.mark.xdist_group("stack"))
+                item.add_marker(pytest.mark.xdist_group(f"stack-{item.path.stem}" if per_worker else "stack"))
         elif "spark" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("spark"))
 
