@@ -43,8 +43,9 @@ check: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# Two pytest workers: one runs the integration tests in order against the stack (they restart its services on
-# purpose), the other the unit tests beside them (tests/conftest.py groups them). PYTEST_WORKERS=0: one process.
+# Two pytest workers, each with a stack of its own (the second in .runtime-gw1/, its ports + 20,000): each takes an
+# integration file at a time, in order, and the unit tests between them (tests/conftest.py, tests/fixtures/workers.py).
+# PYTEST_WORKERS=0: one process, one stack.
 PYTEST_WORKERS ?= 2
 test: setup check
 	$(BIN)/pytest $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
