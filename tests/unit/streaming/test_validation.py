@@ -81,7 +81,7 @@ def test_each_broken_record_is_quarantined_under_its_own_rule(outcome):
     assert injected == quality.all_rules(), f"rules never injected: {quality.all_rules() - injected}"
 
 
-def test_the_validator_implements_exactly_the_contract_in_its_order():
+def test_the_validator_implements_exactly_the_contract_in_its_order(spark):  # a Column needs a live session
     from streaming.validation import rules
 
     implemented = {}
