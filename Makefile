@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 
 COMPOSE := docker compose -f docker-compose.kafka.yml
 
-.PHONY: setup system run check test test-unit test-peers up down status clean lock compose-up compose-down compose-check
+.PHONY: setup system run check test test-unit test-peers up down status clean down-all lock compose-up compose-down compose-check
 
 setup: system $(STAMP)
 	@$(BIN)/shopstream fetch
@@ -72,6 +72,12 @@ compose-down:
 compose-check: $(STAMP)
 	$(BIN)/pytest -q tests/unit/test_compose.py tests/unit/test_lock.py
 
-clean:
-	-$(BIN)/shopstream down
+# Stops the default stack and every test worker's (.runtime-gwN/, tests/fixtures/workers.py): a stack is found by
+# its folder's pid files, so its ports need not be given.
+down-all:
+	-@for runtime in .runtime .runtime-gw*; do \
+		if [ -d "$$runtime" ]; then SHOPSTREAM_RUNTIME_DIR="$(CURDIR)/$$runtime" $(BIN)/shopstream down; fi; \
+	done
+
+clean: down-all
 	rm -rf .runtime .runtime-gw*

@@ -14,7 +14,7 @@ os.environ["SHOPSTREAM_WATCHDOG"] = "false"
 # runs is the same; only how fast it runs differs, and no test asserts that (`shopstream bench` keeps C2).
 os.environ.setdefault("PYSPARK_SUBMIT_ARGS", '--driver-java-options "-XX:TieredStopAtLevel=1" pyspark-shell')
 
-from tests.fixtures.workers import apply_worker_environment, stacks_per_worker
+from tests.fixtures.workers import apply_worker_environment, max_workers, stacks_per_worker
 
 apply_worker_environment()  # worker gw1 and later: a stack of its own (tests/fixtures/workers.py)
 
@@ -26,6 +26,14 @@ pytest_plugins = [
     "tests.fixtures.spark",
     "tests.fixtures.alerts",
 ]
+
+
+def pytest_configure(config):
+    """A stack per worker needs a port range per worker: more workers than that is one line and exit code 2, before
+    any worker starts."""
+    workers = getattr(config.option, "numprocesses", None) or 0
+    if isinstance(workers, int) and workers > max_workers() and stacks_per_worker():
+        pytest.exit(f"-n {workers}: at most {max_workers()} pytest workers, each with a stack of its own", 2)
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which reads the groups
