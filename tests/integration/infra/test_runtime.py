@@ -27,6 +27,7 @@ from infra.runtime.services.registry import Registry
 from infra.runtime.topics import load_topic_specs
 from tests.fixtures.processes import processes_mentioning
 from tests.fixtures.waiting import wait_for
+from tests.fixtures.workers import shifted_ports
 
 
 def test_a_message_round_trips_through_kafka(running_stack, unique_name):
@@ -136,18 +137,7 @@ def _private_settings(tmp_path: Path, shared: Settings, offset: int) -> Settings
     runtime = tmp_path / "rt"
     runtime.mkdir()
     (runtime / "jvm").symlink_to(shared.runtime_dir / "jvm")  # reuse the fetched jars
-    return Settings(
-        runtime_dir=runtime,
-        kafka_port=shared.kafka_port + offset,
-        kafka_controller_port=shared.kafka_controller_port + offset,
-        kafka_secure_port=shared.kafka_secure_port + offset,
-        registry_port=shared.registry_port + offset,
-        registry_management_port=shared.registry_management_port + offset,
-        postgres_port=shared.postgres_port + offset,
-        prometheus_port=shared.prometheus_port + offset,
-        alertmanager_port=shared.alertmanager_port + offset,
-        start_timeout_s=120,
-    )
+    return Settings(runtime_dir=runtime, start_timeout_s=120, **shifted_ports(shared, offset))
 
 
 def _processes_mentioning(text: str) -> list[str]:
