@@ -12,8 +12,8 @@ def thread_names(pid: int) -> dict[int, str]:
     dump = subprocess.run(["jstack", str(pid)], capture_output=True, text=True, check=False).stdout
     names = {}
     for line in dump.splitlines():
-        if m := re.match(r'^"(.*?)".*nid=(0x[0-9a-f]+)', line):
-            names[int(m.group(2), 16)] = m.group(1)
+        if m := re.match(r'^"(.*?)".*nid=(0x[0-9a-f]+|[0-9]+)', line):  # hex before Java 19
+            names[int(m.group(2), 0)] = m.group(1)
     return names
 
 
