@@ -1,50 +1,84 @@
-"""Every 30 s: CPU % of one core for the job JVM (all, compiler threads, executor tasks, stream thread), the job's
-Python processes, and the producer. Usage: sampler.py SECONDS."""
-import os, sys, time, subprocess
+"""Every 30 s, in % of one core: the stream job's JVM (all of it, its JIT compiler threads, Spark's executor task
+threads, the stream execution thread), the job's Python processes and the bench process (which runs the producer).
+Usage: `sampler.py SECONDS`, beside a `shopstream bench e2e` run."""
+
+import os
+import subprocess
+import sys
+import time
+
 HZ = os.sysconf("SC_CLK_TCK")
-def pids(pattern):
-    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
-    return [int(p) for p in out]
-def proc_ticks(pid):
+
+
+def pids(pattern: str) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True, check=False).stdout
+    return [int(p) for p in out.split()]
+
+
+def stat_ticks(path: str) -> int:
+    """utime + stime of a /proc/.../stat file; 0 when the process or thread is gone."""
     try:
-        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-        return int(f[11]) + int(f[12])
+        with open(path) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
     except OSError:
         return 0
-def threads(pid):
-    out = {}
+    return int(fields[11]) + int(fields[12])
+
+
+def thread_ticks(pid: int) -> list[tuple[str, int]]:
+    """(the kernel's thread name, ticks) for each thread of ``pid``."""
+    out = []
     try:
         tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return out
-    for t in tids:
+    for tid in tids:
         try:
-            comm = open(f"/proc/{pid}/task/{t}/comm").read().strip()
-            f = open(f"/proc/{pid}/task/{t}/stat").read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                name = f.read().strip()
         except OSError:
             continue
-        out[int(t)] = (comm, int(f[11]) + int(f[12]))
+        out.append((name, stat_ticks(f"/proc/{pid}/task/{tid}/stat")))
     return out
-def snap():
+
+
+def category(name: str) -> str | None:
+    """The kernel keeps 15 characters of a thread's name."""
+    if "CompilerThre" in name:
+        return "jit"
+    if name.startswith("Executor task"):
+        return "exec"
+    if name.startswith("stream executio"):
+        return "stream"
+    return None
+
+
+def snapshot() -> tuple[int, dict[str, int]]:
     jvm = (pids("temurin-25.*pyspark") or [0])[0]
-    th = threads(jvm) if jvm else {}
-    cat = {"jvm": 0, "jit": 0, "exec": 0, "stream": 0}
-    for comm, t in th.values():
-        cat["jvm"] += t
-        if "CompilerThre" in comm: cat["jit"] += t
-        elif comm.startswith("Executor task"): cat["exec"] += t
-        elif comm.startswith("stream executio"): cat["stream"] += t
-    cat["py"] = sum(proc_ticks(p) for p in pids("python -m infra stream"))
-    cat["prod"] = sum(proc_ticks(p) for p in pids("bench e2e --systems"))
-    return jvm, cat
-end = time.time() + float(sys.argv[1])
-t0 = time.time()
-prev = None
-while time.time() < end:
-    jvm, c = snap()
-    now = time.time()
-    if prev and prev[1] == jvm and jvm:
-        dt = now - prev[0]
-        print(f"{now - t0:6.0f}s " + " ".join(f"{k}={100 * (c[k] - prev[2][k]) / HZ / dt:5.1f}" for k in c), flush=True)
-    prev = (now, jvm, c)
-    time.sleep(30)
+    ticks = dict.fromkeys(("jvm", "jit", "exec", "stream"), 0)
+    for name, t in thread_ticks(jvm) if jvm else []:
+        ticks["jvm"] += t
+        if kind := category(name):
+            ticks[kind] += t
+    ticks["py"] = sum(stat_ticks(f"/proc/{p}/stat") for p in pids("python -m infra stream"))
+    ticks["prod"] = sum(stat_ticks(f"/proc/{p}/stat") for p in pids("bench e2e --systems"))
+    return jvm, ticks
+
+
+def main() -> None:
+    start = time.time()
+    end = start + float(sys.argv[1])
+    previous = None
+    while time.time() < end:
+        jvm, ticks = snapshot()
+        now = time.time()
+        if previous and previous[1] == jvm and jvm:
+            elapsed = now - previous[0]
+            shares = " ".join(f"{k}={100 * (ticks[k] - previous[2][k]) / HZ / elapsed:5.1f}" for k in ticks)
+            print(f"{now - start:6.0f}s {shares}", flush=True)
+        previous = (now, jvm, ticks)
+        time.sleep(30)
+
+
+if __name__ == "__main__":
+    main()
