@@ -1,6 +1,7 @@
 """The suite's stack per pytest worker (tests/fixtures/workers.py): each worker's ports are its own, and asking for
 more workers than there are port ranges is one line and exit code 2."""
 
+import os
 import subprocess
 import sys
 
@@ -26,11 +27,13 @@ def test_workers_share_the_users_own_services(monkeypatch):
 
 def test_too_many_workers_is_one_line_and_exit_2():
     too_many = max_workers() + 1
+    controller = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}  # as a user starts it
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-n", str(too_many), "-p", "no:cacheprovider", "tests/unit/test_lock.py"],
         capture_output=True,
         text=True,
         timeout=120,
+        env=controller,
     )
     assert run.returncode == 2, run.stdout + run.stderr
     assert (
