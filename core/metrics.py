@@ -274,9 +274,14 @@ def serve_metrics(port: int | None, stages: tuple[str, ...], port_setting: str, 
     return metrics
 
 
+#: How often a driver waiting for the job's metrics port tries it (serve_when_free).
+PORT_POLL_S = 0.2
+
+
 def serve_when_free(port: int, host: str, registry: CollectorRegistry, then: Callable[[], None] | None = None) -> None:
     """Serve ``registry`` on ``port`` as soon as it is free (a driver that took over from one that still holds the
-    job's port), from a daemon thread that tries once a second; ``then`` runs once it serves."""
+    job's port), from a daemon thread that tries every PORT_POLL_S (a bind is cheap; the port frees the moment the
+    old driver's process ends); ``then`` runs once it serves."""
     from prometheus_client import start_http_server
 
     def bind() -> None:
@@ -284,7 +289,7 @@ def serve_when_free(port: int, host: str, registry: CollectorRegistry, then: Cal
             try:
                 start_http_server(port, addr=host, registry=registry)
             except OSError:
-                time.sleep(1.0)
+                time.sleep(PORT_POLL_S)
                 continue
             if then is not None:
                 then()

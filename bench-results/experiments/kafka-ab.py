@@ -41,15 +41,19 @@ def rss_mb(pid: int) -> int:
 
 
 IDLE_WINDOW_S = 60.0
+SETTLE_SAMPLE_S = 2.0
 
 
 def settle(pids: dict[str, int], deadline_s: float = 120.0) -> None:
     """Until the nodes' start-up work (JIT, elections, the internal topics) is over: their CPU over two successive
-    2 s samples within 1 point of a core of each other, or ``deadline_s``."""
+    SETTLE_SAMPLE_S samples within 1 point of a core of each other, or ``deadline_s``."""
     end, last = time.monotonic() + deadline_s, None
     while time.monotonic() < end:
         before, began = sum(cpu_s(p) for p in pids.values()), time.monotonic()
-        time.sleep(2)
+        while time.monotonic() - began < SETTLE_SAMPLE_S:  # one sample's window, polled: a node that dies ends it
+            if not all(Path(f"/proc/{p}").exists() for p in pids.values()):
+                raise SystemExit(f"a Kafka node ended while its CPU settled: {pids}")
+            time.sleep(0.2)
         rate = 100 * (sum(cpu_s(p) for p in pids.values()) - before) / (time.monotonic() - began)
         if last is not None and abs(rate - last) < 1.0:
             return

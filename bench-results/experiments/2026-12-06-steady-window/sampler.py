@@ -1,6 +1,6 @@
 """Every 30 s, in % of one core: the stream job's JVM (all of it, its JIT compiler threads, Spark's executor task
 threads, the stream execution thread), the job's Python processes and the bench process (which runs the producer).
-Usage: `sampler.py SECONDS`, beside a `shopstream bench e2e` run."""
+Usage: `sampler.py SECONDS`, beside a `shopstream bench e2e` run: it stops when the bench does, or after SECONDS."""
 
 import os
 import subprocess
@@ -8,6 +8,7 @@ import sys
 import time
 
 HZ = os.sysconf("SC_CLK_TCK")
+SAMPLE_S = 30.0
 
 
 def pids(pattern: str) -> list[int]:
@@ -66,18 +67,19 @@ def snapshot() -> tuple[int, dict[str, int]]:
 
 
 def main() -> None:
-    start = time.time()
+    start = time.monotonic()
     end = start + float(sys.argv[1])
     previous = None
-    while time.time() < end:
+    while time.monotonic() < end and pids("bench e2e --systems"):  # until the bench ends, or the deadline
         jvm, ticks = snapshot()
-        now = time.time()
+        now = time.monotonic()
         if previous and previous[1] == jvm and jvm:
             elapsed = now - previous[0]
             shares = " ".join(f"{k}={100 * (ticks[k] - previous[2][k]) / HZ / elapsed:5.1f}" for k in ticks)
             print(f"{now - start:6.0f}s {shares}", flush=True)
         previous = (now, jvm, ticks)
-        time.sleep(30)
+        while time.monotonic() < min(now + SAMPLE_S, end) and pids("bench e2e --systems"):
+            time.sleep(0.5)
 
 
 if __name__ == "__main__":

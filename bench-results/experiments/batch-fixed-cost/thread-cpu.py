@@ -19,7 +19,11 @@ def thread_names(pid: int) -> dict[int, str]:
 
 def ticks(pid: int) -> dict[int, int]:
     out = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        sys.exit(f"process {pid} ended")
+    for tid in tids:
         try:
             with open(f"/proc/{pid}/task/{tid}/stat") as f:
                 stat = f.read()
@@ -32,8 +36,13 @@ def ticks(pid: int) -> dict[int, int]:
 
 def main() -> None:
     pid, window = int(sys.argv[1]), float(sys.argv[2])
-    names, before = thread_names(pid), ticks(pid)
-    time.sleep(window)
+    if not os.path.exists(f"/proc/{pid}"):
+        sys.exit(f"no process {pid}")
+    names, before, began = thread_names(pid), ticks(pid), time.monotonic()
+    while time.monotonic() - began < window:  # the window, polled: a process that ends in it gives no figures
+        if not os.path.exists(f"/proc/{pid}"):
+            sys.exit(f"process {pid} ended {time.monotonic() - began:.0f} s into the {window:.0f} s window")
+        time.sleep(0.2)
     after, hz = ticks(pid), os.sysconf("SC_CLK_TCK")
     per_name: collections.Counter[str] = collections.Counter()
     for tid, t in after.items():
