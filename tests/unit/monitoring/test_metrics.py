@@ -1,7 +1,12 @@
-import numpy as np
-from prometheus_client import CollectorRegistry, generate_latest
+import socket
+import threading
+import urllib.request
 
-from core.metrics import LATENCY_BUCKETS, build_metrics, observe_many
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+
+from core.metrics import LATENCY_BUCKETS, build_metrics, observe_many, serve_when_free
+from tests.fixtures.waiting import wait_for
 
 
 def _samples(metrics, stage):
@@ -32,3 +37,29 @@ def test_the_stage_histogram_has_its_fixed_name_and_declared_stages_start_at_zer
     text = generate_latest(metrics.registry).decode()
     assert 'shopstream_stage_latency_seconds_count{stage="generate"} 0.0' in text
     assert 'stage="queue"' not in text
+
+
+def test_a_driver_serves_the_metrics_port_once_the_driver_before_it_lets_go(monkeypatch):
+    """A standby that took over waits for the old driver's port (streaming.job), then serves on it."""
+    import prometheus_client
+
+    registry = CollectorRegistry()
+    Counter("takeover_probe", "a sample to find", registry=registry).inc()
+    attempts, serving = [], threading.Event()
+    real = prometheus_client.start_http_server
+
+    def counted(*args, **kwargs):
+        attempts.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(prometheus_client, "start_http_server", counted)
+    with socket.socket() as old_driver:
+        old_driver.bind(("127.0.0.1", 0))
+        old_driver.listen()
+        port = old_driver.getsockname()[1]
+        serve_when_free(port, "127.0.0.1", registry, then=serving.set)
+        wait_for(lambda: len(attempts) >= 2, 10, "a second try at the held port")
+        assert not serving.is_set()
+    wait_for(serving.is_set, 10, "the metrics served once the port was free")
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        assert "takeover_probe_total 1.0" in answer.read().decode()
